@@ -1,0 +1,91 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Strictness applied to every Swift target: explicit `any`, imports that must be named where used,
+/// and imports internal unless a type crosses a module's public API.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+
+let package = Package(
+    name: "tresor",
+    products: [
+        .executable(name: "tresor-vault", targets: ["TresorVaultCommand"]),
+        .executable(name: "tresor", targets: ["TresorCommand"]),
+        .executable(name: "tresor-restore", targets: ["TresorRestoreCommand"]),
+        .executable(name: "tresor-diskgen", targets: ["TresorDiskImageGen"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        // Layer 0: system libraries, reached through pkg-config. Tools/install-deps.sh installs them.
+        .systemLibrary(name: "CLibcrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+
+        // Layer 1: wrappers and vocabulary.
+        .target(name: "TresorCrypto", dependencies: ["CLibcrypto"], swiftSettings: strict),
+        .target(name: "TresorCompression", dependencies: ["CZstd"], swiftSettings: strict),
+        .target(name: "TresorCore", swiftSettings: strict),
+
+        // Layer 2: keys, storage and catalog.
+        .target(name: "TresorKeys", dependencies: ["TresorCore", "TresorCrypto"], swiftSettings: strict),
+        .target(name: "TresorChunkStore", dependencies: ["TresorCore"], swiftSettings: strict),
+        .target(
+            name: "TresorCatalog",
+            dependencies: ["TresorCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+
+        // Layer 3: the engine sees storage only through TresorCore's protocols.
+        .target(
+            name: "TresorEngine",
+            dependencies: ["TresorCore", "TresorKeys", "TresorCrypto", "TresorCompression"],
+            swiftSettings: strict
+        ),
+
+        // Layer 4: what the three programs share.
+        .target(
+            name: "TresorCommandLine",
+            dependencies: ["TresorEngine", "TresorChunkStore", "TresorCatalog", "TresorKeys", argumentParser],
+            swiftSettings: strict
+        ),
+
+        // Layer 5: thin executables.
+        .executableTarget(name: "TresorVaultCommand", dependencies: ["TresorCommandLine", argumentParser],
+                          swiftSettings: strict),
+        .executableTarget(name: "TresorCommand", dependencies: ["TresorCommandLine", argumentParser],
+                          swiftSettings: strict),
+        .executableTarget(name: "TresorRestoreCommand", dependencies: ["TresorCommandLine", argumentParser],
+                          swiftSettings: strict),
+        .executableTarget(name: "TresorDiskImageGen", dependencies: ["TresorCrypto", argumentParser],
+                          path: "Tools/DiskImageGen", swiftSettings: strict),
+
+        // Tests.
+        .target(
+            name: "TresorTestSupport",
+            dependencies: ["TresorCore", "TresorCrypto", "TresorKeys", "TresorEngine", "TresorChunkStore",
+                           "TresorCatalog", "TresorCommandLine"],
+            path: "Tests/TresorTestSupport",
+            swiftSettings: strict
+        ),
+        .testTarget(name: "TresorCryptoTests", dependencies: ["TresorCrypto", "TresorTestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "TresorCoreTests", dependencies: ["TresorCore", "TresorCompression", "TresorTestSupport"],
+                    swiftSettings: strict),
+        .testTarget(name: "TresorKeysTests", dependencies: ["TresorKeys", "TresorTestSupport"],
+                    swiftSettings: strict),
+        .testTarget(
+            name: "TresorEngineTests",
+            dependencies: ["TresorEngine", "TresorChunkStore", "TresorCatalog", "TresorTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "TresorEndToEndTests", dependencies: ["TresorTestSupport"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

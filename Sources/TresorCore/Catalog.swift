@@ -1,0 +1,43 @@
+/// The vault's catalog as the engine sees it. It is an index over the chunk store, never the only copy
+/// of anything: `rebuild-catalog` recreates it from the store's manifests, chunk headers and wraps.
+public protocol Catalog: Sendable {
+    func findVM(name: String, host: String?) throws -> [VMRecord]
+    func vm(id: String) throws -> VMRecord?
+    func disks(vmID: String) throws -> [DiskRecord]
+
+    func recoveryPoints(vmID: String?) throws -> [RecoveryPointRecord]
+    func recoveryPoint(id: String) throws -> RecoveryPointRecord?
+
+    /// IDs of the domain's chunks that are stored and not marked bad.
+    func goodChunkIDs(domain: DomainID) throws -> Set<ChunkID>
+    func dataKeys(domain: DomainID) throws -> [DataKeyRecord]
+
+    /// Records a committed recovery point with its VM, disks, the chunks it added and the data keys it
+    /// sealed with, in one transaction.
+    func commit(_ commit: CatalogCommit) throws
+
+    /// Marks chunks bad (missing or altered), so the next backup stores their data again.
+    func markBad(domain: DomainID, ids: [ChunkID]) throws
+    /// Registers chunk objects found in the store (rebuild, or left by an interrupted backup).
+    func registerChunks(domain: DomainID, _ chunks: [StoredChunk]) throws
+    func registerDataKey(domain: DomainID, keyID: KeyID, createdAtMillis: Int64) throws
+    func removeAll() throws
+}
+
+public struct CatalogCommit: Sendable {
+    public var vm: VMRecord
+    public var disks: [DiskRecord]
+    public var recoveryPoint: RecoveryPointRecord
+    public var newChunks: [StoredChunk]
+    /// Data keys used, with the seals this backup added.
+    public var sealsByDataKey: [KeyID: Int64]
+
+    public init(vm: VMRecord, disks: [DiskRecord], recoveryPoint: RecoveryPointRecord, newChunks: [StoredChunk],
+                sealsByDataKey: [KeyID: Int64]) {
+        self.vm = vm
+        self.disks = disks
+        self.recoveryPoint = recoveryPoint
+        self.newChunks = newChunks
+        self.sealsByDataKey = sealsByDataKey
+    }
+}

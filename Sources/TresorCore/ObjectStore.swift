@@ -1,0 +1,29 @@
+/// The chunk store as the engine sees it: named, immutable objects (docs/formats.md).
+///
+/// Calls block; the engine makes them from its own worker threads. `put` is atomic (an object is
+/// either absent or complete) but may not be durable until `synchronize()` returns, so a backup writes
+/// thousands of objects and pays for durability once, before its manifest commits.
+public protocol ObjectStore: Sendable {
+    /// Stores `bytes` under `key`, replacing any object of that name atomically.
+    func put(_ key: ObjectKey, bytes: UnsafeRawBufferPointer) throws
+    /// Stores `bytes` and makes them durable before returning (manifests: the commit point).
+    func putDurably(_ key: ObjectKey, bytes: [UInt8]) throws
+    /// The whole object; `.missingObject` when absent.
+    func get(_ key: ObjectKey) throws -> [UInt8]
+    /// Reads the object into `buffer` and returns its length; `.missingObject` when absent,
+    /// `.corruptObject` when it is larger than the buffer.
+    func read(_ key: ObjectKey, into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+    /// The object's size, or nil when it does not exist.
+    func size(of key: ObjectKey) throws -> Int?
+    /// Every object path below `folder`, recursively.
+    func list(folder: String) throws -> [ObjectKey]
+    func delete(_ key: ObjectKey) throws
+    /// Makes every earlier `put` and `delete` durable.
+    func synchronize() throws
+}
+
+extension ObjectStore {
+    public func put(_ key: ObjectKey, bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try self.put(key, bytes: $0) }
+    }
+}

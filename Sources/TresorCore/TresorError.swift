@@ -1,0 +1,57 @@
+/// Every failure a user can meet: a stable code that scripts match on, a one-line message and what to
+/// do about it. Messages name objects and paths, never key bytes or passphrases.
+public struct TresorError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public init(_ rawValue: String) { self.rawValue = rawValue }
+        public var description: String { self.rawValue }
+
+        // Vault and store.
+        public static let notAVault = Code("vault.not_a_vault")
+        public static let vaultExists = Code("vault.already_exists")
+        public static let unsupportedFormat = Code("format.unsupported_version")
+        public static let corruptObject = Code("object.corrupt")
+        public static let missingObject = Code("object.missing")
+        public static let storageFull = Code("storage.full")
+        public static let storageIO = Code("storage.io")
+        public static let vaultBusy = Code("vault.busy")
+        // Catalog.
+        public static let catalog = Code("catalog.error")
+        public static let notFound = Code("catalog.not_found")
+        // Keys.
+        public static let keyStore = Code("keys.keystore_invalid")
+        public static let wrongPassphrase = Code("keys.wrong_passphrase")
+        public static let kekNotFound = Code("keys.kek_not_found")
+        public static let kekExists = Code("keys.kek_exists")
+        public static let unwrapFailed = Code("keys.unwrap_failed")
+        public static let writeOnlyClient = Code("keys.write_only_client")
+        public static let untrustedSigner = Code("keys.untrusted_signer")
+        public static let badSignature = Code("keys.bad_signature")
+        public static let unsupportedKeyType = Code("keys.unsupported_type")
+        public static let passphraseRequired = Code("keys.passphrase_required")
+        // Backup and restore.
+        public static let diskUnreadable = Code("disk.unreadable")
+        public static let targetExists = Code("restore.target_exists")
+        public static let targetUnwritable = Code("restore.target_unwritable")
+        public static let integrity = Code("data.integrity")
+        public static let invalidArgument = Code("usage.invalid_argument")
+        public static let cancelled = Code("operation.cancelled")
+        public static let verifyFailed = Code("verify.damage_found")
+    }
+
+    public let code: Code
+    public let message: String
+    public let recommendedAction: String?
+
+    public init(_ code: Code, _ message: String, action: String? = nil) {
+        self.code = code
+        self.message = message
+        self.recommendedAction = action
+    }
+
+    /// One line: `[code] message (action)`.
+    public var description: String {
+        if let action = self.recommendedAction { return "[\(self.code)] \(self.message) — \(action)" }
+        return "[\(self.code)] \(self.message)"
+    }
+}
