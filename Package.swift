@@ -27,6 +27,8 @@ let package = Package(
         // Layer 0: system libraries, reached through pkg-config. Tools/install-deps.sh installs them.
         .systemLibrary(name: "CLibcrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // Linux calls Glibc's module map leaves out (syncfs, block-device ioctls).
+        .target(name: "CTresorSystem"),
 
         // Layer 1: wrappers and vocabulary.
         .target(name: "TresorCrypto", dependencies: ["CLibcrypto"], swiftSettings: strict),
@@ -35,7 +37,7 @@ let package = Package(
 
         // Layer 2: keys, storage and catalog.
         .target(name: "TresorKeys", dependencies: ["TresorCore", "TresorCrypto"], swiftSettings: strict),
-        .target(name: "TresorChunkStore", dependencies: ["TresorCore"], swiftSettings: strict),
+        .target(name: "TresorChunkStore", dependencies: ["TresorCore", "CTresorSystem"], swiftSettings: strict),
         .target(
             name: "TresorCatalog",
             dependencies: ["TresorCore", .product(name: "GRDB", package: "GRDB.swift")],
@@ -45,7 +47,7 @@ let package = Package(
         // Layer 3: the engine sees storage only through TresorCore's protocols.
         .target(
             name: "TresorEngine",
-            dependencies: ["TresorCore", "TresorKeys", "TresorCrypto", "TresorCompression"],
+            dependencies: ["TresorCore", "TresorKeys", "TresorCrypto", "TresorCompression", "CTresorSystem"],
             swiftSettings: strict
         ),
 

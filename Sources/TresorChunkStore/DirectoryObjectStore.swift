@@ -1,0 +1,178 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+internal import CTresorSystem
+public import TresorCore
+
+/// The embedded chunk store: one file per object below a root directory (docs/formats.md, "Vault layout").
+///
+/// Writes go to a temporary name in the target folder and are renamed into place, so an object is never
+/// seen half-written. Durability is batched: `synchronize()` is one `syncfs(2)` over the store's file
+/// system, which a backup calls once before its manifest; `putDurably` (the manifest itself) adds
+/// `fsync(2)` of the file and of its folder.
+public final class DirectoryObjectStore: ObjectStore {
+    public let root: String
+    private let rootDescriptor: Int32
+    /// Folders known to exist, so shard folders are created once per process.
+    private let knownFolders = Mutex<Set<String>>([])
+    private let temporaryCounter = Atomic<Int>(0)
+
+    public init(root: String) throws {
+        try POSIX.makeDirectories(root)
+        self.root = root
+        self.rootDescriptor = try POSIX.open(root, O_RDONLY | O_DIRECTORY)
+    }
+
+    deinit { close(self.rootDescriptor) }
+
+    private func fullPath(_ key: ObjectKey) -> String { self.root + "/" + key.path }
+
+    private func ensureFolder(of path: String) throws {
+        guard let slash = path.lastIndex(of: "/") else { return }
+        let folder = String(path[..<slash])
+        if self.knownFolders.withLock({ $0.contains(folder) }) { return }
+        try POSIX.makeDirectories(folder)
+        self.knownFolders.withLock { _ = $0.insert(folder) }
+    }
+
+    /// Writes a temporary file beside `path` and returns its name and open descriptor.
+    private func writeTemporary(for path: String, bytes: UnsafeRawBufferPointer) throws -> (String, Int32) {
+        try self.ensureFolder(of: path)
+        let temporary = "\(path).tmp-\(getpid())-\(self.temporaryCounter.add(1, ordering: .relaxed).newValue)"
+        let fd = try POSIX.open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        do {
+            try POSIX.writeAll(fd, bytes, path: temporary)
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        return (temporary, fd)
+    }
+
+    private func rename(_ temporary: String, to path: String) throws {
+        guard Glibc.rename(temporary, path) == 0 else {
+            let failure = POSIX.error("rename", path)
+            unlink(temporary)
+            throw failure
+        }
+    }
+
+    public func put(_ key: ObjectKey, bytes: UnsafeRawBufferPointer) throws {
+        let path = self.fullPath(key)
+        let (temporary, fd) = try self.writeTemporary(for: path, bytes: bytes)
+        close(fd)
+        try self.rename(temporary, to: path)
+    }
+
+    public func putDurably(_ key: ObjectKey, bytes: [UInt8]) throws {
+        let path = self.fullPath(key)
+        let (temporary, fd) = try bytes.withUnsafeBytes { try self.writeTemporary(for: path, bytes: $0) }
+        do {
+            try POSIX.fsync(fd, path: temporary)
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        close(fd)
+        try self.rename(temporary, to: path)
+        let folder = String(path[..<path.lastIndex(of: "/")!])
+        let folderFD = try POSIX.open(folder, O_RDONLY | O_DIRECTORY)
+        defer { close(folderFD) }
+        try POSIX.fsync(folderFD, path: folder)
+    }
+
+    public func get(_ key: ObjectKey) throws -> [UInt8] {
+        let path = self.fullPath(key)
+        let fd = try POSIX.open(path, O_RDONLY)
+        defer { close(fd) }
+        let size = try POSIX.fileSize(fd, path: path)
+        var out = [UInt8](repeating: 0, count: size)
+        let n = try out.withUnsafeMutableBytes { try POSIX.readAll(fd, into: $0, path: path) }
+        if n < size { out.removeSubrange(n...) }
+        return out
+    }
+
+    public func read(_ key: ObjectKey, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let path = self.fullPath(key)
+        let fd = try POSIX.open(path, O_RDONLY)
+        defer { close(fd) }
+        let size = try POSIX.fileSize(fd, path: path)
+        guard size <= buffer.count else {
+            throw TresorError(.corruptObject, "\(key) is \(size) bytes, larger than any valid object of its kind")
+        }
+        return try POSIX.readAll(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]), path: path)
+    }
+
+    public func size(of key: ObjectKey) throws -> Int? {
+        var st = stat()
+        if stat(self.fullPath(key), &st) == 0 { return Int(st.st_size) }
+        if errno == ENOENT || errno == ENOTDIR { return nil }
+        throw POSIX.error("stat", key.path)
+    }
+
+    public func list(folder: String) throws -> [ObjectKey] {
+        var out: [ObjectKey] = []
+        try self.walk(relative: folder, into: &out)
+        return out
+    }
+
+    private func walk(relative: String, into out: inout [ObjectKey]) throws {
+        let path = self.root + "/" + relative
+        guard let dir = opendir(path) else {
+            if errno == ENOENT { return }
+            throw POSIX.error("opendir", relative)
+        }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            if name == "." || name == ".." || name.contains(".tmp-") { continue }
+            let child = relative + "/" + name
+            if entry.pointee.d_type == DT_DIR {
+                try self.walk(relative: child, into: &out)
+            } else if let key = ObjectKey(listedPath: child) {
+                out.append(key)
+            }
+        }
+    }
+
+    public func delete(_ key: ObjectKey) throws {
+        if unlink(self.fullPath(key)) != 0 && errno != ENOENT { throw POSIX.error("delete", key.path) }
+    }
+
+    public func synchronize() throws {
+        while tresor_syncfs(self.rootDescriptor) != 0 {
+            if errno != EINTR { throw POSIX.error("syncfs", self.root) }
+        }
+    }
+
+    /// Removes temporary files that interrupted writers left behind. Call only while holding the vault's
+    /// exclusive lock, when no writer can be mid-write.
+    public func removeTemporaryFiles() throws -> Int {
+        var removed = 0
+        try self.removeTemporaryFiles(relative: ".", removed: &removed)
+        return removed
+    }
+
+    private func removeTemporaryFiles(relative: String, removed: inout Int) throws {
+        let path = self.root + "/" + relative
+        guard let dir = opendir(path) else { return }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            if name == "." || name == ".." { continue }
+            let child = relative + "/" + name
+            if entry.pointee.d_type == DT_DIR {
+                try self.removeTemporaryFiles(relative: child, removed: &removed)
+            } else if name.contains(".tmp-") {
+                if unlink(self.root + "/" + child) == 0 { removed += 1 }
+            }
+        }
+    }
+}
