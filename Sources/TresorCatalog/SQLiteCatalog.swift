@@ -97,16 +97,17 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
-    public func goodChunkIDs(domain: DomainID) throws -> Set<ChunkID> {
+    public func goodChunks(domain: DomainID) throws -> [ChunkID: KeyID] {
         try self.read { db in
-            var ids = Set<ChunkID>()
-            let cursor = try Row.fetchCursor(db, sql: "SELECT chunk_id FROM chunks WHERE domain_id = ? AND bad = 0",
-                                             arguments: [domain.rawValue])
+            var chunks = [ChunkID: KeyID]()
+            let cursor = try Row.fetchCursor(
+                db, sql: "SELECT chunk_id, data_key_id FROM chunks WHERE domain_id = ? AND bad = 0",
+                arguments: [domain.rawValue])
             while let row = try cursor.next() {
                 let blob: [UInt8] = Array(row[0] as Data)
-                if blob.count == ChunkID.byteCount { ids.insert(ChunkID(bytes: blob)) }
+                if blob.count == ChunkID.byteCount, let key = KeyID(hex: row[1]) { chunks[ChunkID(bytes: blob)] = key }
             }
-            return ids
+            return chunks
         }
     }
 

@@ -68,31 +68,16 @@ public final class DirectoryObjectStore: ObjectStore {
 
     public func putDurably(_ key: ObjectKey, bytes: [UInt8]) throws {
         let path = self.fullPath(key)
-        let (temporary, fd) = try bytes.withUnsafeBytes { try self.writeTemporary(for: path, bytes: $0) }
-        do {
-            try POSIX.fsync(fd, path: temporary)
-        } catch {
-            close(fd)
-            unlink(temporary)
-            throw error
-        }
-        close(fd)
-        try self.rename(temporary, to: path)
-        let folder = String(path[..<path.lastIndex(of: "/")!])
-        let folderFD = try POSIX.open(folder, O_RDONLY | O_DIRECTORY)
-        defer { close(folderFD) }
-        try POSIX.fsync(folderFD, path: folder)
+        try self.ensureFolder(of: path)
+        try AtomicFile.write(bytes, to: path)
     }
 
     public func get(_ key: ObjectKey) throws -> [UInt8] {
-        let path = self.fullPath(key)
-        let fd = try POSIX.open(path, O_RDONLY)
-        defer { close(fd) }
-        let size = try POSIX.fileSize(fd, path: path)
-        var out = [UInt8](repeating: 0, count: size)
-        let n = try out.withUnsafeMutableBytes { try POSIX.readAll(fd, into: $0, path: path) }
-        if n < size { out.removeSubrange(n...) }
-        return out
+        do {
+            return try AtomicFile.read(self.fullPath(key))
+        } catch let error as TresorError where error.code == .missingObject {
+            throw TresorError(.missingObject, "object \(key) is missing from the store")
+        }
     }
 
     public func read(_ key: ObjectKey, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {

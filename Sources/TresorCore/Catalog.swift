@@ -8,8 +8,8 @@ public protocol Catalog: Sendable {
     func recoveryPoints(vmID: String?) throws -> [RecoveryPointRecord]
     func recoveryPoint(id: String) throws -> RecoveryPointRecord?
 
-    /// IDs of the domain's chunks that are stored and not marked bad.
-    func goodChunkIDs(domain: DomainID) throws -> Set<ChunkID>
+    /// The domain's chunks that are stored and not marked bad, with the data key each is sealed under.
+    func goodChunks(domain: DomainID) throws -> [ChunkID: KeyID]
     func dataKeys(domain: DomainID) throws -> [DataKeyRecord]
 
     /// Records a committed recovery point with its VM, disks, the chunks it added and the data keys it

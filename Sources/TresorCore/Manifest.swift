@@ -79,11 +79,13 @@ public struct DiskEntry: Codable, Sendable, Equatable {
     }
 }
 
-/// Names a data key and commits to its value: `commitment = HMAC-SHA256(key, "tresor/key-commitment/v1")`.
+/// Names a data key the recovery point's chunks use. Keys this backup created carry a commitment to
+/// their value, `HMAC-SHA256(key, "tresor/key-commitment/v1")`; keys inherited from earlier backups are
+/// named only (a write-only client cannot unwrap them to commit).
 public struct KeyCommitment: Codable, Sendable, Equatable {
     public var id: KeyID
-    public var commitment: String
-    public init(id: KeyID, commitment: String) {
+    public var commitment: String?
+    public init(id: KeyID, commitment: String?) {
         self.id = id
         self.commitment = commitment
     }
@@ -114,11 +116,14 @@ public struct SignedManifest: Codable, Sendable {
     public var signer: String
     /// Base64 of the Ed25519 signature.
     public var signature: String
+    /// Present when the signer is a backup client: the operator's signing key vouches for it.
+    public var certificate: SignerCertificate?
 
-    public init(body: String, signer: String, signature: String) {
+    public init(body: String, signer: String, signature: String, certificate: SignerCertificate?) {
         self.body = body
         self.signer = signer
         self.signature = signature
+        self.certificate = certificate
     }
 
     /// Parses a stored manifest without checking its signature (the vault's view: it holds no verify keys).
@@ -135,5 +140,29 @@ public struct SignedManifest: Codable, Sendable {
             throw TresorError(.corruptObject, "manifest \(name) describes recovery point \(body.recoveryPointID)")
         }
         return (signed, bodyBytes, body)
+    }
+}
+
+/// An operator's statement that a backup client's verify key may sign recovery points. The operator's
+/// own verify key (the issuer) is what every operator key store pins; clients' keys are trusted through
+/// it, so a recovery key store set up once trusts clients enrolled later.
+/// The signature covers `"tresor-signer-cert-v1\0" || signer (32) || issuer (32) || name (UTF-8)`.
+public struct SignerCertificate: Codable, Sendable, Equatable {
+    public static let signingContext = Array("tresor-signer-cert-v1\u{0}".utf8)
+
+    public var signer: String
+    public var issuer: String
+    public var name: String
+    public var signature: String
+
+    public init(signer: String, issuer: String, name: String, signature: String) {
+        self.signer = signer
+        self.issuer = issuer
+        self.name = name
+        self.signature = signature
+    }
+
+    public static func message(signer: [UInt8], issuer: [UInt8], name: String) -> [UInt8] {
+        signingContext + signer + issuer + Array(name.utf8)
     }
 }

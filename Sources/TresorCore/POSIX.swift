@@ -1,0 +1,114 @@
+#if canImport(Glibc)
+public import Glibc
+#endif
+
+/// Thin, EINTR-safe wrappers over the few syscalls the directory store needs, each turning errno into a
+/// `TresorError` that names the path (never file contents).
+public enum POSIX {
+    public static func error(_ operation: String, _ path: String, errno code: Int32? = nil) -> TresorError {
+        let code = code ?? errno
+        let reason = String(cString: strerror(code))
+        if code == ENOSPC || code == EDQUOT {
+            return TresorError(.storageFull, "\(operation) \(path): \(reason)", action: "free space on the vault's file system")
+        }
+        if code == ENOENT { return TresorError(.missingObject, "\(path) does not exist") }
+        return TresorError(.storageIO, "\(operation) \(path): \(reason)")
+    }
+
+    public static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0o644) throws -> Int32 {
+        while true {
+            let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+            if fd >= 0 { return fd }
+            if errno != EINTR { throw error("open", path) }
+        }
+    }
+
+    /// Writes all of `bytes` at the current offset.
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw error("write", path)
+            }
+            done += n
+        }
+    }
+
+    /// Reads up to `buffer.count` bytes from offset 0 until end of file; returns the count.
+    public static func readAll(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = Glibc.pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw error("read", path)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    public static func fsync(_ fd: Int32, path: String) throws {
+        while Glibc.fsync(fd) != 0 {
+            if errno != EINTR { throw error("fsync", path) }
+        }
+    }
+
+    public static func fileSize(_ fd: Int32, path: String) throws -> Int {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw error("stat", path) }
+        return Int(st.st_size)
+    }
+
+    /// Creates `path` and any missing parents (mode 0700: the store is the vault's alone).
+    public static func makeDirectories(_ path: String) throws {
+        if mkdir(path, 0o700) == 0 || errno == EEXIST { return }
+        guard errno == ENOENT else { throw error("mkdir", path) }
+        if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+            try makeDirectories(String(path[..<slash]))
+        }
+        if mkdir(path, 0o700) != 0 && errno != EEXIST { throw error("mkdir", path) }
+    }
+}
+
+/// Replaces a small file atomically and durably: temporary file, fsync, rename, fsync of the folder.
+/// Key stores and vault configuration use it; a crash leaves the old or the new file, never a mix.
+public enum AtomicFile {
+    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws {
+        let folder = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        let temporary = "\(path).tmp-\(getpid())"
+        let fd = try POSIX.open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode)
+        do {
+            try bytes.withUnsafeBytes { try POSIX.writeAll(fd, $0, path: temporary) }
+            try POSIX.fsync(fd, path: temporary)
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            let failure = POSIX.error("rename", path)
+            unlink(temporary)
+            throw failure
+        }
+        let folderFD = try POSIX.open(folder, O_RDONLY | O_DIRECTORY)
+        defer { close(folderFD) }
+        try POSIX.fsync(folderFD, path: folder)
+    }
+
+    public static func read(_ path: String) throws -> [UInt8] {
+        let fd = try POSIX.open(path, O_RDONLY)
+        defer { close(fd) }
+        let size = try POSIX.fileSize(fd, path: path)
+        var out = [UInt8](repeating: 0, count: size)
+        let n = try out.withUnsafeMutableBytes { try POSIX.readAll(fd, into: $0, path: path) }
+        if n < size { out.removeSubrange(n...) }
+        return out
+    }
+
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+}
