@@ -111,6 +111,19 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
+    public func badChunks(domain: DomainID) throws -> Set<ChunkID> {
+        try self.read { db in
+            var ids = Set<ChunkID>()
+            let cursor = try Row.fetchCursor(db, sql: "SELECT chunk_id FROM chunks WHERE domain_id = ? AND bad = 1",
+                                             arguments: [domain.rawValue])
+            while let row = try cursor.next() {
+                let blob: [UInt8] = Array(row[0] as Data)
+                if blob.count == ChunkID.byteCount { ids.insert(ChunkID(bytes: blob)) }
+            }
+            return ids
+        }
+    }
+
     public func dataKeys(domain: DomainID) throws -> [DataKeyRecord] {
         try self.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM data_keys WHERE domain_id = ? ORDER BY created_at",
@@ -180,6 +193,17 @@ public final class SQLiteCatalog: Catalog {
         try self.write { db in
             try db.execute(sql: "INSERT OR IGNORE INTO data_keys (domain_id, key_id, created_at, seal_count) VALUES (?, ?, ?, 0)",
                            arguments: [domain.rawValue, keyID.hex, createdAtMillis])
+        }
+    }
+
+    public func addSeals(domain: DomainID, _ seals: [KeyID: Int64]) throws {
+        try self.write { db in
+            for (keyID, count) in seals {
+                try db.execute(sql: """
+                    INSERT INTO data_keys (domain_id, key_id, created_at, seal_count) VALUES (?, ?, 0, ?)
+                    ON CONFLICT (domain_id, key_id) DO UPDATE SET seal_count = seal_count + excluded.seal_count
+                    """, arguments: [domain.rawValue, keyID.hex, count])
+            }
         }
     }
 

@@ -91,6 +91,13 @@ public final class DirectoryObjectStore: ObjectStore {
         return try POSIX.readAll(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]), path: path)
     }
 
+    public func readPrefix(_ key: ObjectKey, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let path = self.fullPath(key)
+        let fd = try POSIX.open(path, O_RDONLY)
+        defer { close(fd) }
+        return try POSIX.readAll(fd, into: buffer, path: path)
+    }
+
     public func size(of key: ObjectKey) throws -> Int? {
         var st = stat()
         if stat(self.fullPath(key), &st) == 0 { return Int(st.st_size) }

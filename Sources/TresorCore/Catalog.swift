@@ -10,6 +10,8 @@ public protocol Catalog: Sendable {
 
     /// The domain's chunks that are stored and not marked bad, with the data key each is sealed under.
     func goodChunks(domain: DomainID) throws -> [ChunkID: KeyID]
+    /// The domain's chunks marked bad by verify: their objects must be rewritten, never adopted.
+    func badChunks(domain: DomainID) throws -> Set<ChunkID>
     func dataKeys(domain: DomainID) throws -> [DataKeyRecord]
 
     /// Records a committed recovery point with its VM, disks, the chunks it added and the data keys it
@@ -21,6 +23,8 @@ public protocol Catalog: Sendable {
     /// Registers chunk objects found in the store (rebuild, or left by an interrupted backup).
     func registerChunks(domain: DomainID, _ chunks: [StoredChunk]) throws
     func registerDataKey(domain: DomainID, keyID: KeyID, createdAtMillis: Int64) throws
+    /// Adds to the seal counts of data keys (rebuild counts them from chunk headers).
+    func addSeals(domain: DomainID, _ seals: [KeyID: Int64]) throws
     func removeAll() throws
 }
 

@@ -13,6 +13,9 @@ public protocol ObjectStore: Sendable {
     /// Reads the object into `buffer` and returns its length; `.missingObject` when absent,
     /// `.corruptObject` when it is larger than the buffer.
     func read(_ key: ObjectKey, into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+    /// Reads at most `buffer.count` bytes from the object's start and returns how many were read
+    /// (headers, without reading whole chunks).
+    func readPrefix(_ key: ObjectKey, into buffer: UnsafeMutableRawBufferPointer) throws -> Int
     /// The object's size, or nil when it does not exist.
     func size(of key: ObjectKey) throws -> Int?
     /// Every object path below `folder`, recursively.

@@ -1,0 +1,96 @@
+public import TresorCore
+import TresorCrypto
+
+/// Recreates the catalog from the store alone: chunk headers, key wraps and manifests carry everything
+/// the catalog indexes. Needs no keys: the vault reads only what is stored in the clear.
+public enum CatalogRebuilder {
+    public struct Summary: Codable, Sendable {
+        public var recoveryPoints = 0
+        public var vms = 0
+        public var chunks = 0
+        public var dataKeys = 0
+        public var skipped: [String] = []
+    }
+
+    public static func run(vault: Vault) throws -> Summary {
+        var summary = Summary()
+        try vault.catalog.removeAll()
+        var chunks: [DomainID: [StoredChunk]] = [:]
+        var dataKeys: [DomainID: [KeyID: Int64]] = [:]
+        let header = UnsafeMutableRawBufferPointer.allocate(byteCount: ChunkObjectHeader.byteCount, alignment: 16)
+        defer { header.deallocate() }
+
+        for key in try vault.store.list(folder: ObjectKey.domainsFolder) {
+            let parts = key.path.split(separator: "/").map(String.init)
+            guard parts.count >= 4, let domain = try? DomainID(parts[1]) else { continue }
+            switch parts[2] {
+            case "chunks":
+                guard let id = ChunkID(hex: parts.last!), let size = try vault.store.size(of: key) else {
+                    summary.skipped.append(key.path)
+                    continue
+                }
+                let n = try vault.store.readPrefix(key, into: header)
+                guard let parsed = try? ChunkObjectHeader.decode(UnsafeRawBufferPointer(rebasing: header[0..<n]),
+                                                                 objectLength: size, name: key.path),
+                      parsed.chunkID == id
+                else {
+                    summary.skipped.append(key.path)
+                    continue
+                }
+                chunks[domain, default: []].append(StoredChunk(id: id, storedBytes: size, dataKeyID: parsed.dataKeyID))
+            case "keys":
+                guard let record = try? KeyWrapRecord.parse(try vault.store.get(key), name: key.path) else {
+                    summary.skipped.append(key.path)
+                    continue
+                }
+                if record.purpose == .data {
+                    let created = dataKeys[domain, default: [:]][record.keyID] ?? record.createdAtMillis
+                    dataKeys[domain, default: [:]][record.keyID] = min(created, record.createdAtMillis)
+                }
+            default:
+                continue
+            }
+        }
+        for (domain, keys) in dataKeys {
+            for (id, created) in keys {
+                try vault.catalog.registerDataKey(domain: domain, keyID: id, createdAtMillis: created)
+                summary.dataKeys += 1
+            }
+        }
+        var vmIDs = Set<String>()
+        for key in try vault.store.list(folder: ObjectKey.manifestsFolder) where key.path.hasSuffix(".manifest") {
+            let id = String(key.path.split(separator: "/").last!.dropLast(".manifest".count))
+            let manifest: LoadedManifest
+            do {
+                manifest = try vault.loadManifest(id)
+            } catch {
+                summary.skipped.append(key.path)
+                continue
+            }
+            let body = manifest.body
+            guard let domain = try? DomainID(body.domainID) else {
+                summary.skipped.append(key.path)
+                continue
+            }
+            let vm = VMRecord(id: body.vm.id, name: body.vm.name, host: body.vm.host, domainID: domain, createdAtMillis: body.createdAtMillis)
+            let disks = body.disks.map { DiskRecord(id: $0.id, vmID: body.vm.id, source: $0.source) }
+            let record = RecoveryPointRecord(
+                id: body.recoveryPointID, vmID: body.vm.id, vmName: body.vm.name, host: body.vm.host, domainID: domain,
+                sequence: body.sequence, createdAtMillis: body.createdAtMillis, manifestSHA256: manifest.sha256,
+                chunkSize: body.chunkSize, diskCount: body.disks.count, logicalBytes: body.disks.reduce(0) { $0 + $1.size },
+                bytesStored: body.stats.bytesStored, consistency: body.consistency)
+            try vault.catalog.commit(CatalogCommit(vm: vm, disks: disks, recoveryPoint: record, newChunks: [], sealsByDataKey: [:]))
+            vmIDs.insert(body.vm.id)
+            summary.recoveryPoints += 1
+        }
+        for (domain, list) in chunks {
+            try vault.catalog.registerChunks(domain: domain, list)
+            var seals: [KeyID: Int64] = [:]
+            for chunk in list { seals[chunk.dataKeyID, default: 0] += 1 }
+            summary.chunks += list.count
+            try vault.catalog.addSeals(domain: domain, seals)
+        }
+        summary.vms = vmIDs.count
+        return summary
+    }
+}

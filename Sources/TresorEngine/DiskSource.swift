@@ -1,0 +1,61 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CTresorSystem
+import TresorCore
+
+/// A disk to back up: a raw image file or a block device, read with pread(2) from many threads.
+final class DiskSource: Sendable {
+    let path: String
+    let size: Int64
+    private let descriptor: Int32
+
+    init(path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw TresorError(.diskUnreadable, "cannot open disk \(path): \(String(cString: strerror(errno)))",
+                              action: "check the path and that this user may read it")
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            close(fd)
+            throw TresorError(.diskUnreadable, "cannot stat disk \(path): \(String(cString: strerror(errno)))")
+        }
+        let mode = st.st_mode & S_IFMT
+        if mode == S_IFBLK {
+            let size = tresor_block_device_size(fd)
+            guard size >= 0 else {
+                close(fd)
+                throw TresorError(.diskUnreadable, "cannot read the size of block device \(path)")
+            }
+            self.size = size
+        } else if mode == S_IFREG {
+            self.size = Int64(st.st_size)
+        } else {
+            close(fd)
+            throw TresorError(.diskUnreadable, "\(path) is neither a raw image file nor a block device")
+        }
+        self.path = path
+        self.descriptor = fd
+        // Sequential-ish reads from several threads: ask for aggressive read-ahead.
+        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+    }
+
+    deinit { close(self.descriptor) }
+
+    /// Reads exactly `buffer.count` bytes at `offset`.
+    func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(self.descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw TresorError(.diskUnreadable, "reading disk \(self.path) at \(offset + Int64(done)): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 {
+                throw TresorError(.diskUnreadable, "disk \(self.path) ended at \(offset + Int64(done)) while being read (did it shrink?)")
+            }
+            done += n
+        }
+    }
+}

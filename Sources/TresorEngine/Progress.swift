@@ -1,0 +1,15 @@
+import Synchronization
+
+/// Bytes done out of bytes to do, updated by pipeline workers and read by whoever shows progress.
+public final class ProgressCounter: Sendable {
+    private let done = Atomic<Int64>(0)
+    private let total = Atomic<Int64>(0)
+
+    public init() {}
+
+    public var bytesDone: Int64 { self.done.load(ordering: .relaxed) }
+    public var bytesTotal: Int64 { self.total.load(ordering: .relaxed) }
+
+    func setTotal(_ value: Int64) { self.total.store(value, ordering: .relaxed) }
+    func add(_ value: Int) { self.done.add(Int64(value), ordering: .relaxed) }
+}

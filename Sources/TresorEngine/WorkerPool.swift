@@ -1,0 +1,58 @@
+#if canImport(FoundationEssentials)
+import Foundation
+#else
+import Foundation
+#endif
+import Dispatch
+import Synchronization
+
+/// Runs `body` on `workers` dedicated threads and waits for all of them.
+///
+/// The pipelines read disks and write objects with blocking calls and spend the rest of their time in
+/// libcrypto and libzstd; on their own threads they neither block Swift's cooperative pool nor hop
+/// between tasks per chunk. The first error wins; `stop` tells the other workers to finish early.
+enum WorkerPool {
+    final class Stop: Sendable {
+        private let flag = Atomic<Bool>(false)
+        var isSet: Bool { self.flag.load(ordering: .relaxed) }
+        func set() { self.flag.store(true, ordering: .relaxed) }
+    }
+
+    static func run(workers: Int, _ body: @escaping @Sendable (_ worker: Int, _ stop: Stop) throws -> Void) throws {
+        let group = DispatchGroup()
+        let firstError = Mutex<(any Error)?>(nil)
+        let stop = Stop()
+        for worker in 0..<max(1, workers) {
+            group.enter()
+            let thread = Thread {
+                do {
+                    try body(worker, stop)
+                } catch {
+                    stop.set()
+                    firstError.withLock { if $0 == nil { $0 = error } }
+                }
+                group.leave()
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        group.wait()
+        if let error = firstError.withLock({ $0 }) { throw error }
+    }
+
+    /// Worker count for CPU-bound pipelines: one per core plus one, so a worker waiting on a read does
+    /// not leave a core idle.
+    static var defaultWorkers: Int { ProcessInfo.processInfo.activeProcessorCount + 1 }
+}
+
+/// Hands out item indices 0..<count to workers, each exactly once.
+final class WorkQueue: Sendable {
+    private let next = Atomic<Int>(0)
+    let count: Int
+    init(count: Int) { self.count = count }
+
+    func take() -> Int? {
+        let index = self.next.add(1, ordering: .relaxed).oldValue
+        return index < self.count ? index : nil
+    }
+}
