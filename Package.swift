@@ -10,6 +10,10 @@ let strict: [SwiftSetting] = [
 ]
 
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+/// The three programs are thin: options, one call into a library, output.
+let commandDependencies: [Target.Dependency] = [
+    "TresorCommandLine", "TresorEngine", "TresorKeys", "TresorCore", "TresorChunkStore", argumentParser,
+]
 
 let package = Package(
     name: "tresor",
@@ -59,13 +63,13 @@ let package = Package(
         ),
 
         // Layer 5: thin executables.
-        .executableTarget(name: "TresorVaultCommand", dependencies: ["TresorCommandLine", argumentParser],
+        .executableTarget(name: "TresorVaultCommand", dependencies: commandDependencies,
                           swiftSettings: strict),
-        .executableTarget(name: "TresorCommand", dependencies: ["TresorCommandLine", argumentParser],
+        .executableTarget(name: "TresorCommand", dependencies: commandDependencies,
                           swiftSettings: strict),
-        .executableTarget(name: "TresorRestoreCommand", dependencies: ["TresorCommandLine", argumentParser],
+        .executableTarget(name: "TresorRestoreCommand", dependencies: commandDependencies,
                           swiftSettings: strict),
-        .executableTarget(name: "TresorDiskImageGen", dependencies: ["TresorCrypto", argumentParser],
+        .executableTarget(name: "TresorDiskImageGen", dependencies: ["TresorEngine", argumentParser],
                           path: "Tools/DiskImageGen", swiftSettings: strict),
 
         // Tests.

@@ -94,3 +94,29 @@ public enum CatalogRebuilder {
         return summary
     }
 }
+
+extension CatalogRebuilder {
+    /// Brings into the catalog any manifest the store holds that it lacks: a backup killed after its
+    /// manifest became durable but before its catalog transaction is complete, and the store says so.
+    public static func importMissingManifests(vault: Vault) throws -> Int {
+        let known = Set(try vault.catalog.recoveryPoints(vmID: nil).map(\.id))
+        var imported = 0
+        for key in try vault.store.list(folder: ObjectKey.manifestsFolder) where key.path.hasSuffix(".manifest") {
+            let id = String(key.path.split(separator: "/").last!.dropLast(".manifest".count))
+            guard !known.contains(id), let manifest = try? vault.loadManifest(id), let domain = try? DomainID(manifest.body.domainID)
+            else { continue }
+            let body = manifest.body
+            try vault.catalog.commit(CatalogCommit(
+                vm: VMRecord(id: body.vm.id, name: body.vm.name, host: body.vm.host, domainID: domain, createdAtMillis: body.createdAtMillis),
+                disks: body.disks.map { DiskRecord(id: $0.id, vmID: body.vm.id, source: $0.source) },
+                recoveryPoint: RecoveryPointRecord(
+                    id: id, vmID: body.vm.id, vmName: body.vm.name, host: body.vm.host, domainID: domain, sequence: body.sequence,
+                    createdAtMillis: body.createdAtMillis, manifestSHA256: manifest.sha256, chunkSize: body.chunkSize,
+                    diskCount: body.disks.count, logicalBytes: body.disks.reduce(0) { $0 + $1.size },
+                    bytesStored: body.stats.bytesStored, consistency: body.consistency),
+                newChunks: [], sealsByDataKey: [:]))
+            imported += 1
+        }
+        return imported
+    }
+}

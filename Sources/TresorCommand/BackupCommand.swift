@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import TresorCommandLine
+import TresorCore
+import TresorEngine
+
+extension Tresor {
+    struct Backup: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Back up a VM's disks (raw images or block devices) into a vault.",
+            discussion: """
+                Prints the new recovery point's ID. Only chunks the VM's key domain lacks are compressed,
+                encrypted and stored. The disks are read as they are now (no snapshot yet): the recovery
+                point records consistency "not-snapshotted".
+
+                Example: tresor backup --vault /srv/vault --vm web1 --disk /var/lib/vms/web1.img \\
+                             --keystore ~/.tresor --kek main
+                """)
+
+        @OptionGroup var vaultOptions: VaultOptions
+        @Option(help: "The VM's display name.") var vm: String
+        @Option(help: "The host the VM runs on (default: this machine's name).") var host: String?
+        @Option(name: .customLong("disk"), help: "A disk, in order (repeat for several disks).", completion: .file())
+        var disks: [String]
+        @OptionGroup var keyOptions: KeyOptions
+        @Option(help: "Chunk size, 256KiB to 4MiB.") var chunkSize = ByteSize(argument: "1MiB")!
+        @Option(help: "Key domain for a new VM (default: a domain of its own).") var domain: String?
+        @Option(help: "zstd compression level.") var compressionLevel: Int32 = BackupRequest.defaultCompressionLevel
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard BackupRequest.chunkSizes.contains(self.chunkSize.bytes), self.chunkSize.bytes % 4096 == 0 else {
+                throw ValidationError("--chunk-size must be between 256KiB and 4MiB, a multiple of 4KiB")
+            }
+            guard !self.disks.isEmpty else { throw ValidationError("name at least one --disk") }
+        }
+
+        func run() throws {
+            try runReportingErrors("tresor") {
+                let keys = try self.keyOptions.keyRing()
+                let opened = try VaultAccess.open(self.vaultOptions.vault, exclusive: true)
+                let request = BackupRequest(
+                    vmName: self.vm, host: self.host ?? SystemInfo.hostName, diskPaths: self.disks.map(SystemInfo.absolutePath),
+                    chunkSize: self.chunkSize.bytes, domain: try self.domain.map(DomainID.init),
+                    compressionLevel: self.compressionLevel)
+                let progress = ProgressCounter()
+                let result = try ProgressDisplay(counter: progress, label: "backup", quiet: self.output.json).during {
+                    try BackupEngine.run(request, vault: opened.vault, keys: keys, progress: progress, now: SystemInfo.nowMillis)
+                }
+                if self.output.json {
+                    try self.output.print(result)
+                    return
+                }
+                print(result.recoveryPoint)
+                if SystemInfo.isTerminal(2) {
+                    FileHandleOutput.standardError(
+                        "read \(result.bytesRead) bytes in \(String(format: "%.2f", result.seconds)) s (\(Int(result.throughputMBps)) MB/s): "
+                            + "\(result.chunksNew) new, \(result.chunksReused) reused, \(result.chunksZero) zero chunks; "
+                            + "stored \(result.bytesStored) bytes + \(result.indexBytesAdded) index bytes\n")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct Tresor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tresor",
+        abstract: "Tresor's backup client: keys, backups, listing, verification and benchmarks.",
+        subcommands: [Keys.self, Backup.self, List.self, Verify.self, Benchmark.self])
+}

@@ -1,0 +1,77 @@
+public import ArgumentParser
+public import TresorCore
+public import TresorKeys
+public import TresorEngine
+
+/// `--vault DIR`, shared by every command that reads or writes a vault.
+public struct VaultOptions: ParsableArguments {
+    @Option(name: .long, help: "The vault: a directory made by 'tresor-vault init'.", completion: .directory)
+    public var vault: String
+
+    public init() {}
+}
+
+/// `--keystore DIR --kek NAME`: the keys a command uses.
+public struct KeyOptions: ParsableArguments {
+    @Option(name: .long, help: "Key store directory (an operator's, or a write-only client's from 'keys export-public').",
+            completion: .directory)
+    public var keystore: String
+
+    @Option(name: .long, help: "Name of the KEK in the key store.")
+    public var kek: String
+
+    public init() {}
+
+    /// The key ring: a write-only client's as it is, an operator's unlocked with the passphrase
+    /// (TRESOR_PASSPHRASE, TRESOR_PASSPHRASE_FILE, or asked on the terminal).
+    public func keyRing() throws -> KeyRing {
+        let store = try KeyStore.open(at: self.keystore)
+        if store.isWriteOnly { return try KeyRing(client: store, kekName: self.kek) }
+        _ = try store.load(self.kek)
+        let passphrase = try Passphrase.obtain(prompt: "Passphrase for KEK '\(self.kek)': ")
+        let kek = try store.unlock(self.kek, passphrase: passphrase)
+        let retired = try store.unlockRetired(kek.file, passphrase: passphrase)
+        return KeyRing(operator: kek, retired: retired)
+    }
+}
+
+/// `--json` for scripts: one JSON object on standard output, nothing else there.
+public struct OutputOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print one JSON object instead of text.")
+    public var json = false
+
+    public init() {}
+
+    public func print<T: Encodable>(_ value: T) throws {
+        Swift.print(String(decoding: try JSON.encode(value, pretty: true), as: UTF8.self))
+    }
+}
+
+/// Sizes written as 1MiB, 256KiB, 4M or plain bytes.
+public struct ByteSize: ExpressibleByArgument, Sendable {
+    public let bytes: Int
+
+    public init?(argument: String) {
+        var text = argument.lowercased()
+        if text.hasSuffix("ib") { text.removeLast(2) } else if text.hasSuffix("b") { text.removeLast() }
+        let units: [(String, Int)] = [("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            guard let value = Int(text.dropLast()) else { return nil }
+            self.bytes = value * factor
+            return
+        }
+        guard let value = Int(text) else { return nil }
+        self.bytes = value
+    }
+}
+
+extension ReadDataMode {
+    /// `--read-data-subset 10%` or `10`.
+    public static func subset(argument: String) throws -> ReadDataMode {
+        let text = argument.hasSuffix("%") ? String(argument.dropLast()) : argument
+        guard let percent = Double(text), percent > 0, percent <= 100 else {
+            throw ValidationError("--read-data-subset takes a percentage between 0 and 100, e.g. 10%")
+        }
+        return .subset(percent: percent)
+    }
+}

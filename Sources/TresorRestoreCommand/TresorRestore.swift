@@ -1,0 +1,93 @@
+import ArgumentParser
+import TresorCommandLine
+import TresorCore
+import TresorEngine
+
+@main
+struct TresorRestore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tresor-restore",
+        abstract: "Tresor's restore tool: whole disks and whole VMs, from the vault directory alone.",
+        subcommands: [Disk.self, VM.self])
+}
+
+/// What selects a recovery point: the VM, its host when names repeat, and an ID or `latest`.
+struct RecoveryPointOptions: ParsableArguments {
+    @Option(help: "The VM's name.") var vm: String
+    @Option(help: "The VM's host, when several VMs share the name.") var host: String?
+    @Option(help: "A recovery point ID (or its first 8+ characters), or 'latest'.") var recoveryPoint = "latest"
+}
+
+extension TresorRestore {
+    struct Disk: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Restore one disk of a recovery point to a raw file (sparse) or a block device.",
+            discussion: "An existing output is refused unless --force; then a file is truncated first and a block device has its zero ranges zeroed.")
+
+        @OptionGroup var vaultOptions: VaultOptions
+        @OptionGroup var point: RecoveryPointOptions
+        @Option(help: "Which disk, counting from 0 in the order they were backed up.") var disk: Int
+        @Option(help: "Output file or block device.", completion: .file()) var output: String
+        @OptionGroup var keyOptions: KeyOptions
+        @Flag(help: "Overwrite an existing output.") var force = false
+        @Flag(help: "Leave the output in the page cache instead of ending with fdatasync.") var noSync = false
+        @OptionGroup var outputOptions: OutputOptions
+
+        func run() throws {
+            try runReportingErrors("tresor-restore") {
+                let keys = try self.keyOptions.keyRing()
+                let opened = try VaultAccess.open(self.vaultOptions.vault, exclusive: false)
+                let vm = try opened.vault.findVM(name: self.point.vm, host: self.point.host)
+                let record = try opened.vault.resolveRecoveryPoint(vm: vm, reference: self.point.recoveryPoint)
+                let recoveryPoint = try OpenedRecoveryPoint(vault: opened.vault, keys: keys, recoveryPointID: record.id)
+                let progress = ProgressCounter()
+                let result = try ProgressDisplay(counter: progress, label: "restore", quiet: self.outputOptions.json).during {
+                    try RestoreEngine.restoreDisk(recoveryPoint, position: self.disk, output: self.output, force: self.force,
+                                                  sync: !self.noSync, progress: progress)
+                }
+                if self.outputOptions.json {
+                    try self.outputOptions.print(result)
+                } else {
+                    print("restored disk \(self.disk) of \(record.id) to \(self.output): \(result.bytes) bytes, \(result.chunksRead) chunks read, \(result.chunksZero) zero")
+                }
+            }
+        }
+    }
+
+    struct VM: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Restore every disk of a recovery point into a directory (disk-N-NAME files).")
+
+        @OptionGroup var vaultOptions: VaultOptions
+        @OptionGroup var point: RecoveryPointOptions
+        @Option(help: "Directory for the disks (created if missing).", completion: .directory) var outputDir: String
+        @OptionGroup var keyOptions: KeyOptions
+        @Flag(help: "Overwrite existing files.") var force = false
+        @OptionGroup var outputOptions: OutputOptions
+
+        func run() throws {
+            try runReportingErrors("tresor-restore") {
+                let keys = try self.keyOptions.keyRing()
+                let opened = try VaultAccess.open(self.vaultOptions.vault, exclusive: false)
+                let vm = try opened.vault.findVM(name: self.point.vm, host: self.point.host)
+                let record = try opened.vault.resolveRecoveryPoint(vm: vm, reference: self.point.recoveryPoint)
+                let recoveryPoint = try OpenedRecoveryPoint(vault: opened.vault, keys: keys, recoveryPointID: record.id)
+                try POSIX.makeDirectories(self.outputDir)
+                var results: [RestoreResult] = []
+                for disk in recoveryPoint.body.disks {
+                    let safeName = disk.name.map { $0 == "/" ? "_" : $0 }
+                    let path = "\(self.outputDir)/disk-\(disk.position)-\(String(safeName))"
+                    let progress = ProgressCounter()
+                    results.append(try ProgressDisplay(counter: progress, label: "disk \(disk.position)", quiet: self.outputOptions.json).during {
+                        try RestoreEngine.restoreDisk(recoveryPoint, position: disk.position, output: path, force: self.force, progress: progress)
+                    })
+                }
+                if self.outputOptions.json {
+                    try self.outputOptions.print(results)
+                } else {
+                    for r in results { print("restored disk \(r.disk) to \(r.output) (\(r.bytes) bytes)") }
+                }
+            }
+        }
+    }
+}
