@@ -1,0 +1,83 @@
+import Testing
+import TresorCompression
+import TresorCore
+import TresorTestSupport
+
+struct FormatTests {
+    let id = ChunkID(bytes: (0..<32).map { UInt8($0) })
+    let keyID = KeyID(bytes: (0..<16).map { UInt8(200 + $0) })
+
+    @Test func chunkHeaderRoundTrips() throws {
+        let header = ChunkObjectHeader(compressed: true, chunkID: self.id, dataKeyID: self.keyID, plaintextLength: 1 << 20, sealedLength: 1000)
+        var bytes = [UInt8](repeating: 0, count: ChunkObjectHeader.byteCount)
+        bytes.withUnsafeMutableBytes { header.encode(into: $0) }
+        #expect(Array(bytes[0..<4]) == Array("TRCK".utf8))
+        let decoded = try bytes.withUnsafeBytes { try ChunkObjectHeader.decode($0, objectLength: header.objectLength, name: "x") }
+        #expect(decoded == header)
+    }
+
+    @Test func unknownChunkVersionIsRefusedClearly() throws {
+        let header = ChunkObjectHeader(compressed: false, chunkID: self.id, dataKeyID: self.keyID, plaintextLength: 10, sealedLength: 10)
+        var bytes = [UInt8](repeating: 0, count: ChunkObjectHeader.byteCount)
+        bytes.withUnsafeMutableBytes { header.encode(into: $0) }
+        bytes[4] = 2
+        #expect {
+            try bytes.withUnsafeBytes { try ChunkObjectHeader.decode($0, objectLength: nil, name: "c1") }
+        } throws: { ($0 as? TresorError)?.code == .unsupportedFormat && "\($0)".contains("version 2") }
+    }
+
+    @Test func chunkHeaderRejectsImpossibleLengths() throws {
+        let header = ChunkObjectHeader(compressed: false, chunkID: self.id, dataKeyID: self.keyID, plaintextLength: 10, sealedLength: 10)
+        var bytes = [UInt8](repeating: 0, count: ChunkObjectHeader.byteCount)
+        bytes.withUnsafeMutableBytes { header.encode(into: $0) }
+        #expect(throws: TresorError.self) { try bytes.withUnsafeBytes { try ChunkObjectHeader.decode($0, objectLength: 99, name: "c") } }
+        bytes[5] = 4
+        #expect(throws: TresorError.self) { try bytes.withUnsafeBytes { try ChunkObjectHeader.decode($0, objectLength: nil, name: "c") } }
+    }
+
+    @Test func indexPageRoundTripsAndRejectsDamage() throws {
+        let ids = [self.id, .zero, self.id]
+        var page = IndexPage.encode(ids[...])
+        #expect(try IndexPage.decode(page, name: "p") == ids)
+        page[8] = 9
+        #expect(throws: TresorError.self) { try IndexPage.decode(page, name: "p") }
+        page[8] = 3
+        page[4] = 7
+        #expect { try IndexPage.decode(page, name: "p") } throws: { ($0 as? TresorError)?.code == .unsupportedFormat }
+    }
+
+    @Test func chunkIDHexRoundTrips() {
+        #expect(ChunkID(hex: self.id.hex) == self.id)
+        #expect(ChunkID(hex: "zz") == nil)
+        #expect(ChunkID.zero.isZero)
+    }
+
+    @Test func objectKeysStayInsideTheLayout() throws {
+        #expect(ObjectKey(listedPath: "domains/../etc") == nil)
+        #expect(throws: TresorError.self) { try DomainID("../x") }
+        #expect(throws: TresorError.self) { try DomainID("UPPER") }
+        let domain = try DomainID("vm-1")
+        #expect(ObjectKey.chunk(domain: domain, id: self.id).path == "domains/vm-1/chunks/00/\(self.id.hex)")
+    }
+
+    @Test func zstdStoresRawWhenDataDoesNotShrink() throws {
+        let compressor = ZstdCompressor(level: 3)
+        var random = SyntheticDataBytes.random(65536)
+        var out = [UInt8](repeating: 0, count: ZstdCompressor.bound(65536))
+        let n = random.withUnsafeBytes { r in out.withUnsafeMutableBytes { compressor.compress(r, into: $0, maximumOutput: 65536 - 1024) } }
+        #expect(n == nil)
+        random = [UInt8](repeating: 7, count: 65536)
+        let m = random.withUnsafeBytes { r in out.withUnsafeMutableBytes { compressor.compress(r, into: $0, maximumOutput: 65536) } }
+        #expect(m != nil && m! < 1000)
+        var back = [UInt8](repeating: 0, count: 65536)
+        try out.withUnsafeBytes { o in try back.withUnsafeMutableBytes { try ZstdDecompressor().decompress(UnsafeRawBufferPointer(rebasing: o[0..<m!]), into: $0) } }
+        #expect(back == random)
+    }
+}
+
+enum SyntheticDataBytes {
+    static func random(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+}
