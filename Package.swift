@@ -88,7 +88,8 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(
             name: "TresorEngineTests",
-            dependencies: ["TresorEngine", "TresorChunkStore", "TresorCatalog", "TresorTestSupport"],
+            dependencies: ["TresorEngine", "TresorChunkStore", "TresorCatalog", "TresorKeys", "TresorCrypto", "TresorCore",
+                           "TresorTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(name: "TresorEndToEndTests", dependencies: ["TresorTestSupport"], swiftSettings: strict),

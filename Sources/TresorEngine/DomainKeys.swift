@@ -13,15 +13,22 @@ enum DomainKeys {
     static func openIDKey(vault: Vault, keys: KeyRing, manifest: ManifestBody) throws -> SymmetricKey {
         let domain = try DomainID(manifest.domainID)
         // The ID key's ID is not in the manifest (it derives from the key); find the wrap by listing.
+        // Wraps that open to another key (planted, or from another ID root) are passed over: only the key
+        // the signed manifest commits to is accepted.
         let wraps = try vault.store.list(folder: ObjectKey.keysFolder(domain: domain))
+        var mismatched: String?
         for objectKey in wraps {
             let record = try KeyWrapRecord.parse(try vault.store.get(objectKey), name: objectKey.path)
             guard record.purpose == .id, keys.openableKEKIDs.contains(record.kekID) else { continue }
             let key = try keys.unwrap(record)
             guard ConstantTime.equals(Array(KeyRing.commitment(of: key).utf8), Array(manifest.idKeyCommitment.utf8)) else {
-                throw TresorError(.integrity, "the ID key wrapped in \(objectKey.path) is not the one recovery point \(manifest.recoveryPointID) was made with")
+                mismatched = objectKey.path
+                continue
             }
             return key
+        }
+        if let mismatched {
+            throw TresorError(.integrity, "no ID key wrapped for KEK '\(keys.kekName)' is the one recovery point \(manifest.recoveryPointID) was made with (last tried: \(mismatched))")
         }
         throw TresorError(.unwrapFailed, "no ID key of domain \(domain) is wrapped for KEK '\(keys.kekName)'",
                           action: "use the KEK the backups were made with, or a recovery KEK added to it")

@@ -18,6 +18,12 @@ public struct VerifyProblem: Codable, Sendable {
         public var recoveryPoint: String
         public var vm: String
         public var disk: Int?
+
+        public init(recoveryPoint: String, vm: String, disk: Int?) {
+            self.recoveryPoint = recoveryPoint
+            self.vm = vm
+            self.disk = disk
+        }
     }
 
     public var kind: Kind

@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+import TresorCore
+import TresorEngine
+import TresorKeys
+import TresorTestSupport
+
+struct BackupRestoreTests {
+    @Test(arguments: [256 << 10, 1 << 20, 4 << 20])
+    func roundTripsAtEachChunkSize(chunkSize: Int) throws {
+        let t = try TestVault()
+        let keys = try t.makeKEK("main")
+        // Sizes that are not multiples of the chunk size, and two disks backed up together.
+        let disk0 = try t.image("d0.img", size: 9 << 20 + 12345, seed: 1)
+        let disk1 = try t.image("d1.img", size: 3 << 20 + 4096, seed: 2)
+        let result = try t.backup([disk0, disk1], keys: keys, chunkSize: chunkSize)
+        #expect(result.bytesRead == Int64(9 << 20 + 12345 + 3 << 20 + 4096))
+        #expect(result.chunksNew > 0 && result.chunksZero > 0)
+        #expect(TestImages.equal(try t.restore(result.recoveryPoint, disk: 0, keys: keys), disk0))
+        #expect(TestImages.equal(try t.restore(result.recoveryPoint, disk: 1, keys: keys), disk1))
+    }
+
+    @Test func incrementalStoresOnlyChangedChunksAndBothPointsRestore() throws {
+        let t = try TestVault()
+        let keys = try t.makeKEK("main")
+        let disk = try t.image("d.img", size: 16 << 20, seed: 3)
+        let first = try t.backup([disk], keys: keys)
+        let original = t.directory.file("original.img")
+        try FileManager.default.copyItem(atPath: disk, toPath: original)
+        try TestImages.scribble(disk, blocks: 3, seed: 9)
+        let second = try t.backup([disk], keys: keys)
+        #expect(second.chunksNew <= 3 && second.chunksNew >= 1)
+        #expect(second.chunksReused + second.chunksNew + second.chunksZero == 16)
+        #expect(second.bytesStored <= Int64(second.chunksNew) * (1 << 20 + 128), "only the changed chunks are stored")
+        #expect(second.bytesStored < first.bytesStored)
+        #expect(TestImages.equal(try t.restore(first.recoveryPoint, keys: keys), original))
+        #expect(TestImages.equal(try t.restore(second.recoveryPoint, keys: keys), disk))
+        let points = try t.vault.catalog.recoveryPoints(vmID: nil)
+        #expect(points.map(\.sequence) == [1, 2])
+    }
+
+    @Test func aDiskThatGrewGetsAFullNewIndex() throws {
+        let t = try TestVault()
+        let keys = try t.makeKEK("main")
+        let disk = try t.image("d.img", size: 4 << 20, seed: 4)
+        _ = try t.backup([disk], keys: keys)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: disk))
+        try handle.truncate(atOffset: 6 << 20 + 777)
+        try handle.close()
+        let grown = try t.backup([disk], keys: keys)
+        #expect(grown.bytesRead == Int64(6 << 20 + 777))
+        #expect(TestImages.equal(try t.restore(grown.recoveryPoint, keys: keys), disk))
+    }
+
+    @Test func identicalChunksAcrossDisksAreStoredOnce() throws {
+        let t = try TestVault()
+        let keys = try t.makeKEK("main")
+        let a = try t.image("a.img", size: 4 << 20, seed: 5)
+        let b = t.directory.file("b.img")
+        try FileManager.default.copyItem(atPath: a, toPath: b)
+        let result = try t.backup([a, b], keys: keys)
+        let nonZero = 4 - result.chunksZero / 2
+        #expect(result.chunksNew == nonZero)
+        #expect(result.chunksReused == nonZero)
+    }
+
+    @Test func restoreRefusesAnExistingTargetUnlessForcedAndLeavesNoStaleBytes() throws {
+        let t = try TestVault()
+        let keys = try t.makeKEK("main")
+        let disk = t.directory.file("d.img")
+        // A disk with a zero tail, restored over a larger file full of 0xff.
+        var bytes = [UInt8](repeating: 0, count: 3 << 20)
+        for i in 0..<(1 << 20) { bytes[i] = UInt8(truncatingIfNeeded: i * 7 + 1) }
+        try Data(bytes).write(to: URL(fileURLWithPath: disk))
+        let result = try t.backup([disk], keys: keys)
+        let target = t.directory.file("target.img")
+        try Data([UInt8](repeating: 0xff, count: 5 << 20)).write(to: URL(fileURLWithPath: target))
+        #expect { try t.restore(result.recoveryPoint, keys: keys, to: "target.img") } throws: {
+            ($0 as? TresorError)?.code == .targetExists
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: target)).count == 5 << 20)
+        _ = try t.restore(result.recoveryPoint, keys: keys, to: "target.img", force: true)
+        #expect(TestImages.equal(target, disk))
+    }
+
+    @Test func restoredZeroChunksAreHoles() throws {
+        let t = try TestVault()
+        let keys = try t.makeKEK("main")
+        let disk = t.directory.file("sparse.img")
+        var bytes = [UInt8](repeating: 0, count: 64 << 20)
+        bytes[5] = 1
+        try Data(bytes).write(to: URL(fileURLWithPath: disk))
+        let result = try t.backup([disk], keys: keys)
+        #expect(result.chunksZero == 63 && result.chunksNew == 1)
+        let restored = try t.restore(result.recoveryPoint, keys: keys)
+        var st = stat()
+        stat(restored, &st)
+        #expect(st.st_size == 64 << 20)
+        #expect(Int(st.st_blocks) * 512 < 4 << 20, "zero chunks must stay holes")
+        #expect(TestImages.equal(restored, disk))
+    }
+
+    @Test func aMissingDiskIsAClearError() throws {
+        let t = try TestVault()
+        let keys = try t.makeKEK("main")
+        #expect { try t.backup([t.directory.file("nope.img")], keys: keys) } throws: {
+            ($0 as? TresorError)?.code == .diskUnreadable && "\($0)".contains("nope.img")
+        }
+        #expect(try t.vault.catalog.recoveryPoints(vmID: nil).isEmpty)
+    }
+
+    @Test func vmsOfOneNameOnTwoHostsStayApart() throws {
+        let t = try TestVault()
+        let keys = try t.makeKEK("main")
+        let disk = try t.image("d.img", size: 2 << 20, seed: 6)
+        let a = try BackupEngine.run(BackupRequest(vmName: "web", host: "h1", diskPaths: [disk]), vault: t.vault, keys: keys, now: 1)
+        let b = try BackupEngine.run(BackupRequest(vmName: "web", host: "h2", diskPaths: [disk]), vault: t.vault, keys: keys, now: 2)
+        #expect(a.vmID != b.vmID)
+        #expect(throws: TresorError.self) { try t.vault.findVM(name: "web", host: nil) }
+        #expect(try t.vault.findVM(name: "web", host: "h2").id == b.vmID)
+        // Each VM is its own key domain: nothing is shared, so the second stored its chunks again.
+        #expect(b.chunksNew == a.chunksNew)
+    }
+}
