@@ -92,6 +92,7 @@ let package = Package(
                            "TresorTestSupport"],
             swiftSettings: strict
         ),
+        // Runs the built programs as subprocesses: exit codes, --json, SIGKILL mid-backup, a full disk.
         .testTarget(name: "TresorEndToEndTests", dependencies: ["TresorTestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -79,6 +79,13 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
+    public func registerVM(_ vm: VMRecord) throws {
+        try self.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO vms (id, name, host, domain_id, created_at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [vm.id, vm.name, vm.host, vm.domainID.rawValue, vm.createdAtMillis])
+        }
+    }
+
     public func recoveryPoints(vmID: String?) throws -> [RecoveryPointRecord] {
         try self.read { db in
             let rows = if let vmID {

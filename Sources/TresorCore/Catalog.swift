@@ -5,6 +5,10 @@ public protocol Catalog: Sendable {
     func vm(id: String) throws -> VMRecord?
     func disks(vmID: String) throws -> [DiskRecord]
 
+    /// Records a VM (and its key domain) before its first backup completes, so a backup that is
+    /// interrupted and run again finds the same VM, domain and already-written chunks.
+    func registerVM(_ vm: VMRecord) throws
+
     func recoveryPoints(vmID: String?) throws -> [RecoveryPointRecord]
     func recoveryPoint(id: String) throws -> RecoveryPointRecord?
 

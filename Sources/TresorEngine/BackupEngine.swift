@@ -158,8 +158,10 @@ public enum BackupEngine {
             return existing
         }
         let id = UUID().uuidString.lowercased()
-        return VMRecord(id: id, name: request.vmName, host: request.host, domainID: request.domain ?? .forVM(id: id),
-                        createdAtMillis: now)
+        let vm = VMRecord(id: id, name: request.vmName, host: request.host, domainID: request.domain ?? .forVM(id: id),
+                          createdAtMillis: now)
+        try vault.catalog.registerVM(vm)
+        return vm
     }
 
     struct SelectedDataKey {

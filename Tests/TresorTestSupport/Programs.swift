@@ -47,3 +47,15 @@ public enum Programs {
                       stderr: String(decoding: stderr, as: UTF8.self))
     }
 }
+
+extension Programs {
+    /// Runs a system tool (mount, umount) and returns its exit status.
+    public static func runSystem(_ path: String, _ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}

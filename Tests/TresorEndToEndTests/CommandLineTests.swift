@@ -1,0 +1,150 @@
+import Foundation
+import Testing
+import TresorTestSupport
+
+/// The programs as a user runs them: exit codes, one-line errors with stable codes, --json output.
+@Suite(.serialized)
+struct CommandLineTests {
+    let env = ["TRESOR_PASSPHRASE": "end-to-end passphrase"]
+
+    func json(_ text: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+    }
+
+    @Test func backupListRestoreVerifyAsAUserWould() throws {
+        let dir = TemporaryDirectory()
+        try TestImages.write(dir.file("os.img"), size: 12 << 20, seed: 1)
+        try TestImages.write(dir.file("data.img"), size: 5 << 20, seed: 2)
+        #expect(try Programs.run("tresor-vault", ["init", "vault"], directory: dir.path).status == 0)
+        let create = try Programs.run("tresor", ["keys", "create", "main", "--keystore", "keys"], environment: env, directory: dir.path)
+        #expect(create.status == 0, "\(create.stderr)")
+        #expect(!create.stdout.contains(env["TRESOR_PASSPHRASE"]!) && !create.stderr.contains(env["TRESOR_PASSPHRASE"]!))
+
+        let backup = try Programs.run("tresor", ["backup", "--vault", "vault", "--vm", "web", "--disk", "os.img", "--disk", "data.img",
+                                                 "--keystore", "keys", "--kek", "main", "--json"], environment: env, directory: dir.path)
+        #expect(backup.status == 0, "\(backup.stderr)")
+        #expect(backup.stderr.isEmpty, "no progress output when not on a terminal")
+        let result = try json(backup.stdout)
+        for key in ["recoveryPoint", "bytesRead", "bytesStored", "chunksNew", "chunksReused", "chunksZero", "seconds"] {
+            #expect(result[key] != nil, "missing \(key)")
+        }
+        #expect(result["bytesRead"] as? Int == 17 << 20)
+
+        let plain = try Programs.run("tresor", ["backup", "--vault", "vault", "--vm", "web", "--disk", "os.img", "--disk", "data.img",
+                                                "--keystore", "keys", "--kek", "main"], environment: env, directory: dir.path)
+        #expect(plain.status == 0)
+        let secondID = plain.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(UUID(uuidString: secondID) != nil, "plain output is the recovery point's ID")
+
+        let list = try Programs.run("tresor", ["list", "--vault", "vault", "--vm", "web", "--json"], directory: dir.path)
+        let points = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as! [[String: Any]]
+        #expect(points.count == 2)
+        #expect(points.last?["id"] as? String == secondID)
+
+        let restore = try Programs.run("tresor-restore", ["disk", "--vault", "vault", "--vm", "web", "--recovery-point",
+                                                          result["recoveryPoint"] as! String, "--disk", "1", "--output", "d1.img",
+                                                          "--keystore", "keys", "--kek", "main"], environment: env, directory: dir.path)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(TestImages.equal(dir.file("d1.img"), dir.file("data.img")))
+        let again = try Programs.run("tresor-restore", ["disk", "--vault", "vault", "--vm", "web", "--disk", "1", "--output", "d1.img",
+                                                        "--keystore", "keys", "--kek", "main"], environment: env, directory: dir.path)
+        #expect(again.status != 0 && again.stderr.contains("error[restore.target_exists]"))
+        let vm = try Programs.run("tresor-restore", ["vm", "--vault", "vault", "--vm", "web", "--output-dir", "whole",
+                                                     "--keystore", "keys", "--kek", "main"], environment: env, directory: dir.path)
+        #expect(vm.status == 0, "\(vm.stderr)")
+        #expect(TestImages.equal(dir.file("whole/disk-0-os.img"), dir.file("os.img")))
+
+        let verify = try Programs.run("tresor", ["verify", "--vault", "vault", "--read-data", "--keystore", "keys", "--kek", "main", "--json"],
+                                      environment: env, directory: dir.path)
+        #expect(verify.status == 0, "\(verify.stderr)")
+        #expect(try json(verify.stdout)["ok"] as? Bool == true)
+    }
+
+    @Test func badInputGetsOneLineWithAStableCode() throws {
+        let dir = TemporaryDirectory()
+        try TestImages.write(dir.file("os.img"), size: 2 << 20, seed: 3)
+        _ = try Programs.run("tresor-vault", ["init", "vault"], directory: dir.path)
+        _ = try Programs.run("tresor", ["keys", "create", "main", "--keystore", "keys"], environment: env, directory: dir.path)
+        let cases: [([String], [String: String], String)] = [
+            (["backup", "--vault", "nowhere", "--vm", "a", "--disk", "os.img", "--keystore", "keys", "--kek", "main"], env, "vault.not_a_vault"),
+            (["backup", "--vault", "vault", "--vm", "a", "--disk", "missing.img", "--keystore", "keys", "--kek", "main"], env, "disk.unreadable"),
+            (["backup", "--vault", "vault", "--vm", "a", "--disk", "os.img", "--keystore", "keys", "--kek", "main"],
+             ["TRESOR_PASSPHRASE": "not the passphrase"], "keys.wrong_passphrase"),
+            (["backup", "--vault", "vault", "--vm", "a", "--disk", "os.img", "--keystore", "keys", "--kek", "nope"], env, "keys.kek_not_found"),
+            (["backup", "--vault", "vault", "--vm", "a", "--disk", "os.img", "--keystore", "keys", "--kek", "main"], [:], "keys.passphrase_required"),
+            (["keys", "create", "r", "--keystore", "keys", "--type", "rsa"], env, "keys.unsupported_type"),
+        ]
+        for (arguments, environment, code) in cases {
+            let run = try Programs.run("tresor", arguments, environment: environment, directory: dir.path)
+            #expect(run.status == 1, "\(arguments)")
+            let lines = run.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("tresor: error[\(code)]"), "\(arguments): \(run.stderr)")
+            #expect(!run.stderr.contains("not the passphrase") && !run.stderr.contains(env["TRESOR_PASSPHRASE"]!))
+        }
+        let list = try Programs.run("tresor", ["list", "--vault", "vault", "--json"], directory: dir.path)
+        #expect(list.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]" || list.stdout.contains("[]"))
+        #expect(try Programs.run("tresor", ["backup", "--vault", "vault", "--vm", "a", "--disk", "os.img", "--keystore", "keys",
+                                            "--kek", "main", "--chunk-size", "8MiB"], environment: env, directory: dir.path).status != 0)
+    }
+
+    @Test func verifyExitsNonZeroAndTheNextBackupRepairs() throws {
+        let dir = TemporaryDirectory()
+        try TestImages.write(dir.file("os.img"), size: 6 << 20, seed: 4)
+        _ = try Programs.run("tresor-vault", ["init", "vault"], directory: dir.path)
+        _ = try Programs.run("tresor", ["keys", "create", "main", "--keystore", "keys"], environment: env, directory: dir.path)
+        let args = ["backup", "--vault", "vault", "--vm", "a", "--disk", "os.img", "--keystore", "keys", "--kek", "main", "--json"]
+        #expect(try Programs.run("tresor", args, environment: env, directory: dir.path).status == 0)
+        let chunks = FileManager.default.enumerator(atPath: dir.file("vault/store/domains"))!.compactMap { $0 as? String }
+            .filter { $0.contains("/chunks/") && $0.count > 70 }
+        try flipByte(dir.file("vault/store/domains/" + chunks[0]), at: 100)
+        let verify = try Programs.run("tresor", ["verify", "--vault", "vault", "--read-data", "--keystore", "keys", "--kek", "main"],
+                                      environment: env, directory: dir.path)
+        #expect(verify.status == 2)
+        #expect(verify.stdout.contains("DAMAGE chunk-altered") && verify.stdout.contains("a/"))
+        let repaired = try json(try Programs.run("tresor", args, environment: env, directory: dir.path).stdout)
+        #expect(repaired["chunksNew"] as? Int == 1)
+        let subset = try Programs.run("tresor", ["verify", "--vault", "vault", "--read-data-subset", "50%", "--keystore", "keys",
+                                                 "--kek", "main"], environment: env, directory: dir.path)
+        // Both recovery points name the chunk by its ID, and the repair rewrote that object: both are sound again.
+        #expect(subset.status == 0, "\(subset.stdout)")
+    }
+
+    @Test func rebuildCatalogFromTheCommandLine() throws {
+        let dir = TemporaryDirectory()
+        try TestImages.write(dir.file("os.img"), size: 3 << 20, seed: 5)
+        _ = try Programs.run("tresor-vault", ["init", "vault"], directory: dir.path)
+        _ = try Programs.run("tresor", ["keys", "create", "main", "--keystore", "keys"], environment: env, directory: dir.path)
+        _ = try Programs.run("tresor", ["backup", "--vault", "vault", "--vm", "a", "--disk", "os.img", "--keystore", "keys", "--kek", "main"],
+                             environment: env, directory: dir.path)
+        try FileManager.default.removeItem(atPath: dir.file("vault/catalog.sqlite"))
+        let rebuild = try Programs.run("tresor-vault", ["rebuild-catalog", "vault", "--json"], directory: dir.path)
+        #expect(rebuild.status == 0, "\(rebuild.stderr)")
+        #expect(try json(rebuild.stdout)["recoveryPoints"] as? Int == 1)
+        let restore = try Programs.run("tresor-restore", ["disk", "--vault", "vault", "--vm", "a", "--disk", "0", "--output", "r.img",
+                                                          "--keystore", "keys", "--kek", "main"], environment: env, directory: dir.path)
+        #expect(restore.status == 0)
+        #expect(TestImages.equal(dir.file("r.img"), dir.file("os.img")))
+        #expect(try Programs.run("tresor-vault", ["rebuild-catalog", dir.path], directory: dir.path).stderr.contains("vault.not_a_vault"))
+    }
+
+    @Test func aWriteOnlyClientFromTheCommandLine() throws {
+        let dir = TemporaryDirectory()
+        try TestImages.write(dir.file("os.img"), size: 4 << 20, seed: 6)
+        _ = try Programs.run("tresor-vault", ["init", "vault"], directory: dir.path)
+        #expect(try Programs.run("tresor", ["keys", "create", "ops", "--keystore", "keys", "--type", "x25519"], environment: env, directory: dir.path).status == 0)
+        let export = try Programs.run("tresor", ["keys", "export-public", "ops", "--keystore", "keys", "--output", "client"], environment: env, directory: dir.path)
+        #expect(export.status == 0, "\(export.stderr)")
+        // The client needs no passphrase.
+        let backup = try Programs.run("tresor", ["backup", "--vault", "vault", "--vm", "a", "--disk", "os.img", "--keystore", "client", "--kek", "ops"],
+                                      directory: dir.path)
+        #expect(backup.status == 0, "\(backup.stderr)")
+        let denied = try Programs.run("tresor-restore", ["disk", "--vault", "vault", "--vm", "a", "--disk", "0", "--output", "r.img",
+                                                         "--keystore", "client", "--kek", "ops"], directory: dir.path)
+        #expect(denied.status == 1 && denied.stderr.contains("error[keys.write_only_client]"))
+        #expect(!FileManager.default.fileExists(atPath: dir.file("r.img")))
+        let allowed = try Programs.run("tresor-restore", ["disk", "--vault", "vault", "--vm", "a", "--disk", "0", "--output", "r.img",
+                                                          "--keystore", "keys", "--kek", "ops"], environment: env, directory: dir.path)
+        #expect(allowed.status == 0, "\(allowed.stderr)")
+        #expect(TestImages.equal(dir.file("r.img"), dir.file("os.img")))
+    }
+}
