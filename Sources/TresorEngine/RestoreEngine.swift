@@ -50,10 +50,16 @@ public enum RestoreEngine {
                     }
                     let key = ObjectKey.chunk(domain: point.domain, id: id)
                     let objectLength = try point.vault.store.read(key, into: opener.object)
-                    let chunk = UnsafeMutableRawBufferPointer(rebasing: plain[0..<length])
-                    try opener.open(length: objectLength, expectedID: id, name: key.path, idKey: point.idKey,
-                                    keyFor: point.dataKey, into: chunk)
-                    try target.write(UnsafeRawBufferPointer(chunk), at: offset)
+                    if let region = try target.region(at: offset, length: length) {
+                        try opener.open(length: objectLength, expectedID: id, name: key.path, idKey: point.idKey,
+                                        keyFor: point.dataKey, into: region)
+                        target.release(region)
+                    } else {
+                        let chunk = UnsafeMutableRawBufferPointer(rebasing: plain[0..<length])
+                        try opener.open(length: objectLength, expectedID: id, name: key.path, idKey: point.idKey,
+                                        keyFor: point.dataKey, into: chunk)
+                        try target.write(UnsafeRawBufferPointer(chunk), at: offset)
+                    }
                     local.read += 1
                     local.fetched += Int64(objectLength)
                 }

@@ -13,6 +13,11 @@ final class RestoreTarget: Sendable {
     let isBlockDevice: Bool
     private let createdHere: Bool
     private let descriptor: Int32
+    /// A regular file is mapped shared: workers decrypt and decompress straight into its page cache,
+    /// which saves the copy of every byte that pwrite(2) makes and the file lock that serialises
+    /// concurrent pwrites. Block devices are written with pwrite.
+    private let mappingAddress: UInt
+    private let size: Int64
 
     init(path: String, size: Int64, force: Bool) throws {
         var st = stat()
@@ -24,16 +29,13 @@ final class RestoreTarget: Sendable {
         if exists && mode != S_IFREG && mode != S_IFBLK {
             throw TresorError(.targetUnwritable, "\(path) is neither a regular file nor a block device")
         }
-        self.path = path
-        self.isBlockDevice = exists && mode == S_IFBLK
-        self.createdHere = !exists
-        let flags = exists ? (self.isBlockDevice ? O_WRONLY : O_WRONLY | O_TRUNC) : (O_WRONLY | O_CREAT | O_EXCL)
+        let isBlockDevice = exists && mode == S_IFBLK
+        let flags = exists ? (isBlockDevice ? O_RDWR : O_RDWR | O_TRUNC) : (O_RDWR | O_CREAT | O_EXCL)
         let fd = open(path, flags | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw TresorError(.targetUnwritable, "cannot open \(path) for writing: \(String(cString: strerror(errno)))")
         }
-        self.descriptor = fd
-        if self.isBlockDevice {
+        if isBlockDevice {
             let deviceSize = tresor_block_device_size(fd)
             guard deviceSize >= size else {
                 close(fd)
@@ -42,12 +44,40 @@ final class RestoreTarget: Sendable {
         } else if ftruncate(fd, off_t(size)) != 0 {
             let failure = POSIX.error("truncate", path)
             close(fd)
-            if self.createdHere { unlink(path) }
+            if !exists { unlink(path) }
             throw failure
         }
+        var address: UInt = 0
+        if !isBlockDevice && size > 0 {
+            let mapped = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+            if mapped != MAP_FAILED, let mapped { address = UInt(bitPattern: mapped) }
+        }
+        self.path = path
+        self.isBlockDevice = isBlockDevice
+        self.createdHere = !exists
+        self.descriptor = fd
+        self.size = size
+        self.mappingAddress = address
     }
 
-    deinit { close(self.descriptor) }
+    private var mapping: UnsafeMutableRawPointer? { UnsafeMutableRawPointer(bitPattern: self.mappingAddress) }
+
+    deinit {
+        if let mapping { munmap(mapping, Int(self.size)) }
+        close(self.descriptor)
+    }
+
+    /// The output bytes at `offset` as memory to write into, when the target is mapped. The pages are
+    /// faulted in with one madvise(MADV_POPULATE_WRITE) per chunk, which also reports a full file system
+    /// as an error here instead of a SIGBUS later.
+    func region(at offset: Int64, length: Int) throws -> UnsafeMutableRawBufferPointer? {
+        guard let mapping else { return nil }
+        let start = mapping + Int(offset)
+        if madvise(start, length, 23 /* MADV_POPULATE_WRITE */) != 0 {
+            throw POSIX.error("allocate", self.path)
+        }
+        return UnsafeMutableRawBufferPointer(start: start, count: length)
+    }
 
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
         var done = 0
@@ -69,7 +99,14 @@ final class RestoreTarget: Sendable {
         }
     }
 
+    /// Drops this process's mapping of a finished region: the pages stay in the page cache (dirty, to be
+    /// written back), but no longer count against the restore's memory.
+    func release(_ region: UnsafeMutableRawBufferPointer) {
+        madvise(region.baseAddress, region.count, MADV_DONTNEED)
+    }
+
     func synchronize() throws {
+        if let mapping, msync(mapping, Int(self.size), MS_SYNC) != 0 { throw POSIX.error("msync", self.path) }
         if fdatasync(self.descriptor) != 0 { throw POSIX.error("fdatasync", self.path) }
     }
 

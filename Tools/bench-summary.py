@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Turns bench-vs-restic.sh's results.json and tool outputs into a Markdown table with the targets."""
+import json, sys, os
+
+work = sys.argv[1]
+r = json.load(open(os.path.join(work, "results.json")))
+size = r["imageBytes"]
+mb = 1e6
+
+
+def out(name):
+    try:
+        return json.load(open(os.path.join(work, name + ".out")))
+    except Exception:
+        return None
+
+
+def rate(name):
+    return size / r[name]["wall"] / mb if name in r else None
+
+
+def fmt(x, unit=""):
+    return "-" if x is None else (f"{x:,.0f}{unit}")
+
+
+rows = []
+t_init, t_inc, t_res = rate("tresor-1m-initial"), rate("tresor-1m-incremental"), rate("tresor-1m-restore")
+p_init, p_inc, p_res = rate("restic-initial"), rate("restic-incremental"), rate("restic-restore")
+restore = out("tresor-1m-restore")
+print(f"Image: {size / 2**30:.2f} GiB. Throughput = image bytes / wall seconds (MB/s).\n")
+print("| measure | Tresor (1 MiB) | restic | ratio | target |")
+print("| --- | --- | --- | --- | --- |")
+
+
+def ratio(a, b):
+    return "-" if a is None or b is None or b == 0 else f"{a / b:.2f}×"
+
+
+print(f"| initial backup MB/s | {fmt(t_init)} | {fmt(p_init)} | {ratio(t_init, p_init)} | ≥ 3× |")
+print(f"| incremental (1 %) MB/s | {fmt(t_inc)} | {fmt(p_inc)} | {ratio(t_inc, p_inc)} | ≥ 5× |")
+sync_rate = size / restore["secondsWithSync"] / mb if restore else None
+print(f"| full restore MB/s (page cache) | {fmt(t_res)} (with fdatasync: {fmt(sync_rate)}) | {fmt(p_res)} | {ratio(t_res, p_res)} | ≥ 3× |")
+si, sa = r.get("tresor-1m-stored-initial"), r.get("tresor-1m-stored-after")
+ri, ra = r.get("restic-stored-initial"), r.get("restic-stored-after")
+print(f"| stored after initial (MB) | {fmt(si and si / mb)} | {fmt(ri and ri / mb)} | {ratio(si, ri)} | ≤ 1× |")
+print(f"| added by incremental (MB) | {fmt(sa and (sa - si) / mb)} | {fmt(ra and (ra - ri) / mb)} | {ratio(sa and sa - si, ra and ra - ri)} | ≤ 0.6× |")
+for name in ["tresor-1m-initial", "restic-initial", "tresor-1m-incremental", "restic-incremental", "tresor-1m-restore", "restic-restore"]:
+    pass
+print()
+print("| run | wall s | CPU s | peak RSS MiB |")
+print("| --- | --- | --- | --- |")
+for name, v in r.items():
+    if isinstance(v, dict):
+        print(f"| {name} | {v['wall']:.2f} | {v['cpu']:.2f} | {v['rssKiB'] / 1024:.0f} |")
+print()
+print("| Tresor chunk size | stored after initial MB | added by incremental MB |")
+print("| --- | --- | --- |")
+for label in ["256k", "1m", "4m"]:
+    a, b = r.get(f"tresor-{label}-stored-initial"), r.get(f"tresor-{label}-stored-after")
+    if a:
+        print(f"| {label} | {a / mb:,.0f} | {(b - a) / mb:,.0f} |")
+mut = open(os.path.join(work, "mutate.txt")).read().strip()
+print(f"\nMutation: {mut}")

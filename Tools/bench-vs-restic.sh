@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Tresor against restic (and casync when installed) on the same synthetic disk image, in one run.
+#
+#   Tools/bench-vs-restic.sh [-s SIZE] [-w WORKDIR] [--no-peers] [--no-large]
+#
+# Steps, each timed with /usr/bin/time (wall, CPU, peak RSS), inputs and outputs left in the page cache:
+#   1. generate SIZE (default 2G) with tresor-diskgen (a third zero, a third ~3:1 text, a third random);
+#   2. initial backup; 3. mutate 1% in 4-64 KiB scattered writes; 4. incremental backup;
+#   5. full restore (Tresor also reports the time including its final fdatasync);
+#   6. Tresor's increment at 256 KiB and 4 MiB chunks; 7. Tresor's peak memory on a 64 GiB sparse disk.
+# Figures go to WORKDIR/results.md and WORKDIR/results.json.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+size=2G
+work=""
+peers=1
+large=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -s) size=$2; shift 2 ;;
+        -w) work=$2; shift 2 ;;
+        --no-peers) peers=0; shift ;;
+        --no-large) large=0; shift ;;
+        *) echo "usage: $0 [-s SIZE] [-w WORKDIR] [--no-peers] [--no-large]" >&2; exit 2 ;;
+    esac
+done
+TRESOR_BENCH_PEERS=$peers "$here/Tools/install-deps.sh"
+command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null; }
+swift build -c release --package-path "$here" >&2
+bin=$(swift build -c release --package-path "$here" --show-bin-path)
+work=${work:-$(mktemp -d /tmp/tresor-bench.XXXXXX)}
+mkdir -p "$work"
+cd "$work"
+rm -rf vault-* keys restic-repo restore-* *.json results.md
+export TRESOR_PASSPHRASE=bench-passphrase RESTIC_PASSWORD=bench-passphrase
+results="$work/results.json"
+echo "{" > "$results"
+
+# measure NAME CMD...: runs CMD, records wall seconds, user+sys CPU seconds and peak RSS (KiB).
+measure() {
+    local name=$1; shift
+    /usr/bin/time -f "%e %U %S %M" -o "$work/.time" "$@" > "$work/$name.out" 2> "$work/$name.err" || {
+        echo "$name failed:" >&2; cat "$work/$name.err" >&2; exit 1; }
+    read -r wall user sys rss < "$work/.time"
+    printf '  "%s": {"wall": %s, "cpu": %s, "rssKiB": %s},\n' "$name" "$wall" "$(echo "$user + $sys" | bc)" "$rss" >> "$results"
+}
+command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
+
+echo "== generating $size image" >&2
+"$bin/tresor-diskgen" gen base.img --size "$size" --seed 1 >&2
+cp --sparse=always base.img mutated.img
+"$bin/tresor-diskgen" mutate mutated.img --percent 1 --seed 2 | tee mutate.txt >&2
+bytes=$(stat -c %s base.img)
+printf '  "imageBytes": %s,\n' "$bytes" >> "$results"
+
+use() { rm -f disk.img; cp --reflink=auto --sparse=always "$1" disk.img; sync -f disk.img 2>/dev/null || true; cat disk.img > /dev/null; }
+
+tresor_run() {  # chunk size, label
+    local chunk=$1 label=$2
+    "$bin/tresor-vault" init "vault-$label" >/dev/null
+    [ -d keys ] || "$bin/tresor" keys create main --keystore keys >/dev/null
+    use base.img
+    measure "tresor-$label-initial" "$bin/tresor" backup --vault "vault-$label" --vm bench --disk disk.img --keystore keys --kek main --chunk-size "$chunk" --json
+    printf '  "tresor-%s-stored-initial": %s,\n' "$label" "$(du -sb "vault-$label/store" | cut -f1)" >> "$results"
+    use mutated.img
+    measure "tresor-$label-incremental" "$bin/tresor" backup --vault "vault-$label" --vm bench --disk disk.img --keystore keys --kek main --chunk-size "$chunk" --json
+    printf '  "tresor-%s-stored-after": %s,\n' "$label" "$(du -sb "vault-$label/store" | cut -f1)" >> "$results"
+}
+
+echo "== Tresor, 1 MiB chunks" >&2
+tresor_run 1MiB 1m
+rm -f restore-tresor.img
+measure tresor-1m-restore "$bin/tresor-restore" disk --vault vault-1m --vm bench --disk 0 --output restore-tresor.img --keystore keys --kek main --json
+cmp restore-tresor.img mutated.img >&2 && echo "restored image identical" >&2
+rm -f restore-tresor.img
+echo "== Tresor, 256 KiB and 4 MiB chunks" >&2
+tresor_run 256KiB 256k
+tresor_run 4MiB 4m
+
+if [ "$peers" = 1 ]; then
+    echo "== restic" >&2
+    restic init --repo restic-repo >/dev/null 2>&1
+    use base.img
+    measure restic-initial restic backup --repo restic-repo disk.img
+    printf '  "restic-stored-initial": %s,\n' "$(du -sb restic-repo | cut -f1)" >> "$results"
+    use mutated.img
+    measure restic-incremental restic backup --repo restic-repo disk.img
+    printf '  "restic-stored-after": %s,\n' "$(du -sb restic-repo | cut -f1)" >> "$results"
+    rm -rf restore-restic
+    measure restic-restore restic restore latest --repo restic-repo --target restore-restic
+    rm -rf restore-restic
+fi
+
+if [ "$large" = 1 ]; then
+    echo "== Tresor peak memory: 2 GiB vs 64 GiB sparse disk" >&2
+    rm -f large.img && cp --sparse=always base.img large.img && truncate -s 64G large.img
+    "$bin/tresor-vault" init vault-large >/dev/null
+    measure tresor-64g-sparse-initial "$bin/tresor" backup --vault vault-large --vm large --disk large.img --keystore keys --kek main --json
+    rm -f large.img
+fi
+printf '  "end": true\n}\n' >> "$results"
+python3 "$here/Tools/bench-summary.py" "$work" | tee "$work/results.md"
