@@ -16,3 +16,5 @@ int tresor_block_zero_out(int fd, uint64_t offset, uint64_t length) {
     uint64_t range[2] = {offset, length};
     return ioctl(fd, BLKZEROOUT, range);
 }
+
+int64_t tresor_seek_data(int fd, int64_t offset) { return (int64_t)lseek(fd, (off_t)offset, SEEK_DATA); }

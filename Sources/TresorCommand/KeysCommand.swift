@@ -77,7 +77,7 @@ extension Tresor.Keys {
                 _ = try store.load(self.name)
                 let passphrase = try Passphrase.obtain(prompt: "Passphrase for KEK '\(self.name)': ")
                 let kek = try store.unlock(self.name, passphrase: passphrase)
-                try KeyStore.exportPublic(kek, to: self.output, clientName: self.client)
+                try store.exportPublic(kek, to: self.output, clientName: self.client)
                 print("wrote write-only client key store \(self.output) for KEK '\(self.name)' (client '\(self.client)')")
             }
         }

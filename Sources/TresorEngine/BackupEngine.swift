@@ -56,6 +56,8 @@ public struct BackupResult: Codable, Sendable {
     public var seconds: Double
     public var throughputMBps: Double
     public var consistency: String
+    /// Worker CPU seconds per pipeline stage.
+    public var stageCPUSeconds: StageTimes
 }
 
 public enum BackupEngine {
@@ -147,7 +149,8 @@ public enum BackupEngine {
             disks: sources.count, chunkSize: request.chunkSize, bytesRead: stats.bytesRead, bytesStored: stats.bytesStored,
             indexBytesAdded: stats.indexBytesAdded, chunksNew: stats.chunksNew, chunksReused: stats.chunksReused,
             chunksZero: stats.chunksZero, seconds: seconds,
-            throughputMBps: seconds > 0 ? Double(stats.bytesRead) / seconds / 1e6 : 0, consistency: body.consistency)
+            throughputMBps: seconds > 0 ? Double(stats.bytesRead) / seconds / 1e6 : 0, consistency: body.consistency,
+            stageCPUSeconds: pass.times)
     }
 
     static func identify(_ request: BackupRequest, vault: Vault, now: Int64) throws -> VMRecord {

@@ -31,6 +31,7 @@ final class BackupPass: Sendable {
         var newChunks: [StoredChunk] = []
         var usedDataKeys: Set<KeyID> = []
         var zeroChunks: [Int: Int] = [:]
+        var times = StageTimes()
     }
 
     let plan: ChunkPlan
@@ -66,6 +67,7 @@ final class BackupPass: Sendable {
     var stats: BackupStats { self.totals.withLock { $0.stats } }
     var newChunks: [StoredChunk] { self.totals.withLock { $0.newChunks } }
     var usedDataKeys: Set<KeyID> { self.totals.withLock { $0.usedDataKeys } }
+    var times: StageTimes { self.totals.withLock { $0.times } }
     func zeroChunks(disk: Int) -> Int { self.totals.withLock { $0.zeroChunks[disk, default: 0] } }
 
     func run(workers: Int) throws {
@@ -91,24 +93,34 @@ final class BackupPass: Sendable {
                 totals.newChunks += finished.newChunks
                 totals.usedDataKeys.formUnion(finished.usedDataKeys)
                 totals.zeroChunks.merge(finished.zeroChunks, uniquingKeysWith: +)
+                totals.times += finished.times
             }
         }
         try self.idKey.withUnsafeBytes { idKey in
+            var clock = ThreadCPUClock()
             while !stop.isSet, let next = queue.take() {
                 let item = self.plan.items[next]
                 let length = self.plan.length(item)
                 let chunk = UnsafeMutableRawBufferPointer(rebasing: plain[0..<length])
-                try self.sources[item.disk].read(at: self.plan.offset(item), into: chunk)
+                _ = clock.lap()
+                let source = self.sources[item.disk]
+                let hole = source.isHole(at: self.plan.offset(item), length: length)
+                if !hole { try source.read(at: self.plan.offset(item), into: chunk) }
+                local.times.read += clock.lap()
                 local.stats.bytesRead += Int64(length)
                 defer { self.progress.add(length) }
 
-                if isAllZero(UnsafeRawBufferPointer(chunk)) {
+                let zero = hole || isAllZero(UnsafeRawBufferPointer(chunk))
+                local.times.zeroCheck += clock.lap()
+                if zero {
                     local.stats.chunksZero += 1
                     local.zeroChunks[item.disk, default: 0] += 1
                     continue
                 }
                 let id = chunkID(of: UnsafeRawBufferPointer(chunk), idKey: idKey)
+                local.times.chunkID += clock.lap()
                 self.table.set(disk: item.disk, index: item.index, id)
+                defer { local.times.lookup += clock.lap() }
                 if let keyID = self.known[id] {
                     local.stats.chunksReused += 1
                     local.usedDataKeys.insert(keyID)
@@ -127,9 +139,11 @@ final class BackupPass: Sendable {
                     local.newChunks.append(leftover)
                     continue
                 }
+                local.times.lookup += clock.lap()
                 let objectLength = try sealer.seal(UnsafeRawBufferPointer(chunk), id: id, dataKey: self.dataKey.key,
-                                                   dataKeyID: self.dataKey.id)
+                                                   dataKeyID: self.dataKey.id, times: &local.times, clock: &clock)
                 try self.vault.store.put(objectKey, bytes: UnsafeRawBufferPointer(rebasing: sealer.object[0..<objectLength]))
+                local.times.store += clock.lap()
                 local.stats.chunksNew += 1
                 local.stats.bytesStored += Int64(objectLength)
                 local.usedDataKeys.insert(self.dataKey.id)

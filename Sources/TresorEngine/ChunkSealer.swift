@@ -26,10 +26,19 @@ final class ChunkSealer {
 
     /// Seals `plain` and returns the object's length in `object`.
     func seal(_ plain: UnsafeRawBufferPointer, id: ChunkID, dataKey: SymmetricKey, dataKeyID: KeyID) throws -> Int {
+        var ignored = StageTimes()
+        var clock = ThreadCPUClock()
+        return try self.seal(plain, id: id, dataKey: dataKey, dataKeyID: dataKeyID, times: &ignored, clock: &clock)
+    }
+
+    /// Seals `plain`, charging compression and encryption to `times`.
+    func seal(_ plain: UnsafeRawBufferPointer, id: ChunkID, dataKey: SymmetricKey, dataKeyID: KeyID,
+              times: inout StageTimes, clock: inout ThreadCPUClock) throws -> Int {
         // Keep the compressed form only when it saves at least 1/64 of the chunk: below that, the
         // decompression cost on restore buys almost nothing.
         let worthwhile = plain.count - plain.count / 64
         let compressedLength = self.compressor.compress(plain, into: self.compressed, maximumOutput: worthwhile)
+        times.compress += clock.lap()
         let payload = compressedLength.map { UnsafeRawBufferPointer(rebasing: self.compressed[0..<$0]) } ?? plain
         let header = ChunkObjectHeader(compressed: compressedLength != nil, chunkID: id, dataKeyID: dataKeyID,
                                        plaintextLength: plain.count, sealedLength: payload.count)
@@ -44,6 +53,7 @@ final class ChunkSealer {
             plaintext: payload,
             ciphertext: UnsafeMutableRawBufferPointer(rebasing: self.object[bodyStart..<tagStart]),
             tag: UnsafeMutableRawBufferPointer(rebasing: self.object[tagStart..<tagStart + ChunkObjectHeader.tagByteCount]))
+        times.encrypt += clock.lap()
         return header.objectLength
     }
 }

@@ -43,6 +43,15 @@ final class DiskSource: Sendable {
 
     deinit { close(self.descriptor) }
 
+    /// Whether `length` bytes at `offset` are a hole of a sparse image (lseek SEEK_DATA). Such a chunk
+    /// is all zeros without being read: reading holes would make the kernel allocate and zero page-cache
+    /// pages for nothing. Block devices and file systems without SEEK_DATA simply say "no".
+    func isHole(at offset: Int64, length: Int) -> Bool {
+        let next = tresor_seek_data(self.descriptor, offset)
+        if next < 0 { return errno == ENXIO }
+        return Int64(next) >= offset + Int64(length)
+    }
+
     /// Reads exactly `buffer.count` bytes at `offset`.
     func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws {
         var done = 0

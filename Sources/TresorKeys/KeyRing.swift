@@ -118,7 +118,7 @@ public final class KeyRing: Sendable {
         } catch let error as TresorError {
             throw error
         } catch {
-            throw TresorError(.unwrapFailed, "KEK '\(self.kekName)' does not unwrap key \(record.keyID) (wrong KEK or the wrap was altered)")
+            throw TresorError(.unwrapFailed, "KEK '\(self.kekName)' does not unwrap key \(record.keyID) in domains/\(record.domainID)/keys/\(record.keyID.hex)/\(record.kekID.hex).wrap (wrong KEK, or the wrap was altered)")
         }
     }
 

@@ -187,8 +187,10 @@ public struct KeyStore: Sendable {
     }
 
     /// Makes a write-only client key store at `output`: the public KEK half (and the recovery KEKs'),
-    /// the ID root, and a fresh signing key certified by this operator.
-    public static func exportPublic(_ kek: UnlockedKEK, to output: String, clientName: String) throws {
+    /// the ID root, and a fresh signing key certified by this operator. The client's verify key and
+    /// certificate are also recorded in this key store, under `clients/<name>.json`.
+    public func exportPublic(_ kek: UnlockedKEK, to output: String, clientName: String) throws {
+        try Self.validate(name: clientName)
         guard kek.file.type == .x25519, let publicKey = kek.file.publicKey else {
             throw TresorError(.unsupportedKeyType, "KEK '\(kek.file.name)' is \(kek.file.type.rawValue): only an x25519 KEK has a public half to export",
                               action: "create one with 'tresor keys create NAME --type x25519'")
@@ -208,6 +210,10 @@ public struct KeyStore: Sendable {
         let keys = ClientKeysFile(kekName: kek.file.name, idRoot: kek.idRoot.withUnsafeBytes { Hex.encode($0) },
                                   signingSeed: seed.withUnsafeBytes { Hex.encode($0) }, certificate: certificate)
         try AtomicFile.write(try JSON.encode(keys, pretty: true), to: output + "/client.json", mode: 0o600)
+        try POSIX.makeDirectories(self.path + "/clients")
+        try AtomicFile.write(try JSON.encode(EnrolledClient(name: clientName, kekName: kek.file.name, verifyKey: Hex.encode(verifyKey),
+                                                            certificate: certificate), pretty: true),
+                             to: self.path + "/clients/\(clientName).json")
     }
 
     /// Re-seals a KEK's secrets (rotation, new trusted roots) under the same passphrase.
@@ -215,4 +221,14 @@ public struct KeyStore: Sendable {
         try Self.seal(payload, kekID: file.id, type: file.type, passphrase: passphrase,
                       parameters: file.sealed?.parameters ?? .keyStoreDefault)
     }
+}
+
+/// A write-only client an operator enrolled: `clients/<name>.json` in the operator's key store.
+public struct EnrolledClient: Codable, Sendable {
+    public var format = "tresor-enrolled-client"
+    public var version = 1
+    public var name: String
+    public var kekName: String
+    public var verifyKey: String
+    public var certificate: SignerCertificate
 }

@@ -100,6 +100,22 @@ struct BackupRestoreTests {
         #expect(TestImages.equal(restored, disk))
     }
 
+    @Test func holesOfASparseImageAreZeroChunksWithoutBeingRead() throws {
+        let t = try TestVault()
+        let keys = try t.makeKEK("main")
+        let disk = t.directory.file("sparse.img")
+        FileManager.default.createFile(atPath: disk, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: disk))
+        try handle.seek(toOffset: 5 << 20)
+        try handle.write(contentsOf: [UInt8](repeating: 9, count: 4096))
+        try handle.truncate(atOffset: 1 << 30)
+        try handle.close()
+        let result = try t.backup([disk], keys: keys)
+        #expect(result.chunksZero == 1023 && result.chunksNew == 1)
+        #expect(result.bytesRead == 1 << 30)
+        #expect(TestImages.equal(try t.restore(result.recoveryPoint, keys: keys), disk))
+    }
+
     @Test func aMissingDiskIsAClearError() throws {
         let t = try TestVault()
         let keys = try t.makeKEK("main")

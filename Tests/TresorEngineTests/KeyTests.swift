@@ -40,7 +40,7 @@ struct KeyTests {
         let t = try TestVault()
         let operatorKeys = try t.makeKEK("main", type: .x25519)
         let clientPath = t.directory.file("client")
-        try KeyStore.exportPublic(try t.keyStore.unlock("main", passphrase: TestVault.passphraseBytes()), to: clientPath, clientName: "host1")
+        try t.keyStore.exportPublic(try t.keyStore.unlock("main", passphrase: TestVault.passphraseBytes()), to: clientPath, clientName: "host1")
         let clientStore = try KeyStore.open(at: clientPath)
         #expect(clientStore.isWriteOnly)
         let client = try KeyRing(client: clientStore, kekName: "main")
@@ -72,7 +72,7 @@ struct KeyTests {
         let forgerStore = TemporaryDirectory()
         let forger = try KeyStore.open(at: forgerStore.path, create: true)
         _ = try forger.create(name: "main", type: .x25519, passphrase: TestVault.passphraseBytes(), now: 1, parameters: .minimum)
-        try KeyStore.exportPublic(try forger.unlock("main", passphrase: TestVault.passphraseBytes()), to: forgerStore.file("client"),
+        try forger.exportPublic(try forger.unlock("main", passphrase: TestVault.passphraseBytes()), to: forgerStore.file("client"),
                                   clientName: "vault")
         var clientFile = try JSONDecoder().decode(KEKFile.self, from: Data(contentsOf: URL(fileURLWithPath: forgerStore.file("client/keks/main.json"))))
         let realFile = try t.keyStore.load("main")

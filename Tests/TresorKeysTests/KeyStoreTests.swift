@@ -59,7 +59,7 @@ struct KeyStoreTests {
         let dir = TemporaryDirectory()
         let store = try KeyStore.open(at: dir.path, create: true)
         _ = try store.create(name: "sym", type: .aes, passphrase: passphrase(), now: 1, parameters: .minimum)
-        #expect { try KeyStore.exportPublic(try store.unlock("sym", passphrase: passphrase()), to: dir.file("c"), clientName: "h") } throws: {
+        #expect { try store.exportPublic(try store.unlock("sym", passphrase: passphrase()), to: dir.file("c"), clientName: "h") } throws: {
             ($0 as? TresorError)?.code == .unsupportedKeyType
         }
     }
