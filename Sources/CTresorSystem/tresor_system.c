@@ -2,6 +2,7 @@
 #include "tresor_system.h"
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 int tresor_syncfs(int fd) { return syncfs(fd); }
@@ -18,3 +19,11 @@ int tresor_block_zero_out(int fd, uint64_t offset, uint64_t length) {
 }
 
 int64_t tresor_seek_data(int fd, int64_t offset) { return (int64_t)lseek(fd, (off_t)offset, SEEK_DATA); }
+
+int tresor_open_direct(const char *path, int flags, int mode) { return open(path, flags | O_DIRECT, mode); }
+
+int tresor_set_direct(int fd, int on) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -1;
+    return fcntl(fd, F_SETFL, on ? (flags | O_DIRECT) : (flags & ~O_DIRECT));
+}

@@ -36,21 +36,6 @@ public final class DirectoryObjectStore: ObjectStore {
         self.knownFolders.withLock { _ = $0.insert(folder) }
     }
 
-    /// Writes a temporary file beside `path` and returns its name and open descriptor.
-    private func writeTemporary(for path: String, bytes: UnsafeRawBufferPointer) throws -> (String, Int32) {
-        try self.ensureFolder(of: path)
-        let temporary = "\(path).tmp-\(getpid())-\(self.temporaryCounter.add(1, ordering: .relaxed).newValue)"
-        let fd = try POSIX.open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        do {
-            try POSIX.writeAll(fd, bytes, path: temporary)
-        } catch {
-            close(fd)
-            unlink(temporary)
-            throw error
-        }
-        return (temporary, fd)
-    }
-
     private func rename(_ temporary: String, to path: String) throws {
         guard Glibc.rename(temporary, path) == 0 else {
             let failure = POSIX.error("rename", path)
@@ -59,9 +44,41 @@ public final class DirectoryObjectStore: ObjectStore {
         }
     }
 
+    /// Chunk-sized objects from an aligned buffer are written with direct I/O (O_DIRECT) for their
+    /// aligned part: on the machines Tresor is measured on, filling fresh page-cache pages costs about
+    /// 2 s of kernel time per GiB while the device takes direct writes at over 2 GB/s. The unaligned tail
+    /// is written through the page cache. File systems without direct I/O (tmpfs) get plain writes.
     public func put(_ key: ObjectKey, bytes: UnsafeRawBufferPointer) throws {
         let path = self.fullPath(key)
-        let (temporary, fd) = try self.writeTemporary(for: path, bytes: bytes)
+        try self.ensureFolder(of: path)
+        let temporary = "\(path).tmp-\(getpid())-\(self.temporaryCounter.add(1, ordering: .relaxed).newValue)"
+        let alignment = POSIX.directIOAlignment
+        let alignedLength = bytes.count & ~(alignment - 1)
+        let aligned = alignedLength > 0 && UInt(bitPattern: bytes.baseAddress) % UInt(alignment) == 0
+        var fd: Int32 = -1
+        var direct = false
+        if aligned {
+            fd = tresor_open_direct(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            direct = fd >= 0
+        }
+        if fd < 0 { fd = try POSIX.open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600) }
+        do {
+            var written = 0
+            if direct {
+                do {
+                    try POSIX.pwriteAll(fd, UnsafeRawBufferPointer(rebasing: bytes[0..<alignedLength]), at: 0, path: temporary)
+                    written = alignedLength
+                } catch let error as TresorError where error.code == .storageIO {
+                    written = 0  // direct I/O refused after all (EINVAL): write everything through the page cache
+                }
+                _ = tresor_set_direct(fd, 0)
+            }
+            try POSIX.pwriteAll(fd, UnsafeRawBufferPointer(rebasing: bytes[written...]), at: Int64(written), path: temporary)
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
         close(fd)
         try self.rename(temporary, to: path)
     }
@@ -80,13 +97,32 @@ public final class DirectoryObjectStore: ObjectStore {
         }
     }
 
+    /// Reads with direct I/O when `buffer` is aligned and has room for the object rounded up to the
+    /// alignment (objects written with direct I/O are not in the page cache, and reading them through it
+    /// would fill fresh pages); otherwise through the page cache.
     public func read(_ key: ObjectKey, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let path = self.fullPath(key)
-        let fd = try POSIX.open(path, O_RDONLY)
+        let alignment = POSIX.directIOAlignment
+        var fd: Int32 = -1
+        if UInt(bitPattern: buffer.baseAddress) % UInt(alignment) == 0 && buffer.count >= alignment {
+            fd = tresor_open_direct(path, O_RDONLY | O_CLOEXEC, 0)
+            if fd < 0 && errno == ENOENT { throw POSIX.error("open", path) }
+        }
+        let direct = fd >= 0
+        if !direct { fd = try POSIX.open(path, O_RDONLY) }
         defer { close(fd) }
         let size = try POSIX.fileSize(fd, path: path)
         guard size <= buffer.count else {
             throw TresorError(.corruptObject, "\(key) is \(size) bytes, larger than any valid object of its kind")
+        }
+        let rounded = (size + alignment - 1) & ~(alignment - 1)
+        if direct && rounded <= buffer.count {
+            if let n = try? POSIX.readAll(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<rounded]), path: path) {
+                return min(n, size)
+            }
+            _ = tresor_set_direct(fd, 0)
+        } else if direct {
+            _ = tresor_set_direct(fd, 0)
         }
         return try POSIX.readAll(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]), path: path)
     }

@@ -36,6 +36,22 @@ public enum POSIX {
         }
     }
 
+    /// Writes all of `bytes` at `offset`.
+    public static func pwriteAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64, path: String) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = Glibc.pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw error("write", path)
+            }
+            done += n
+        }
+    }
+
+    /// The alignment direct I/O needs for buffers, offsets and lengths here.
+    public static let directIOAlignment = 4096
+
     /// Reads up to `buffer.count` bytes from offset 0 until end of file; returns the count.
     public static func readAll(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws -> Int {
         var done = 0

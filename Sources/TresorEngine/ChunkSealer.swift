@@ -15,8 +15,7 @@ final class ChunkSealer {
     init(maximumChunk: Int, level: Int32) {
         self.compressor = ZstdCompressor(level: level)
         self.compressed = .allocate(byteCount: ZstdCompressor.bound(maximumChunk), alignment: 64)
-        self.object = .allocate(byteCount: ChunkObjectHeader.byteCount + maximumChunk + ChunkObjectHeader.tagByteCount,
-                                alignment: 64)
+        self.object = .allocate(byteCount: objectCapacity(maximumChunk: maximumChunk), alignment: POSIX.directIOAlignment)
     }
 
     deinit {
@@ -69,8 +68,7 @@ final class ChunkOpener {
 
     init(maximumChunk: Int) {
         self.scratch = .allocate(byteCount: maximumChunk, alignment: 64)
-        self.object = .allocate(byteCount: ChunkObjectHeader.byteCount + maximumChunk + ChunkObjectHeader.tagByteCount,
-                                alignment: 64)
+        self.object = .allocate(byteCount: objectCapacity(maximumChunk: maximumChunk), alignment: POSIX.directIOAlignment)
     }
 
     deinit {
@@ -128,4 +126,11 @@ func chunkID(of plain: UnsafeRawBufferPointer, idKey: UnsafeRawBufferPointer) ->
     var computed = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
     withUnsafeMutableBytes(of: &computed) { HMACSHA256.authenticate(plain, key: idKey, into: $0) }
     return withUnsafeBytes(of: computed) { ChunkID(bytes: $0) }
+}
+
+/// Room for the largest chunk object, rounded up for direct I/O (objects are read and written from
+/// these buffers with O_DIRECT, in whole aligned blocks).
+func objectCapacity(maximumChunk: Int) -> Int {
+    let alignment = POSIX.directIOAlignment
+    return (ChunkObjectHeader.byteCount + maximumChunk + ChunkObjectHeader.tagByteCount + alignment - 1) & ~(alignment - 1)
 }

@@ -33,7 +33,7 @@ public enum RestoreEngine {
         do {
             try WorkerPool.run(workers: workers ?? WorkerPool.defaultWorkers) { _, stop in
                 let opener = ChunkOpener(maximumChunk: plan.chunkSize)
-                let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: plan.chunkSize, alignment: 64)
+                let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: plan.chunkSize, alignment: POSIX.directIOAlignment)
                 defer { plain.deallocate() }
                 var local = (read: 0, zero: 0, fetched: Int64(0))
                 defer { let l = local; counts.withLock { $0.read += l.read; $0.zero += l.zero; $0.fetched += l.fetched } }
@@ -50,16 +50,10 @@ public enum RestoreEngine {
                     }
                     let key = ObjectKey.chunk(domain: point.domain, id: id)
                     let objectLength = try point.vault.store.read(key, into: opener.object)
-                    if let region = try target.region(at: offset, length: length) {
-                        try opener.open(length: objectLength, expectedID: id, name: key.path, idKey: point.idKey,
-                                        keyFor: point.dataKey, into: region)
-                        target.release(region)
-                    } else {
-                        let chunk = UnsafeMutableRawBufferPointer(rebasing: plain[0..<length])
-                        try opener.open(length: objectLength, expectedID: id, name: key.path, idKey: point.idKey,
-                                        keyFor: point.dataKey, into: chunk)
-                        try target.write(UnsafeRawBufferPointer(chunk), at: offset)
-                    }
+                    let chunk = UnsafeMutableRawBufferPointer(rebasing: plain[0..<length])
+                    try opener.open(length: objectLength, expectedID: id, name: key.path, idKey: point.idKey,
+                                    keyFor: point.dataKey, into: chunk)
+                    try target.writeChunk(UnsafeRawBufferPointer(chunk), at: offset)
                     local.read += 1
                     local.fetched += Int64(objectLength)
                 }

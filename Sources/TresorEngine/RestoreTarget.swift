@@ -13,11 +13,8 @@ final class RestoreTarget: Sendable {
     let isBlockDevice: Bool
     private let createdHere: Bool
     private let descriptor: Int32
-    /// A regular file is mapped shared: workers decrypt and decompress straight into its page cache,
-    /// which saves the copy of every byte that pwrite(2) makes and the file lock that serialises
-    /// concurrent pwrites. Block devices are written with pwrite.
-    private let mappingAddress: UInt
-    private let size: Int64
+    /// A second descriptor for direct writes of whole aligned chunks (-1 where direct I/O is not offered).
+    private let directDescriptor: Int32
 
     init(path: String, size: Int64, force: Bool) throws {
         var st = stat()
@@ -30,7 +27,7 @@ final class RestoreTarget: Sendable {
             throw TresorError(.targetUnwritable, "\(path) is neither a regular file nor a block device")
         }
         let isBlockDevice = exists && mode == S_IFBLK
-        let flags = exists ? (isBlockDevice ? O_RDWR : O_RDWR | O_TRUNC) : (O_RDWR | O_CREAT | O_EXCL)
+        let flags = exists ? (isBlockDevice ? O_WRONLY : O_WRONLY | O_TRUNC) : (O_WRONLY | O_CREAT | O_EXCL)
         let fd = open(path, flags | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw TresorError(.targetUnwritable, "cannot open \(path) for writing: \(String(cString: strerror(errno)))")
@@ -47,48 +44,29 @@ final class RestoreTarget: Sendable {
             if !exists { unlink(path) }
             throw failure
         }
-        var address: UInt = 0
-        if !isBlockDevice && size > 0 {
-            let mapped = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-            if mapped != MAP_FAILED, let mapped { address = UInt(bitPattern: mapped) }
-        }
         self.path = path
         self.isBlockDevice = isBlockDevice
         self.createdHere = !exists
         self.descriptor = fd
-        self.size = size
-        self.mappingAddress = address
+        self.directDescriptor = tresor_open_direct(path, O_WRONLY | O_CLOEXEC, 0)
     }
 
-    private var mapping: UnsafeMutableRawPointer? { UnsafeMutableRawPointer(bitPattern: self.mappingAddress) }
-
     deinit {
-        if let mapping { munmap(mapping, Int(self.size)) }
+        if self.directDescriptor >= 0 { close(self.directDescriptor) }
         close(self.descriptor)
     }
 
-    /// The output bytes at `offset` as memory to write into, when the target is mapped. The pages are
-    /// faulted in with one madvise(MADV_POPULATE_WRITE) per chunk, which also reports a full file system
-    /// as an error here instead of a SIGBUS later.
-    func region(at offset: Int64, length: Int) throws -> UnsafeMutableRawBufferPointer? {
-        guard let mapping else { return nil }
-        let start = mapping + Int(offset)
-        if madvise(start, length, 23 /* MADV_POPULATE_WRITE */) != 0 {
-            throw POSIX.error("allocate", self.path)
+    /// Writes a restored chunk. Whole aligned chunks from an aligned buffer go straight to the device
+    /// (direct I/O: no page-cache pages to fill; see DirectoryObjectStore.put), the rest through the
+    /// page cache.
+    func writeChunk(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
+        let alignment = POSIX.directIOAlignment
+        if self.directDescriptor >= 0, bytes.count % alignment == 0, offset % Int64(alignment) == 0,
+           UInt(bitPattern: bytes.baseAddress) % UInt(alignment) == 0,
+           (try? POSIX.pwriteAll(self.directDescriptor, bytes, at: offset, path: self.path)) != nil {
+            return
         }
-        return UnsafeMutableRawBufferPointer(start: start, count: length)
-    }
-
-    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(self.descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw POSIX.error("write", self.path)
-            }
-            done += n
-        }
+        try POSIX.pwriteAll(self.descriptor, bytes, at: offset, path: self.path)
     }
 
     /// A zero chunk: nothing to do in a freshly truncated file (it is a hole); zeroed on a device.
@@ -99,14 +77,7 @@ final class RestoreTarget: Sendable {
         }
     }
 
-    /// Drops this process's mapping of a finished region: the pages stay in the page cache (dirty, to be
-    /// written back), but no longer count against the restore's memory.
-    func release(_ region: UnsafeMutableRawBufferPointer) {
-        madvise(region.baseAddress, region.count, MADV_DONTNEED)
-    }
-
     func synchronize() throws {
-        if let mapping, msync(mapping, Int(self.size), MS_SYNC) != 0 { throw POSIX.error("msync", self.path) }
         if fdatasync(self.descriptor) != 0 { throw POSIX.error("fdatasync", self.path) }
     }
 

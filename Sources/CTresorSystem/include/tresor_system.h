@@ -11,4 +11,9 @@ int64_t tresor_block_device_size(int fd);
 int tresor_block_zero_out(int fd, uint64_t offset, uint64_t length);
 /// lseek(fd, offset, SEEK_DATA): the next offset holding data, or -1 with errno (ENXIO: none after offset).
 int64_t tresor_seek_data(int fd, int64_t offset);
+/// open(2) with O_DIRECT added to `flags`. Returns the descriptor or -1 with errno (EINVAL: the file
+/// system does not do direct I/O).
+int tresor_open_direct(const char *path, int flags, int mode);
+/// Turns O_DIRECT on or off for an open descriptor. Returns 0 or -1 with errno.
+int tresor_set_direct(int fd, int on);
 #endif
