@@ -26,6 +26,7 @@ extension Tresor {
         @Option(help: "Chunk size, 256KiB to 4MiB.") var chunkSize = ByteSize(argument: "1MiB")!
         @Option(help: "Key domain for a new VM (default: a domain of its own).") var domain: String?
         @Option(help: "zstd compression level.") var compressionLevel: Int32 = BackupRequest.defaultCompressionLevel
+        @OptionGroup var pipeline: PipelineOptions
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
@@ -42,7 +43,7 @@ extension Tresor {
                 let request = BackupRequest(
                     vmName: self.vm, host: self.host ?? SystemInfo.hostName, diskPaths: self.disks.map(SystemInfo.absolutePath),
                     chunkSize: self.chunkSize.bytes, domain: try self.domain.map(DomainID.init),
-                    compressionLevel: self.compressionLevel)
+                    compressionLevel: self.compressionLevel, workers: self.pipeline.workers)
                 let progress = ProgressCounter()
                 let result = try ProgressDisplay(counter: progress, label: "backup", quiet: self.output.json).during {
                     try BackupEngine.run(request, vault: opened.vault, keys: keys, progress: progress, now: SystemInfo.nowMillis)

@@ -75,3 +75,18 @@ extension ReadDataMode {
         return .subset(percent: percent)
     }
 }
+
+/// `--workers N`: pipeline threads (default: two per core plus one, so chunks waiting on direct I/O
+/// leave no core idle).
+public struct PipelineOptions: ParsableArguments {
+    @Option(help: "Pipeline worker threads (default: 2 per core + 1).")
+    public var workers: Int?
+
+    public init() {}
+
+    public func validate() throws {
+        if let workers = self.workers, !(1...256).contains(workers) {
+            throw ValidationError("--workers takes 1 to 256")
+        }
+    }
+}

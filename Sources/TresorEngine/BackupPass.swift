@@ -78,7 +78,7 @@ final class BackupPass: Sendable {
     }
 
     private func work(queue: WorkQueue, stop: WorkerPool.Stop) throws {
-        let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: self.plan.chunkSize, alignment: 64)
+        let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: self.plan.chunkSize, alignment: POSIX.directIOAlignment)
         defer { plain.deallocate() }
         let sealer = ChunkSealer(maximumChunk: self.plan.chunkSize, level: self.level)
         var local = Totals()

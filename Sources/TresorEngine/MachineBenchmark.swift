@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import TresorCompression
 import TresorCore
@@ -75,7 +76,7 @@ public enum MachineBenchmark {
         }))
         rows.append(Row(name: "chunk pipeline, mixed data (all cores)", megabytesPerSecond: try pipeline(
             data: UnsafeRawBufferPointer(data), chunkSize: size, key: key, seconds: secondsEach)))
-        return Report(cores: WorkerPool.defaultWorkers - 1, results: rows)
+        return Report(cores: ProcessInfo.processInfo.activeProcessorCount, results: rows)
     }
 
     private static func measure(_ seconds: Double, bytes: Int, _ body: () -> Void) -> Double {
@@ -97,7 +98,7 @@ public enum MachineBenchmark {
         let start = clock.now
         // Raw pointers are not Sendable: pass the address and rebuild the buffer in each worker.
         let base = UInt(bitPattern: data.baseAddress)
-        try WorkerPool.run(workers: WorkerPool.defaultWorkers - 1) { worker, _ in
+        try WorkerPool.run(workers: ProcessInfo.processInfo.activeProcessorCount) { worker, _ in
             let data = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: base), count: chunks * chunkSize)
             let sealer = ChunkSealer(maximumChunk: chunkSize, level: BackupRequest.defaultCompressionLevel)
             var i = worker

@@ -40,9 +40,9 @@ enum WorkerPool {
         if let error = firstError.withLock({ $0 }) { throw error }
     }
 
-    /// Worker count for CPU-bound pipelines: one per core plus one, so a worker waiting on a read does
-    /// not leave a core idle.
-    static var defaultWorkers: Int { ProcessInfo.processInfo.activeProcessorCount + 1 }
+    /// Worker count for the pipelines: two per core plus one. Each worker alternates CPU work with direct
+    /// reads and writes that wait for the device, so more workers than cores keep every core busy.
+    public static var defaultWorkers: Int { 2 * ProcessInfo.processInfo.activeProcessorCount + 1 }
 }
 
 /// Hands out item indices 0..<count to workers, each exactly once.

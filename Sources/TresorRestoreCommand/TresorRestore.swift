@@ -30,7 +30,8 @@ extension TresorRestore {
         @Option(help: "Output file or block device.", completion: .file()) var output: String
         @OptionGroup var keyOptions: KeyOptions
         @Flag(help: "Overwrite an existing output.") var force = false
-        @Flag(help: "Leave the output in the page cache instead of ending with fdatasync.") var noSync = false
+        @Flag(help: "Do not end with fdatasync (whatever went through the page cache may not be on disk yet).") var noSync = false
+        @OptionGroup var pipeline: PipelineOptions
         @OptionGroup var outputOptions: OutputOptions
 
         func run() throws {
@@ -43,7 +44,7 @@ extension TresorRestore {
                 let progress = ProgressCounter()
                 let result = try ProgressDisplay(counter: progress, label: "restore", quiet: self.outputOptions.json).during {
                     try RestoreEngine.restoreDisk(recoveryPoint, position: self.disk, output: self.output, force: self.force,
-                                                  sync: !self.noSync, progress: progress)
+                                                  sync: !self.noSync, workers: self.pipeline.workers, progress: progress)
                 }
                 if self.outputOptions.json {
                     try self.outputOptions.print(result)
