@@ -16,6 +16,16 @@ struct RecoveryPointOptions: ParsableArguments {
     @Option(help: "The VM's name.") var vm: String
     @Option(help: "The VM's host, when several VMs share the name.") var host: String?
     @Option(help: "A recovery point ID (or its first 8+ characters), or 'latest'.") var recoveryPoint = "latest"
+
+    /// Opens the vault for reading (the returned value holds its shared lock) and the recovery point,
+    /// verified and with its keys unwrapped.
+    func open(vault: VaultOptions, keys keyOptions: KeyOptions) throws -> (OpenedVault, OpenedRecoveryPoint) {
+        let keys = try keyOptions.keyRing()
+        let opened = try VaultAccess.open(vault.vault, exclusive: false)
+        let vm = try opened.vault.findVM(name: self.vm, host: self.host)
+        let record = try opened.vault.resolveRecoveryPoint(vm: vm, reference: self.recoveryPoint)
+        return (opened, try OpenedRecoveryPoint(vault: opened.vault, keys: keys, recoveryPointID: record.id))
+    }
 }
 
 extension TresorRestore {
@@ -36,11 +46,8 @@ extension TresorRestore {
 
         func run() throws {
             try runReportingErrors("tresor-restore") {
-                let keys = try self.keyOptions.keyRing()
-                let opened = try VaultAccess.open(self.vaultOptions.vault, exclusive: false)
-                let vm = try opened.vault.findVM(name: self.point.vm, host: self.point.host)
-                let record = try opened.vault.resolveRecoveryPoint(vm: vm, reference: self.point.recoveryPoint)
-                let recoveryPoint = try OpenedRecoveryPoint(vault: opened.vault, keys: keys, recoveryPointID: record.id)
+                let (opened, recoveryPoint) = try self.point.open(vault: self.vaultOptions, keys: self.keyOptions)
+                defer { withExtendedLifetime(opened) {} }
                 let progress = ProgressCounter()
                 let result = try ProgressDisplay(counter: progress, label: "restore", quiet: self.outputOptions.json).during {
                     try RestoreEngine.restoreDisk(recoveryPoint, position: self.disk, output: self.output, force: self.force,
@@ -49,7 +56,7 @@ extension TresorRestore {
                 if self.outputOptions.json {
                     try self.outputOptions.print(result)
                 } else {
-                    print("restored disk \(self.disk) of \(record.id) to \(self.output): \(result.bytes) bytes, \(result.chunksRead) chunks read, \(result.chunksZero) zero")
+                    print("restored disk \(self.disk) of \(recoveryPoint.body.recoveryPointID) to \(self.output): \(result.bytes) bytes, \(result.chunksRead) chunks read, \(result.chunksZero) zero")
                 }
             }
         }
@@ -68,11 +75,8 @@ extension TresorRestore {
 
         func run() throws {
             try runReportingErrors("tresor-restore") {
-                let keys = try self.keyOptions.keyRing()
-                let opened = try VaultAccess.open(self.vaultOptions.vault, exclusive: false)
-                let vm = try opened.vault.findVM(name: self.point.vm, host: self.point.host)
-                let record = try opened.vault.resolveRecoveryPoint(vm: vm, reference: self.point.recoveryPoint)
-                let recoveryPoint = try OpenedRecoveryPoint(vault: opened.vault, keys: keys, recoveryPointID: record.id)
+                let (opened, recoveryPoint) = try self.point.open(vault: self.vaultOptions, keys: self.keyOptions)
+                defer { withExtendedLifetime(opened) {} }
                 try POSIX.makeDirectories(self.outputDir)
                 var results: [RestoreResult] = []
                 for disk in recoveryPoint.body.disks {
