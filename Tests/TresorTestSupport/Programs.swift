@@ -59,3 +59,18 @@ extension Programs {
         return process.terminationStatus
     }
 }
+
+extension Programs {
+    /// Starts a system tool with its output captured.
+    public static func startSystem(_ path: String, _ arguments: [String]) throws -> (Process, Pipe, Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        return (process, out, err)
+    }
+}
