@@ -67,6 +67,17 @@ struct TamperTests {
         #expect(try Verifier.run(vault: t.vault, keys: keys, mode: .none).problems.map(\.kind) == [.manifest])
     }
 
+    @Test func aManifestOfAnUnknownVersionIsRefusedClearly() throws {
+        let (t, keys, result, _) = try setUp()
+        let path = t.storePath("manifests/\(result.recoveryPoint).manifest")
+        var signed = try JSONDecoder().decode(SignedManifest.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        signed.version = 2
+        try JSONEncoder().encode(signed).write(to: URL(fileURLWithPath: path))
+        #expect { try t.restore(result.recoveryPoint, keys: keys) } throws: {
+            ($0 as? TresorError)?.code == .unsupportedFormat && "\($0)".contains(result.recoveryPoint) && "\($0)".contains("version 2")
+        }
+    }
+
     @Test func anAlteredKeyWrapIsNamed() throws {
         let (t, keys, result, _) = try setUp()
         for wrap in try t.objects("domains") where wrap.hasSuffix(".wrap") {
