@@ -30,6 +30,7 @@ public enum RestoreEngine {
         let queue = WorkQueue(count: plan.items.count)
         let counts = Mutex((read: 0, zero: 0, fetched: Int64(0)))
         progress.setTotal(disk.size)
+        target.preallocate(Self.dataRanges(ids, plan: plan))
         do {
             try WorkerPool.run(workers: workers ?? WorkerPool.defaultWorkers) { _, stop in
                 let opener = ChunkOpener(maximumChunk: plan.chunkSize)
@@ -70,6 +71,26 @@ public enum RestoreEngine {
             recoveryPoint: point.body.recoveryPointID, disk: position, output: output, bytes: disk.size,
             chunksRead: c.read, chunksZero: c.zero, bytesFetched: c.fetched, seconds: written.seconds,
             secondsWithSync: total.seconds, throughputMBps: written.seconds > 0 ? Double(disk.size) / written.seconds / 1e6 : 0)
+    }
+}
+
+extension RestoreEngine {
+    /// The disk's non-zero chunks as coalesced byte ranges.
+    static func dataRanges(_ ids: [ChunkID], plan: ChunkPlan) -> [(offset: Int64, length: Int64)] {
+        var ranges: [(offset: Int64, length: Int64)] = []
+        var index = 0
+        while index < ids.count {
+            guard !ids[index].isZero else {
+                index += 1
+                continue
+            }
+            let start = index
+            while index < ids.count && !ids[index].isZero { index += 1 }
+            let offset = Int64(start) * Int64(plan.chunkSize)
+            let end = min(Int64(index) * Int64(plan.chunkSize), plan.sizes[0])
+            ranges.append((offset, end - offset))
+        }
+        return ranges
     }
 }
 

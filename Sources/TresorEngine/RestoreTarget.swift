@@ -69,6 +69,14 @@ final class RestoreTarget: Sendable {
         try POSIX.pwriteAll(self.descriptor, bytes, at: offset, path: self.path)
     }
 
+    /// Allocates the byte ranges that will hold data before workers write them, so their direct writes
+    /// land in allocated (unwritten) extents instead of each allocating blocks under the file's lock.
+    /// Holes stay holes. Best effort: where the file system cannot, writes allocate as they go.
+    func preallocate(_ ranges: [(offset: Int64, length: Int64)]) {
+        guard !self.isBlockDevice else { return }
+        for range in ranges { _ = posix_fallocate(self.descriptor, off_t(range.offset), off_t(range.length)) }
+    }
+
     /// A zero chunk: nothing to do in a freshly truncated file (it is a hole); zeroed on a device.
     func zero(at offset: Int64, length: Int) throws {
         guard self.isBlockDevice else { return }
