@@ -10,8 +10,8 @@ public enum Passphrase {
     /// `TRESOR_PASSPHRASE`, then the file named by `TRESOR_PASSPHRASE_FILE`, then the terminal.
     public static func obtain(variable: String = "TRESOR_PASSPHRASE", prompt: String, confirm: Bool = false) throws -> SecretBytes {
         if let value = getenv(variable) {
-            var bytes = Array(String(cString: value).utf8)
-            return SecretBytes(consuming: &bytes)
+            // Copied straight from the environment block into wiped storage, with no String in between.
+            return SecretBytes(copying: UnsafeRawBufferPointer(start: value, count: strlen(value)))
         }
         if let file = SystemInfo.environment(variable + "_FILE") {
             var bytes = try AtomicFile.read(file)
