@@ -7,8 +7,8 @@ public import TresorCore
 
 /// The embedded chunk store: one file per object below a root directory (docs/formats.md, "Vault layout").
 ///
-/// Writes go to a temporary name in the target folder and are renamed into place, so an object is never
-/// seen half-written. Durability is batched: `synchronize()` is one `syncfs(2)` over the store's file
+/// Writes go to a temporary file in `tmp/` and are renamed into place, so an object is never seen
+/// half-written, and what a killed writer leaves behind is all in one folder. Durability is batched: `synchronize()` is one `syncfs(2)` over the store's file
 /// system, which a backup calls once before its manifest; `putDurably` (the manifest itself) adds
 /// `fsync(2)` of the file and of its folder.
 public final class DirectoryObjectStore: ObjectStore {
@@ -19,7 +19,7 @@ public final class DirectoryObjectStore: ObjectStore {
     private let temporaryCounter = Atomic<Int>(0)
 
     public init(root: String) throws {
-        try POSIX.makeDirectories(root)
+        try POSIX.makeDirectories(root + "/tmp")
         self.root = root
         self.rootDescriptor = try POSIX.open(root, O_RDONLY | O_DIRECTORY)
     }
@@ -27,6 +27,7 @@ public final class DirectoryObjectStore: ObjectStore {
     deinit { close(self.rootDescriptor) }
 
     private func fullPath(_ key: ObjectKey) -> String { self.root + "/" + key.path }
+    private var temporaryFolder: String { self.root + "/tmp" }
 
     private func ensureFolder(of path: String) throws {
         guard let slash = path.lastIndex(of: "/") else { return }
@@ -51,7 +52,7 @@ public final class DirectoryObjectStore: ObjectStore {
     public func put(_ key: ObjectKey, bytes: UnsafeRawBufferPointer) throws {
         let path = self.fullPath(key)
         try self.ensureFolder(of: path)
-        let temporary = "\(path).tmp-\(getpid())-\(self.temporaryCounter.add(1, ordering: .relaxed).newValue)"
+        let temporary = "\(self.temporaryFolder)/\(getpid())-\(self.temporaryCounter.add(1, ordering: .relaxed).newValue)"
         let alignment = POSIX.directIOAlignment
         let alignedLength = bytes.count & ~(alignment - 1)
         let aligned = alignedLength > 0 && UInt(bitPattern: bytes.baseAddress) % UInt(alignment) == 0
@@ -86,7 +87,7 @@ public final class DirectoryObjectStore: ObjectStore {
     public func putDurably(_ key: ObjectKey, bytes: [UInt8]) throws {
         let path = self.fullPath(key)
         try self.ensureFolder(of: path)
-        try AtomicFile.write(bytes, to: path)
+        try AtomicFile.write(bytes, to: path, temporaryFolder: self.temporaryFolder)
     }
 
     public func get(_ key: ObjectKey) throws -> [UInt8] {
@@ -178,29 +179,18 @@ public final class DirectoryObjectStore: ObjectStore {
         }
     }
 
-    /// Removes temporary files that interrupted writers left behind. Call only while holding the vault's
-    /// exclusive lock, when no writer can be mid-write.
+    /// Removes temporary files that interrupted writers left behind in `tmp/`. Call only while holding
+    /// the vault's exclusive lock, when no writer can be mid-write.
     public func removeTemporaryFiles() throws -> Int {
-        var removed = 0
-        try self.removeTemporaryFiles(relative: ".", removed: &removed)
-        return removed
-    }
-
-    private func removeTemporaryFiles(relative: String, removed: inout Int) throws {
-        let path = self.root + "/" + relative
-        guard let dir = opendir(path) else { return }
+        guard let dir = opendir(self.temporaryFolder) else { return 0 }
         defer { closedir(dir) }
+        var removed = 0
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
             }
-            if name == "." || name == ".." { continue }
-            let child = relative + "/" + name
-            if entry.pointee.d_type == DT_DIR {
-                try self.removeTemporaryFiles(relative: child, removed: &removed)
-            } else if name.contains(".tmp-") {
-                if unlink(self.root + "/" + child) == 0 { removed += 1 }
-            }
+            if name != "." && name != ".." && unlink(self.temporaryFolder + "/" + name) == 0 { removed += 1 }
         }
+        return removed
     }
 }

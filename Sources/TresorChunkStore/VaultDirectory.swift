@@ -41,8 +41,7 @@ public struct VaultDirectory: Sendable {
         }
         let config = VaultConfig(vaultID: UUID().uuidString.lowercased(), region: region, createdAtMillis: now)
         try POSIX.makeDirectories(path + "/store")
-        let store = try DirectoryObjectStore(root: path)
-        try store.putDurably(try ObjectKey.vaultFile(VaultConfig.fileName), bytes: try JSON.encode(config, pretty: true))
+        try AtomicFile.write(try JSON.encode(config, pretty: true), to: configPath, mode: 0o644)
         return VaultDirectory(path: path, config: config)
     }
 
@@ -53,7 +52,7 @@ public struct VaultDirectory: Sendable {
             throw TresorError(.notAVault, "\(path) is not a Tresor vault (no \(VaultConfig.fileName))",
                               action: "create one with 'tresor-vault init \(path)'")
         }
-        let bytes = try DirectoryObjectStore(root: path).get(try ObjectKey.vaultFile(VaultConfig.fileName))
+        let bytes = try AtomicFile.read(configPath)
         try FormatStamp.check(bytes, format: VaultConfig.format, supported: VaultConfig.currentVersion, what: configPath)
         return VaultDirectory(path: path, config: try JSON.decode(VaultConfig.self, from: bytes, what: configPath))
     }
@@ -79,12 +78,4 @@ public final class VaultLock: Sendable {
     private let descriptor: Int32
     init(descriptor: Int32) { self.descriptor = descriptor }
     deinit { close(self.descriptor) }
-}
-
-extension ObjectKey {
-    /// A file at the vault root (outside the store's layout).
-    static func vaultFile(_ name: String) throws -> ObjectKey {
-        guard let key = ObjectKey(listedPath: name) else { throw TresorError(.invalidArgument, "bad vault file name \(name)") }
-        return key
-    }
 }

@@ -93,9 +93,12 @@ public enum POSIX {
 /// Replaces a small file atomically and durably: temporary file, fsync, rename, fsync of the folder.
 /// Key stores and vault configuration use it; a crash leaves the old or the new file, never a mix.
 public enum AtomicFile {
-    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws {
+    /// `temporaryFolder` (on the same file system) holds the file until the rename; by default the
+    /// target's own folder.
+    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600, temporaryFolder: String? = nil) throws {
         let folder = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        let temporary = "\(path).tmp-\(getpid())"
+        let temporary = temporaryFolder.map { "\($0)/atomic-\(getpid())-\(UInt64.random(in: 0...UInt64.max))" }
+            ?? "\(path).tmp-\(getpid())"
         let fd = try POSIX.open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode)
         do {
             try bytes.withUnsafeBytes { try POSIX.writeAll(fd, $0, path: temporary) }

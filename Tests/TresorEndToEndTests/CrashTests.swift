@@ -51,6 +51,8 @@ struct CrashTests {
         let result = try JSONSerialization.jsonObject(with: Data(rerun.stdout.utf8)) as! [String: Any]
         #expect((result["chunksReused"] as! Int) >= written - 2 - 3, "chunks the killed backup wrote are reused")
         #expect((result["chunksNew"] as! Int) + (result["chunksReused"] as! Int) == 256)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("vault/store/tmp")).isEmpty,
+                "the next writer removed what the killed one left half-written")
         for (vm, image) in [("big", "big.img"), ("small", "small.img")] {
             let restore = try Programs.run("tresor-restore", ["disk", "--vault", "vault", "--vm", vm, "--disk", "0", "--output", "r-\(vm).img",
                                                               "--keystore", "keys", "--kek", "main"], environment: env, directory: dir.path)
