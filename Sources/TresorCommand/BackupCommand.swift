@@ -3,6 +3,7 @@ import Foundation
 import TresorCommandLine
 import TresorCore
 import TresorEngine
+import TresorKeys
 
 extension Tresor {
     struct Backup: ParsableCommand {
@@ -42,7 +43,7 @@ extension Tresor {
                 let opened = try VaultAccess.open(self.vaultOptions.vault, exclusive: true)
                 let request = BackupRequest(
                     vmName: self.vm, host: self.host ?? SystemInfo.hostName, diskPaths: self.disks.map(SystemInfo.absolutePath),
-                    chunkSize: self.chunkSize.bytes, domain: try self.domain.map(DomainID.init),
+                    chunkSize: self.chunkSize.bytes, domain: try self.domain.map(DomainID.init) ?? keys.onlyDomain,
                     compressionLevel: self.compressionLevel, workers: self.pipeline.workers)
                 let progress = ProgressCounter()
                 let result = try ProgressDisplay(counter: progress, label: "backup", quiet: self.output.json).during {

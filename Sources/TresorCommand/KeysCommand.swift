@@ -70,6 +70,8 @@ extension Tresor.Keys {
         @Option(help: "The operator's key store.", completion: .directory) var keystore: String
         @Option(help: "Directory for the client's key store.", completion: .directory) var output: String
         @Option(help: "A name for the client (recorded in its certificate).") var client = SystemInfo.hostName
+        @Option(help: "Limit the client to one key domain: it gets that domain's ID key instead of the ID root.")
+        var domain: String?
 
         func run() throws {
             try runReportingErrors("tresor") {
@@ -77,7 +79,7 @@ extension Tresor.Keys {
                 _ = try store.load(self.name)
                 let passphrase = try Passphrase.obtain(prompt: "Passphrase for KEK '\(self.name)': ")
                 let kek = try store.unlock(self.name, passphrase: passphrase)
-                try store.exportPublic(kek, to: self.output, clientName: self.client)
+                try store.exportPublic(kek, to: self.output, clientName: self.client, domain: try self.domain.map(DomainID.init))
                 print("wrote write-only client key store \(self.output) for KEK '\(self.name)' (client '\(self.client)')")
             }
         }

@@ -86,6 +86,9 @@ public enum BackupEngine {
         // Keys: the domain's ID key (wrapped for every KEK, once) and the data key for new chunks.
         let domain = vm.domainID
         let idKey = try keys.idKey(domain: domain)
+        // Registered before the first chunk: a backup killed from here on resumes into the same VM and
+        // domain and reuses what it wrote.
+        try vault.catalog.registerVM(vm)
         try vault.storeWraps(try keys.wraps(of: idKey, keyID: DomainKeys.idKeyID(idKey), purpose: .id, domain: domain, now: now))
         let totalChunks = sources.reduce(0) { $0 + Int(($1.size + Int64(request.chunkSize) - 1) / Int64(request.chunkSize)) }
         let dataKey = try Self.selectDataKey(vault: vault, keys: keys, domain: domain, upcomingSeals: totalChunks, now: now)
@@ -161,10 +164,8 @@ public enum BackupEngine {
             return existing
         }
         let id = UUID().uuidString.lowercased()
-        let vm = VMRecord(id: id, name: request.vmName, host: request.host, domainID: request.domain ?? .forVM(id: id),
-                          createdAtMillis: now)
-        try vault.catalog.registerVM(vm)
-        return vm
+        return VMRecord(id: id, name: request.vmName, host: request.host, domainID: request.domain ?? .forVM(id: id),
+                        createdAtMillis: now)
     }
 
     struct SelectedDataKey {

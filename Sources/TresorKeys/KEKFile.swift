@@ -85,8 +85,12 @@ public struct ClientKeysFile: Codable, Sendable {
     public var format: String = ClientKeysFile.format
     public var version: Int = ClientKeysFile.currentVersion
     public var kekName: String
-    /// Hex of the root the domain ID keys derive from (deduplication needs them).
-    public var idRoot: String
+    /// Hex of the root the domain ID keys derive from (deduplication needs them), for a client that may
+    /// back up into any domain; nil for a client limited to one domain.
+    public var idRoot: String?
+    /// The one key domain a limited client backs up into, and that domain's ID key (hex).
+    public var domain: String?
+    public var idKey: String?
     /// Hex of the client's Ed25519 signing seed.
     public var signingSeed: String
     public var certificate: SignerCertificate

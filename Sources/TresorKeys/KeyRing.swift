@@ -13,7 +13,9 @@ public final class KeyRing: Sendable {
     private let unlocked: UnlockedKEK?
     /// The KEK a rotation in progress is moving away from; it may still unwrap.
     private let retired: UnlockedKEK?
-    private let idRoot: SymmetricKey
+    /// The ID root, or for a client limited to one domain, that domain's ID key.
+    private let idRoot: SymmetricKey?
+    private let limitedTo: (domain: DomainID, idKey: SymmetricKey)?
     private let clientSeed: SymmetricKey?
     private let certificate: SignerCertificate?
     private let recoveryKEKs: [RecoveryKEK]
@@ -28,6 +30,7 @@ public final class KeyRing: Sendable {
         self.unlocked = kek
         self.retired = retired
         self.idRoot = kek.idRoot
+        self.limitedTo = nil
         self.clientSeed = nil
         self.certificate = nil
         self.recoveryKEKs = kek.file.recoveryKEKs
@@ -41,14 +44,22 @@ public final class KeyRing: Sendable {
         }
         let file = try store.load(kekName)
         guard keys.kekName == kekName, let publicHex = file.publicKey, let publicKey = Hex.decode(publicHex),
-              var idRoot = Hex.decode(keys.idRoot), var seed = Hex.decode(keys.signingSeed), idRoot.count == 32, seed.count == 32
+              var seed = Hex.decode(keys.signingSeed), seed.count == 32
         else { throw TresorError(.keyStore, "client key store \(store.path) is incomplete for KEK '\(kekName)'") }
+        if var root = keys.idRoot.flatMap(Hex.decode), root.count == 32 {
+            self.idRoot = SymmetricKey(SecretBytes(consuming: &root))
+            self.limitedTo = nil
+        } else if let domainName = keys.domain, var key = keys.idKey.flatMap(Hex.decode), key.count == 32 {
+            self.idRoot = nil
+            self.limitedTo = (try DomainID(domainName), SymmetricKey(SecretBytes(consuming: &key)))
+        } else {
+            throw TresorError(.keyStore, "client key store \(store.path) holds neither an ID root nor a domain's ID key")
+        }
         self.kekName = kekName
         self.kekID = file.id
         self.kekType = file.type
         self.unlocked = nil
         self.retired = nil
-        self.idRoot = SymmetricKey(SecretBytes(consuming: &idRoot))
         self.clientSeed = SymmetricKey(SecretBytes(consuming: &seed))
         self.certificate = keys.certificate
         self.recoveryKEKs = file.recoveryKEKs
@@ -57,9 +68,19 @@ public final class KeyRing: Sendable {
 
     // MARK: ID keys and commitments
 
-    /// The domain's ID key: `HKDF-SHA256(idRoot, salt: domain name, info: "tresor/domain-id-key/v1")`.
+    /// The one domain a limited write-only client may back up into, if it is limited.
+    public var onlyDomain: DomainID? { self.limitedTo?.domain }
+
+    /// The domain's ID key (IDKeys.derive).
     public func idKey(domain: DomainID) throws -> SymmetricKey {
-        try HKDF.deriveKey(from: self.idRoot, salt: Array(domain.rawValue.utf8), info: "tresor/domain-id-key/v1")
+        if let limitedTo {
+            guard limitedTo.domain == domain else {
+                throw TresorError(.writeOnlyClient, "this client key store may back up only into key domain \(limitedTo.domain), not \(domain)",
+                                  action: "back up with --domain \(limitedTo.domain)")
+            }
+            return limitedTo.idKey
+        }
+        return try IDKeys.derive(root: self.idRoot!, domain: domain)
     }
 
     /// `HMAC-SHA256(key, "tresor/key-commitment/v1")`: names a key's value without revealing it.
@@ -171,5 +192,12 @@ public final class KeyRing: Sendable {
         guard Ed25519.isValid(signature: signature, for: SignedManifest.signingContext + bodyBytes, publicKey: signer) else {
             throw TresorError(.badSignature, "manifest \(name) does not match its signature (altered)")
         }
+    }
+}
+
+public enum IDKeys {
+    /// A domain's ID key: `HKDF-SHA256(ikm: ID root, salt: domain name, info: "tresor/domain-id-key/v1")`.
+    public static func derive(root: SymmetricKey, domain: DomainID) throws -> SymmetricKey {
+        try HKDF.deriveKey(from: root, salt: Array(domain.rawValue.utf8), info: "tresor/domain-id-key/v1")
     }
 }

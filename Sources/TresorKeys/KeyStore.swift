@@ -189,7 +189,9 @@ public struct KeyStore: Sendable {
     /// Makes a write-only client key store at `output`: the public KEK half (and the recovery KEKs'),
     /// the ID root, and a fresh signing key certified by this operator. The client's verify key and
     /// certificate are also recorded in this key store, under `clients/<name>.json`.
-    public func exportPublic(_ kek: UnlockedKEK, to output: String, clientName: String) throws {
+    /// With `domain`, the client gets only that domain's ID key instead of the ID root, so it can compute
+    /// chunk IDs of no other domain.
+    public func exportPublic(_ kek: UnlockedKEK, to output: String, clientName: String, domain: DomainID? = nil) throws {
         try Self.validate(name: clientName)
         guard kek.file.type == .x25519, let publicKey = kek.file.publicKey else {
             throw TresorError(.unsupportedKeyType, "KEK '\(kek.file.name)' is \(kek.file.type.rawValue): only an x25519 KEK has a public half to export",
@@ -207,7 +209,10 @@ public struct KeyStore: Sendable {
         publicFile.rotatingFrom = nil
         publicFile.publicKey = publicKey
         try client.save(publicFile)
-        let keys = ClientKeysFile(kekName: kek.file.name, idRoot: kek.idRoot.withUnsafeBytes { Hex.encode($0) },
+        let idKey = try domain.map { try IDKeys.derive(root: kek.idRoot, domain: $0) }
+        let keys = ClientKeysFile(kekName: kek.file.name,
+                                  idRoot: domain == nil ? kek.idRoot.withUnsafeBytes { Hex.encode($0) } : nil,
+                                  domain: domain?.rawValue, idKey: idKey?.withUnsafeBytes { Hex.encode($0) },
                                   signingSeed: seed.withUnsafeBytes { Hex.encode($0) }, certificate: certificate)
         try AtomicFile.write(try JSON.encode(keys, pretty: true), to: output + "/client.json", mode: 0o600)
         try POSIX.makeDirectories(self.path + "/clients")

@@ -62,6 +62,26 @@ struct KeyTests {
         #expect(try Verifier.run(vault: t.vault, keys: operatorKeys, mode: .all).ok)
     }
 
+    @Test func aClientLimitedToOneDomainHoldsOnlyThatDomainsIDKey() throws {
+        let t = try TestVault()
+        let operatorKeys = try t.makeKEK("main", type: .x25519)
+        let tenant = try DomainID("tenant-a")
+        try t.keyStore.exportPublic(try t.keyStore.unlock("main", passphrase: TestVault.passphraseBytes()), to: t.directory.file("client"),
+                                    clientName: "host1", domain: tenant)
+        let text = try String(contentsOfFile: t.directory.file("client/client.json"), encoding: .utf8)
+        #expect(!text.contains("idRoot") && text.contains("tenant-a"))
+        let client = try KeyRing(client: try KeyStore.open(at: t.directory.file("client")), kekName: "main")
+        #expect(client.onlyDomain == tenant)
+        // Its ID key is the one the operator derives for the domain, so both deduplicate alike.
+        let same = try client.idKey(domain: tenant).bytes.constantTimeEquals(try operatorKeys.idKey(domain: tenant).bytes)
+        #expect(same)
+        let disk = try t.image("d.img", size: 2 << 20, seed: 12)
+        #expect { try t.backup([disk], keys: client) } throws: { ($0 as? TresorError)?.code == .writeOnlyClient }
+        let result = try BackupEngine.run(BackupRequest(vmName: "vm1", host: "host1", diskPaths: [disk], domain: tenant),
+                                          vault: t.vault, keys: client, now: 1)
+        #expect(TestImages.equal(try t.restore(result.recoveryPoint, keys: operatorKeys), disk))
+    }
+
     @Test func aRecoveryPointForgedByTheVaultIsRejected() throws {
         let t = try TestVault()
         let operatorKeys = try t.makeKEK("main", type: .x25519)
