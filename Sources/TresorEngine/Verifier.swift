@@ -65,6 +65,10 @@ public struct VerifyReport: Encodable, Sendable {
 public enum Verifier {
     public static func run(vault: Vault, keys: KeyRing, mode: ReadDataMode, workers: Int? = nil,
                            progress: ProgressCounter = ProgressCounter()) throws -> VerifyReport {
+        guard keys.canDecrypt else {
+            throw TresorError(.writeOnlyClient, "verify checks signatures and decrypts chunks: a write-only key store cannot",
+                              action: "verify with the operator's key store")
+        }
         let started = ContinuousClock.now
         var problems: [VerifyProblem] = []
         var opened: [String: OpenedRecoveryPoint] = [:]

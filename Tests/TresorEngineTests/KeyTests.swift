@@ -58,6 +58,7 @@ struct KeyTests {
         // Fresh data keys per backup, each wrapped to the public KEK only.
         #expect(try t.objects("domains").filter { $0.hasSuffix(".wrap") }.count == 3)
         #expect { try t.restore(first.recoveryPoint, keys: client) } throws: { ($0 as? TresorError)?.code == .writeOnlyClient }
+        #expect { try Verifier.run(vault: t.vault, keys: client, mode: .none) } throws: { ($0 as? TresorError)?.code == .writeOnlyClient }
         #expect(TestImages.equal(try t.restore(second.recoveryPoint, keys: operatorKeys), disk))
         #expect(try Verifier.run(vault: t.vault, keys: operatorKeys, mode: .all).ok)
     }
