@@ -2,6 +2,7 @@
 #include "tresor_system.h"
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -26,4 +27,9 @@ int tresor_set_direct(int fd, int on) {
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0) return -1;
     return fcntl(fd, F_SETFL, on ? (flags | O_DIRECT) : (flags & ~O_DIRECT));
+}
+
+int64_t tresor_pread_cached(int fd, void *buffer, uint64_t length, int64_t offset) {
+    struct iovec vector = {buffer, (size_t)length};
+    return (int64_t)preadv2(fd, &vector, 1, (off_t)offset, RWF_NOWAIT);
 }

@@ -60,15 +60,27 @@ final class DiskSource: Sendable {
         return Int64(next) >= offset + Int64(length)
     }
 
-    /// Reads exactly `buffer.count` bytes at `offset`.
+    /// Reads exactly `buffer.count` bytes at `offset`: what the page cache already holds is copied from
+    /// it (preadv2 RWF_NOWAIT, no waiting and no new pages), the rest is read with direct I/O where it is
+    /// aligned, and through the page cache otherwise.
     func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws {
+        var cached = 0
+        while cached < buffer.count {
+            let n = tresor_pread_cached(self.descriptor, buffer.baseAddress! + cached, UInt64(buffer.count - cached),
+                                        offset + Int64(cached))
+            if n <= 0 { break }
+            cached += Int(n)
+        }
+        if cached == buffer.count { return }
+        let rest = UnsafeMutableRawBufferPointer(rebasing: buffer[cached...])
+        let restOffset = offset + Int64(cached)
         let alignment = POSIX.directIOAlignment
-        if self.directDescriptor >= 0, buffer.count % alignment == 0, offset % Int64(alignment) == 0,
-           UInt(bitPattern: buffer.baseAddress) % UInt(alignment) == 0,
-           self.readFully(self.directDescriptor, at: offset, into: buffer) {
+        if self.directDescriptor >= 0, rest.count % alignment == 0, restOffset % Int64(alignment) == 0,
+           UInt(bitPattern: rest.baseAddress) % UInt(alignment) == 0,
+           self.readFully(self.directDescriptor, at: restOffset, into: rest) {
             return
         }
-        try self.readBuffered(at: offset, into: buffer)
+        try self.readBuffered(at: restOffset, into: rest)
     }
 
     private func readFully(_ fd: Int32, at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) -> Bool {

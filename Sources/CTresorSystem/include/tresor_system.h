@@ -16,4 +16,7 @@ int64_t tresor_seek_data(int fd, int64_t offset);
 int tresor_open_direct(const char *path, int flags, int mode);
 /// Turns O_DIRECT on or off for an open descriptor. Returns 0 or -1 with errno.
 int tresor_set_direct(int fd, int on);
+/// preadv2(RWF_NOWAIT): reads only what the page cache already holds. Returns the bytes read (possibly
+/// fewer than asked), or -1 with errno (EAGAIN: nothing cached at `offset`).
+int64_t tresor_pread_cached(int fd, void *buffer, uint64_t length, int64_t offset);
 #endif
