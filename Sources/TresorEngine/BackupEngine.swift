@@ -72,6 +72,9 @@ public enum BackupEngine {
             throw TresorError(.invalidArgument, "chunk size \(request.chunkSize) is outside 256 KiB–4 MiB or not a multiple of 4 KiB")
         }
         guard !request.diskPaths.isEmpty else { throw TresorError(.invalidArgument, "name at least one disk") }
+        guard Set(request.diskPaths).count == request.diskPaths.count else {
+            throw TresorError(.invalidArgument, "a disk is named twice")
+        }
         let sources = try request.diskPaths.map { try DiskSource(path: $0) }
 
         // Identity: the VM and its disks keep their IDs from one recovery point to the next.
@@ -96,8 +99,9 @@ public enum BackupEngine {
 
         progress.setTotal(sources.reduce(0) { $0 + $1.size })
         let plan = ChunkPlan(sources: sources, chunkSize: request.chunkSize)
-        let pass = BackupPass(plan: plan, vault: vault, domain: domain, idKey: idKey, dataKey: dataKey, known: known, bad: try vault.catalog.badChunks(domain: domain),
-                              level: request.compressionLevel, progress: progress, sources: sources)
+        let pass = BackupPass(plan: plan, vault: vault, domain: domain, idKey: idKey, dataKey: dataKey, known: known,
+                              bad: try vault.catalog.badChunks(domain: domain), level: request.compressionLevel,
+                              progress: progress, sources: sources)
         try pass.run(workers: request.workers)
 
         // Index pages, then one flush of everything written, then the manifest: the commit point.
@@ -105,17 +109,8 @@ public enum BackupEngine {
         var diskEntries: [DiskEntry] = []
         for (position, source) in sources.enumerated() {
             let ids = pass.table.ids(disk: position)
-            var pages: [String] = []
-            for start in stride(from: 0, to: ids.count, by: IndexPage.entriesPerPage) {
-                let page = IndexPage.encode(ids[start..<min(start + IndexPage.entriesPerPage, ids.count)])
-                let hash = Hex.encode(SHA256.hash(page))
-                let key = ObjectKey.indexPage(domain: domain, sha256: hash)
-                if try vault.store.size(of: key) == nil {
-                    try vault.store.put(key, bytes: page)
-                    stats.indexBytesAdded += Int64(page.count)
-                }
-                pages.append(hash)
-            }
+            let (pages, added) = try Self.storeIndex(ids, domain: domain, vault: vault)
+            stats.indexBytesAdded += added
             let name = source.path.split(separator: "/").last.map(String.init) ?? source.path
             diskEntries.append(DiskEntry(position: position, id: disks[position].id, name: name, source: source.path,
                                          size: source.size, chunkCount: ids.count, zeroChunks: pass.zeroChunks(disk: position),
@@ -154,6 +149,23 @@ public enum BackupEngine {
             chunksZero: stats.chunksZero, seconds: seconds,
             throughputMBps: seconds > 0 ? Double(stats.bytesRead) / seconds / 1e6 : 0, consistency: body.consistency,
             stageCPUSeconds: pass.times)
+    }
+
+    /// Stores a disk's index pages the store lacks; returns every page's hash and the bytes added.
+    static func storeIndex(_ ids: ArraySlice<ChunkID>, domain: DomainID, vault: Vault) throws -> ([String], Int64) {
+        var pages: [String] = []
+        var added: Int64 = 0
+        for start in stride(from: ids.startIndex, to: ids.endIndex, by: IndexPage.entriesPerPage) {
+            let page = IndexPage.encode(ids[start..<min(start + IndexPage.entriesPerPage, ids.endIndex)])
+            let hash = Hex.encode(SHA256.hash(page))
+            let key = ObjectKey.indexPage(domain: domain, sha256: hash)
+            if try vault.store.size(of: key) == nil {
+                try vault.store.put(key, bytes: page)
+                added += Int64(page.count)
+            }
+            pages.append(hash)
+        }
+        return (pages, added)
     }
 
     static func identify(_ request: BackupRequest, vault: Vault, now: Int64) throws -> VMRecord {
