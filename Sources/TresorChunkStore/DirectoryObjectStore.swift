@@ -8,9 +8,9 @@ public import TresorCore
 /// The embedded chunk store: one file per object below a root directory (docs/formats.md, "Vault layout").
 ///
 /// Writes go to a temporary file in `tmp/` and are renamed into place, so an object is never seen
-/// half-written, and what a killed writer leaves behind is all in one folder. Durability is batched: `synchronize()` is one `syncfs(2)` over the store's file
-/// system, which a backup calls once before its manifest; `putDurably` (the manifest itself) adds
-/// `fsync(2)` of the file and of its folder.
+/// half-written, and what a killed writer leaves behind is all in one folder. Durability is batched:
+/// `synchronize()` is one `syncfs(2)` over the store's file system, which a backup calls once before its
+/// manifest; `putDurably` (the manifest itself) adds `fsync(2)` of the file and of its folder.
 public final class DirectoryObjectStore: ObjectStore {
     public let root: String
     private let rootDescriptor: Int32
