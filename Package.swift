@@ -93,7 +93,8 @@ let package = Package(
             swiftSettings: strict
         ),
         // Runs the built programs as subprocesses: exit codes, --json, SIGKILL mid-backup, a full disk.
-        .testTarget(name: "TresorEndToEndTests", dependencies: ["TresorTestSupport"], swiftSettings: strict),
+        .testTarget(name: "TresorEndToEndTests", dependencies: ["TresorTestSupport", "TresorChunkStore"],
+                    swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

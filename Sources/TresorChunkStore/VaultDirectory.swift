@@ -14,7 +14,7 @@ public import TresorCore
 /// VAULT/tresor-vault.json   identity and format version
 /// VAULT/catalog.sqlite      catalog (rebuildable)
 /// VAULT/store/...           objects (ObjectKey)
-/// VAULT/lock                flock(2): exclusive for writers, shared for readers
+/// VAULT/lock                flock(2): one writer at a time (readers take none yet)
 /// ```
 public struct VaultDirectory: Sendable {
     public let path: String

@@ -3,19 +3,21 @@ public import TresorChunkStore
 public import TresorCore
 public import TresorEngine
 
-/// A vault opened by a command, with the lock that keeps other writers out while it runs.
+/// A vault opened by a command, with the lock that keeps other writers out while it runs (writers only).
 public struct OpenedVault: Sendable {
     public let vault: Vault
     public let directory: VaultDirectory
-    let lock: VaultLock
+    let lock: VaultLock?
 }
 
 public enum VaultAccess {
-    /// Opens a vault directory: exclusive for commands that write, shared for readers. A writer also
-    /// tidies what a killed writer left (temporary files) and brings the catalog up to the store.
+    /// Opens a vault directory. Commands that write take the vault's exclusive lock; they also tidy what
+    /// a killed writer left (temporary files) and bring the catalog up to the store. Readers (list,
+    /// restore) take no lock and run beside a backup: they read only committed recovery points, whose
+    /// objects nothing deletes while there is no garbage collection (which will bring read leases).
     public static func open(_ path: String, exclusive: Bool) throws -> OpenedVault {
         let directory = try VaultDirectory.open(at: path)
-        let lock = try directory.lock(exclusive: exclusive)
+        let lock = exclusive ? try directory.lock(exclusive: true) : nil
         let store = try directory.openStore()
         let catalog = try SQLiteCatalog(path: directory.catalogPath)
         let vault = Vault(id: directory.config.vaultID, store: store, catalog: catalog)

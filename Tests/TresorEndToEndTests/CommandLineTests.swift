@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TresorChunkStore
 import TresorTestSupport
 
 /// The programs as a user runs them: exit codes, one-line errors with stable codes, --json output.
@@ -107,6 +108,25 @@ struct CommandLineTests {
                                                  "--kek", "main"], environment: env, directory: dir.path)
         // Both recovery points name the chunk by its ID, and the repair rewrote that object: both are sound again.
         #expect(subset.status == 0, "\(subset.stdout)")
+    }
+
+    @Test func readersRunBesideAWriterAndASecondWriterIsTurnedAway() throws {
+        let dir = TemporaryDirectory()
+        try TestImages.write(dir.file("os.img"), size: 2 << 20, seed: 10)
+        _ = try Programs.run("tresor-vault", ["init", "vault"], directory: dir.path)
+        _ = try Programs.run("tresor", ["keys", "create", "main", "--keystore", "keys"], environment: env, directory: dir.path)
+        let backup = ["backup", "--vault", "vault", "--vm", "a", "--disk", "os.img", "--keystore", "keys", "--kek", "main"]
+        #expect(try Programs.run("tresor", backup, environment: env, directory: dir.path).status == 0)
+        // Hold the writer's lock as a running backup would.
+        let held = try VaultDirectory.open(at: dir.file("vault")).lock(exclusive: true)
+        defer { withExtendedLifetime(held) {} }
+        let busy = try Programs.run("tresor", backup, environment: env, directory: dir.path)
+        #expect(busy.status == 1 && busy.stderr.contains("error[vault.busy]"))
+        #expect(try Programs.run("tresor", ["list", "--vault", "vault"], directory: dir.path).status == 0)
+        let restore = try Programs.run("tresor-restore", ["disk", "--vault", "vault", "--vm", "a", "--disk", "0", "--output", "r.img",
+                                                          "--keystore", "keys", "--kek", "main"], environment: env, directory: dir.path)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(TestImages.equal(dir.file("r.img"), dir.file("os.img")))
     }
 
     @Test func rebuildCatalogFromTheCommandLine() throws {
