@@ -32,6 +32,8 @@ public final class ProgressDisplay: Sendable {
         thread.start()
         defer {
             self.finished.withLock { $0 = true }
+            // The final state once, so even a short run shows what it did, then a clean line.
+            self.render(elapsed: Date().timeIntervalSince(started))
             FileHandleOutput.standardError("\r\u{1b}[K")
         }
         return try body()

@@ -61,6 +61,21 @@ struct CommandLineTests {
         #expect(try json(verify.stdout)["ok"] as? Bool == true)
     }
 
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/bin/script"), "needs script(1) for a pseudo-terminal"))
+    func progressShowsOnATerminalOnly() throws {
+        let dir = TemporaryDirectory()
+        try TestImages.write(dir.file("os.img"), size: 8 << 20, seed: 12)
+        _ = try Programs.run("tresor-vault", ["init", "vault"], directory: dir.path)
+        _ = try Programs.run("tresor", ["keys", "create", "main", "--keystore", "keys"], environment: env, directory: dir.path)
+        let command = "\(Programs.binDirectory)/tresor backup --vault vault --vm a --disk os.img --keystore keys --kek main"
+        let terminal = try Programs.runSystemCapturing("/usr/bin/script", ["-qefc", command, "/dev/null"], environment: env,
+                                                       directory: dir.path)
+        #expect(terminal.contains("backup 8.0 MiB / 8.0 MiB") && terminal.contains("MB/s") && terminal.contains("left"), "\(terminal)")
+        let piped = try Programs.run("tresor", command.split(separator: " ").dropFirst().map(String.init), environment: env,
+                                     directory: dir.path)
+        #expect(piped.status == 0 && piped.stderr.isEmpty)
+    }
+
     @Test func badInputGetsOneLineWithAStableCode() throws {
         let dir = TemporaryDirectory()
         try TestImages.write(dir.file("os.img"), size: 2 << 20, seed: 3)

@@ -74,3 +74,23 @@ extension Programs {
         return (process, out, err)
     }
 }
+
+extension Programs {
+    /// Runs a system tool with an environment and folder, and returns everything it printed.
+    public static func runSystemCapturing(_ path: String, _ arguments: [String], environment: [String: String],
+                                          directory: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
