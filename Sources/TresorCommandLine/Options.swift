@@ -1,5 +1,5 @@
 public import ArgumentParser
-public import TresorCore
+import TresorCore
 public import TresorKeys
 public import TresorEngine
 

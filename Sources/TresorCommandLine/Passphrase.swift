@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-public import TresorCore
+import TresorCore
 public import TresorCrypto
 
 /// Where passphrases come from: an environment variable, a file named by one, or a prompt on the

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
-public import TresorCore
+import TresorCore
 
 /// Runs a command body and turns failures into one line on standard error with a stable code, and a
 /// non-zero exit. Nothing secret reaches the line: TresorError messages never carry key material.

@@ -12,9 +12,9 @@ func unlinkIfPresent(_ path: String) { unlink(path) }
 /// Small facts about the running system the commands need.
 public enum SystemInfo {
     public static var hostName: String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
-        return String(cString: buffer)
+        var buffer = [UInt8](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
     }
 
     public static var nowMillis: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
@@ -33,8 +33,9 @@ public enum SystemInfo {
             return String(cString: resolved)
         }
         if path.hasPrefix("/") { return path }
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
-        guard getcwd(&buffer, buffer.count) != nil else { return path }
-        return String(cString: buffer) + "/" + path
+        var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX))
+        guard buffer.withUnsafeMutableBufferPointer({ getcwd($0.baseAddress.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: CChar.self) }, $0.count) }) != nil
+        else { return path }
+        return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self) + "/" + path
     }
 }

@@ -1,6 +1,6 @@
 import TresorCatalog
 public import TresorChunkStore
-public import TresorCore
+import TresorCore
 public import TresorEngine
 
 /// A vault opened by a command, with the lock that keeps other writers out while it runs (writers only).

@@ -1,4 +1,4 @@
-public import TresorCore
+import TresorCore
 import TresorCrypto
 
 /// Recreates the catalog from the store alone: chunk headers, key wraps and manifests carry everything

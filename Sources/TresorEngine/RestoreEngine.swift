@@ -1,5 +1,5 @@
 import Synchronization
-public import TresorCore
+import TresorCore
 
 /// What `tresor-restore disk --json` prints.
 public struct RestoreResult: Codable, Sendable {

@@ -1,5 +1,5 @@
 import Synchronization
-public import TresorCore
+import TresorCore
 public import TresorKeys
 
 /// How much chunk data `verify` decrypts and re-hashes.

@@ -1,4 +1,4 @@
-public import TresorCore
+import TresorCore
 public import TresorCrypto
 
 extension KeyStore {

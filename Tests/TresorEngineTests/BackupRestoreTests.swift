@@ -104,7 +104,7 @@ struct BackupRestoreTests {
         let t = try TestVault()
         let keys = try t.makeKEK("main")
         let disk = t.directory.file("sparse.img")
-        FileManager.default.createFile(atPath: disk, contents: nil)
+        _ = FileManager.default.createFile(atPath: disk, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: disk))
         try handle.seek(toOffset: 5 << 20)
         try handle.write(contentsOf: [UInt8](repeating: 9, count: 4096))

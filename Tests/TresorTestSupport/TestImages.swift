@@ -1,5 +1,5 @@
-public import Foundation
-public import TresorEngine
+import Foundation
+import TresorEngine
 
 /// Small deterministic disk images for tests: zero, compressible and random extents of 64 KiB–2 MiB.
 public enum TestImages {

@@ -1,7 +1,7 @@
-public import Foundation
-public import TresorCatalog
-public import TresorChunkStore
-public import TresorCore
+import Foundation
+import TresorCatalog
+import TresorChunkStore
+import TresorCore
 public import TresorCrypto
 public import TresorEngine
 public import TresorKeys
