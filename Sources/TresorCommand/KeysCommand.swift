@@ -42,20 +42,31 @@ extension Tresor.Keys {
     }
 
     struct ListKeys: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "List the KEKs of a key store.")
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "List the KEKs of a key store and the write-only clients it enrolled.")
         @Option(help: "Key store directory.", completion: .directory) var keystore: String
         @OptionGroup var output: OutputOptions
+
+        struct Listing: Encodable {
+            var keks: [KEKSummary]
+            var clients: [EnrolledClient]
+        }
 
         func run() throws {
             try runReportingErrors("tresor") {
                 let store = try KeyStore.open(at: self.keystore)
-                let summaries = try store.names().map { KEKSummary(try store.load($0)) }
+                let listing = Listing(keks: try store.names().map { KEKSummary(try store.load($0)) },
+                                      clients: try store.enrolledClients())
                 if self.output.json {
-                    try self.output.print(summaries)
-                } else {
-                    for s in summaries {
-                        print("\(s.name)\t\(s.type)\t\(s.id)\t\(s.canDecrypt ? "private" : "public only")\trecovery: \(s.recovery.joined(separator: ","))")
-                    }
+                    try self.output.print(listing)
+                    return
+                }
+                for s in listing.keks {
+                    print("KEK \(s.name)\t\(s.type)\t\(s.id)\t\(s.canDecrypt ? "private" : "public only")"
+                        + (s.recovery.isEmpty ? "" : "\trecovery: \(s.recovery.joined(separator: ","))"))
+                }
+                for client in listing.clients {
+                    print("client \(client.name)\tKEK \(client.kekName)\tverify key \(client.verifyKey.prefix(16))…")
                 }
             }
         }

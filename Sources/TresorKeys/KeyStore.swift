@@ -80,6 +80,20 @@ public struct KeyStore: Sendable {
         return out.sorted()
     }
 
+    /// The write-only clients this operator enrolled (`clients/*.json`).
+    public func enrolledClients() throws -> [EnrolledClient] {
+        guard let dir = opendir(self.path + "/clients") else { return [] }
+        defer { closedir(dir) }
+        var out: [EnrolledClient] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasSuffix(".json") else { continue }
+            let path = self.path + "/clients/" + name
+            out.append(try JSON.decode(EnrolledClient.self, from: try AtomicFile.read(path), what: path))
+        }
+        return out.sorted { $0.name < $1.name }
+    }
+
     public func save(_ file: KEKFile) throws {
         try POSIX.makeDirectories(self.path + "/keks")
         try AtomicFile.write(try JSON.encode(file, pretty: true), to: self.kekPath(file.name))
