@@ -214,6 +214,20 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
+    public func usage() throws -> CatalogUsage {
+        try self.read { db in
+            let chunks = try Row.fetchOne(db, sql: """
+                SELECT COUNT(*) AS n, COALESCE(SUM(bad), 0) AS bad, COALESCE(SUM(stored_bytes), 0) AS bytes,
+                       COUNT(DISTINCT domain_id) AS domains FROM chunks
+                """)!
+            let points = try Row.fetchOne(db, sql: """
+                SELECT COUNT(*) AS n, COALESCE(SUM(logical_bytes), 0) AS bytes, COUNT(DISTINCT vm_id) AS vms FROM recovery_points
+                """)!
+            return CatalogUsage(vms: points["vms"], recoveryPoints: points["n"], domains: chunks["domains"], chunks: chunks["n"],
+                                badChunks: chunks["bad"], storedBytes: chunks["bytes"], logicalBytes: points["bytes"])
+        }
+    }
+
     public func removeAll() throws {
         try self.write { db in
             try db.execute(sql: "DELETE FROM recovery_points; DELETE FROM disks; DELETE FROM vms; DELETE FROM chunks; DELETE FROM data_keys;")

@@ -30,6 +30,30 @@ public protocol Catalog: Sendable {
     /// Adds to the seal counts of data keys (rebuild counts them from chunk headers).
     func addSeals(domain: DomainID, _ seals: [KeyID: Int64]) throws
     func removeAll() throws
+    /// Totals over the whole vault.
+    func usage() throws -> CatalogUsage
+}
+
+public struct CatalogUsage: Codable, Sendable, Equatable {
+    public var vms: Int
+    public var recoveryPoints: Int
+    public var domains: Int
+    public var chunks: Int
+    public var badChunks: Int
+    /// Bytes of the chunk objects (physical, after deduplication and compression).
+    public var storedBytes: Int64
+    /// Sum of the disk sizes of every recovery point (logical).
+    public var logicalBytes: Int64
+
+    public init(vms: Int, recoveryPoints: Int, domains: Int, chunks: Int, badChunks: Int, storedBytes: Int64, logicalBytes: Int64) {
+        self.vms = vms
+        self.recoveryPoints = recoveryPoints
+        self.domains = domains
+        self.chunks = chunks
+        self.badChunks = badChunks
+        self.storedBytes = storedBytes
+        self.logicalBytes = logicalBytes
+    }
 }
 
 public struct CatalogCommit: Sendable {

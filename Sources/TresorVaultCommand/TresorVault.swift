@@ -9,7 +9,7 @@ struct TresorVault: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tresor-vault",
         abstract: "Tresor's vault: create vaults and keep their catalogs.",
-        subcommands: [Init.self, RebuildCatalog.self])
+        subcommands: [Init.self, Info.self, RebuildCatalog.self])
 }
 
 extension TresorVault {
@@ -33,6 +33,40 @@ extension TresorVault {
                 } else {
                     print("created vault \(vault.config.vaultID) (region \(vault.config.region)) in \(self.directory)")
                 }
+            }
+        }
+    }
+
+    struct Info: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a vault's identity and what it holds: VMs, recovery points, chunks, logical and stored bytes.")
+
+        @Argument(help: "The vault directory.", completion: .directory)
+        var directory: String
+
+        @OptionGroup var output: OutputOptions
+
+        struct Report: Encodable {
+            var vaultID: String
+            var region: String
+            var createdAtMillis: Int64
+            var usage: CatalogUsage
+        }
+
+        func run() throws {
+            try runReportingErrors("tresor-vault") {
+                let opened = try VaultAccess.open(self.directory, exclusive: false)
+                let config = opened.directory.config
+                let report = Report(vaultID: config.vaultID, region: config.region, createdAtMillis: config.createdAtMillis,
+                                    usage: try opened.vault.catalog.usage())
+                if self.output.json {
+                    try self.output.print(report)
+                    return
+                }
+                let u = report.usage
+                print("vault \(report.vaultID), region \(report.region)")
+                print("\(u.vms) VMs in \(u.domains) key domains, \(u.recoveryPoints) recovery points")
+                print("\(u.chunks) chunks (\(u.badChunks) marked bad), \(u.storedBytes) bytes stored for \(u.logicalBytes) logical bytes")
             }
         }
     }

@@ -155,6 +155,10 @@ struct CommandLineTests {
         let rebuild = try Programs.run("tresor-vault", ["rebuild-catalog", "vault", "--json"], directory: dir.path)
         #expect(rebuild.status == 0, "\(rebuild.stderr)")
         #expect(try json(rebuild.stdout)["recoveryPoints"] as? Int == 1)
+        let info = try json(try Programs.run("tresor-vault", ["info", "vault", "--json"], directory: dir.path).stdout)
+        let usage = info["usage"] as! [String: Any]
+        #expect(usage["recoveryPoints"] as? Int == 1 && usage["vms"] as? Int == 1 && usage["logicalBytes"] as? Int == 3 << 20)
+        #expect((usage["storedBytes"] as? Int ?? 0) > 0 && (usage["chunks"] as? Int ?? 0) > 0)
         let restore = try Programs.run("tresor-restore", ["disk", "--vault", "vault", "--vm", "a", "--disk", "0", "--output", "r.img",
                                                           "--keystore", "keys", "--kek", "main"], environment: env, directory: dir.path)
         #expect(restore.status == 0)

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// A directory that exists for one test and is removed afterwards.
 public final class TemporaryDirectory: Sendable {

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Known-answer vectors from Keys/vectors/NAME.json (RFC and NIST values, checked independently).
 public enum Vectors {
