@@ -62,7 +62,23 @@ public struct VerifyReport: Encodable, Sendable {
 /// Checks a vault: every manifest's signature and keys, every index page's hash, that every referenced
 /// chunk exists, the per-VM chain, and (with read-data) that chunks decrypt to their keyed IDs. Damaged
 /// chunks are marked bad so the next backup stores their data again.
+///
+/// Memory stays proportional to the number of distinct chunks: which recovery points and disks a
+/// damaged chunk breaks is found by a second pass over the indexes, only when there is damage.
 public enum Verifier {
+    /// A chunk to check, and the recovery point whose keys open it.
+    struct ChunkUse: Sendable {
+        var reader: String
+        var length: Int
+    }
+
+    struct Damage: Sendable {
+        var domain: DomainID
+        var id: ChunkID
+        var kind: VerifyProblem.Kind
+        var message: String
+    }
+
     public static func run(vault: Vault, keys: KeyRing, mode: ReadDataMode, workers: Int? = nil,
                            progress: ProgressCounter = ProgressCounter()) throws -> VerifyReport {
         guard keys.canDecrypt else {
@@ -72,64 +88,89 @@ public enum Verifier {
         let started = ContinuousClock.now
         var problems: [VerifyProblem] = []
         var opened: [String: OpenedRecoveryPoint] = [:]
-        struct ChunkUse { var refs: Set<VerifyProblem.Reference>; var reader: String; var length: Int }
-        var uses: [DomainID: [ChunkID: ChunkUse]] = [:]
-        var chains: [String: [(sequence: UInt64, id: String, previous: String?, sha: String, name: String)]] = [:]
-
-        let manifestKeys = try vault.store.list(folder: ObjectKey.manifestsFolder)
+        let manifestKeys = try vault.store.list(folder: ObjectKey.manifestsFolder).filter { $0.path.hasSuffix(".manifest") }
         for key in manifestKeys {
-            guard key.path.hasSuffix(".manifest") else { continue }
             let id = String(key.path.split(separator: "/").last!.dropLast(".manifest".count))
-            let point: OpenedRecoveryPoint
             do {
-                point = try OpenedRecoveryPoint(vault: vault, keys: keys, recoveryPointID: id)
+                opened[id] = try OpenedRecoveryPoint(vault: vault, keys: keys, recoveryPointID: id)
             } catch let error as TresorError {
                 let kind: VerifyProblem.Kind = [.unwrapFailed, .writeOnlyClient].contains(error.code) ? .key : .manifest
                 problems.append(VerifyProblem(kind: kind, object: key.path, message: error.message,
                                               breaks: [VerifyProblem.Reference(recoveryPoint: id, vm: "?", disk: nil)]))
-                continue
             }
-            opened[id] = point
+        }
+        problems += Self.checkChains(Array(opened.values))
+
+        // Every distinct chunk once, with a recovery point that can open it.
+        var uses: [DomainID: [ChunkID: ChunkUse]] = [:]
+        for (id, point) in opened.sorted(by: { $0.key < $1.key }) {
             let body = point.body
-            chains[body.vm.id, default: []].append((body.sequence, id, body.previousManifest, point.manifest.sha256, body.vm.name))
             for disk in body.disks {
-                let reference = VerifyProblem.Reference(recoveryPoint: id, vm: body.vm.name, disk: disk.position)
                 let ids: [ChunkID]
                 do {
                     ids = try point.index(of: disk)
                 } catch let error as TresorError {
-                    problems.append(VerifyProblem(kind: .indexPage, object: "disk \(disk.position)", message: error.message, breaks: [reference]))
+                    problems.append(VerifyProblem(kind: .indexPage, object: "disk \(disk.position)", message: error.message,
+                                                  breaks: [VerifyProblem.Reference(recoveryPoint: id, vm: body.vm.name, disk: disk.position)]))
                     continue
                 }
-                for (index, chunk) in ids.enumerated() where !chunk.isZero {
+                for (index, chunk) in ids.enumerated() where !chunk.isZero && uses[point.domain]?[chunk] == nil {
                     let length = Int(min(Int64(body.chunkSize), disk.size - Int64(index) * Int64(body.chunkSize)))
-                    uses[point.domain, default: [:]][chunk, default: ChunkUse(refs: [], reader: id, length: length)].refs.insert(reference)
+                    uses[point.domain, default: [:]][chunk] = ChunkUse(reader: id, length: length)
                 }
             }
         }
 
-        // The chain: one recovery point per sequence number, each naming the one before it.
-        for (_, points) in chains {
-            let sorted = points.sorted { $0.sequence < $1.sequence }
-            for (i, point) in sorted.enumerated() where i > 0 {
-                let before = sorted[i - 1]
-                let reference = VerifyProblem.Reference(recoveryPoint: point.id, vm: point.name, disk: nil)
-                if before.sequence == point.sequence {
-                    problems.append(VerifyProblem(kind: .chain, object: "manifests/\(point.id).manifest",
-                                                  message: "recovery points \(before.id) and \(point.id) share sequence number \(point.sequence)",
-                                                  breaks: [reference]))
-                } else if before.sequence + 1 == point.sequence, point.previous != before.sha {
-                    problems.append(VerifyProblem(kind: .chain, object: "manifests/\(point.id).manifest",
-                                                  message: "recovery point \(point.id) does not follow \(before.id) (previous-manifest hash differs)",
-                                                  breaks: [reference]))
+        let checked = try Self.checkChunks(uses, mode: mode, vault: vault, points: opened,
+                                           workers: workers ?? WorkerPool.defaultWorkers, progress: progress)
+        if !checked.damage.isEmpty {
+            let breaks = try Self.references(of: Set(checked.damage.map { DamagedChunk(domain: $0.domain, id: $0.id) }), in: opened)
+            for damage in checked.damage.sorted(by: { $0.id < $1.id }) {
+                let object = ObjectKey.chunk(domain: damage.domain, id: damage.id).path
+                problems.append(VerifyProblem(kind: damage.kind, object: object, message: damage.message,
+                                              breaks: breaks[DamagedChunk(domain: damage.domain, id: damage.id)] ?? []))
+            }
+            var byDomain: [DomainID: [ChunkID]] = [:]
+            for damage in checked.damage { byDomain[damage.domain, default: []].append(damage.id) }
+            for (domain, ids) in byDomain { try vault.catalog.markBad(domain: domain, ids: ids) }
+        }
+        return VerifyReport(recoveryPoints: manifestKeys.count, chunksReferenced: uses.values.reduce(0) { $0 + $1.count },
+                            chunksRead: checked.read, bytesRead: checked.bytes, problems: problems,
+                            chunksMarkedBad: checked.damage.count, seconds: (ContinuousClock.now - started).seconds)
+    }
+
+    /// One recovery point per sequence number, each naming the hash of the one before it.
+    static func checkChains(_ points: [OpenedRecoveryPoint]) -> [VerifyProblem] {
+        var problems: [VerifyProblem] = []
+        for (_, chain) in Dictionary(grouping: points, by: { $0.body.vm.id }) {
+            let sorted = chain.sorted { $0.body.sequence < $1.body.sequence }
+            for (before, point) in zip(sorted, sorted.dropFirst()) {
+                let body = point.body
+                let reference = VerifyProblem.Reference(recoveryPoint: body.recoveryPointID, vm: body.vm.name, disk: nil)
+                let object = "manifests/\(body.recoveryPointID).manifest"
+                if before.body.sequence == body.sequence {
+                    problems.append(VerifyProblem(
+                        kind: .chain, object: object,
+                        message: "recovery points \(before.body.recoveryPointID) and \(body.recoveryPointID) share sequence number \(body.sequence)",
+                        breaks: [reference]))
+                } else if before.body.sequence + 1 == body.sequence, body.previousManifest != before.manifest.sha256 {
+                    problems.append(VerifyProblem(
+                        kind: .chain, object: object,
+                        message: "recovery point \(body.recoveryPointID) does not follow \(before.body.recoveryPointID) (previous-manifest hash differs)",
+                        breaks: [reference]))
                 }
             }
         }
+        return problems
+    }
 
-        // Chunks: existence always; contents for the selected share.
-        struct Job { let domain: DomainID; let id: ChunkID; let use: ChunkUse; let read: Bool }
-        var jobs: [Job] = []
+    /// Existence of every chunk; decryption and re-hashing of the selected share, on all cores.
+    static func checkChunks(_ uses: [DomainID: [ChunkID: ChunkUse]], mode: ReadDataMode, vault: Vault,
+                            points: [String: OpenedRecoveryPoint], workers: Int,
+                            progress: ProgressCounter) throws -> (damage: [Damage], read: Int, bytes: Int64) {
+        struct Job: Sendable { let domain: DomainID; let id: ChunkID; let use: ChunkUse; let read: Bool }
         var generator = SystemRandomNumberGenerator()
+        var jobs: [Job] = []
         for (domain, chunks) in uses {
             for (id, use) in chunks {
                 let read: Bool = switch mode {
@@ -143,48 +184,54 @@ public enum Verifier {
         progress.setTotal(jobs.reduce(0) { $0 + Int64($1.read ? $1.use.length : 0) })
         let queue = WorkQueue(count: jobs.count)
         let allJobs = jobs
-        let found = Mutex<(problems: [VerifyProblem], bad: [DomainID: [ChunkID]], read: Int, bytes: Int64)>(([], [:], 0, 0))
-        let pointsByID = opened
-        let maximumChunk = pointsByID.values.map(\.body.chunkSize).max() ?? (1 << 20)
-        try WorkerPool.run(workers: workers ?? WorkerPool.defaultWorkers) { _, stop in
+        let found = Mutex<(damage: [Damage], read: Int, bytes: Int64)>(([], 0, 0))
+        let maximumChunk = points.values.map(\.body.chunkSize).max() ?? (1 << 20)
+        try WorkerPool.run(workers: workers) { _, stop in
             let opener = ChunkOpener(maximumChunk: maximumChunk)
             let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: maximumChunk, alignment: 64)
             defer { plain.deallocate() }
             while !stop.isSet, let next = queue.take() {
                 let job = allJobs[next]
                 let key = ObjectKey.chunk(domain: job.domain, id: job.id)
-                let breaks = job.use.refs.sorted { ($0.recoveryPoint, $0.disk ?? -1) < ($1.recoveryPoint, $1.disk ?? -1) }
                 guard try vault.store.size(of: key) != nil else {
-                    found.withLock {
-                        $0.problems.append(VerifyProblem(kind: .chunkMissing, object: key.path, message: "chunk \(key.path) is missing", breaks: breaks))
-                        $0.bad[job.domain, default: []].append(job.id)
-                    }
+                    found.withLock { $0.damage.append(Damage(domain: job.domain, id: job.id, kind: .chunkMissing,
+                                                             message: "chunk \(key.path) is missing")) }
                     continue
                 }
-                guard job.read, let point = pointsByID[job.use.reader] else { continue }
+                guard job.read, let point = points[job.use.reader] else { continue }
                 do {
                     let length = try vault.store.read(key, into: opener.object)
                     try opener.open(length: length, expectedID: job.id, name: key.path, idKey: point.idKey, keyFor: point.dataKey,
                                     into: UnsafeMutableRawBufferPointer(rebasing: plain[0..<job.use.length]))
                     found.withLock { $0.read += 1; $0.bytes += Int64(length) }
                 } catch let error as TresorError {
-                    found.withLock {
-                        $0.problems.append(VerifyProblem(kind: .chunkAltered, object: key.path, message: error.message, breaks: breaks))
-                        $0.bad[job.domain, default: []].append(job.id)
-                    }
+                    found.withLock { $0.damage.append(Damage(domain: job.domain, id: job.id, kind: .chunkAltered, message: error.message)) }
                 }
                 progress.add(job.use.length)
             }
         }
-        let chunkResults = found.withLock { $0 }
-        problems += chunkResults.problems
-        var marked = 0
-        for (domain, ids) in chunkResults.bad {
-            try vault.catalog.markBad(domain: domain, ids: ids)
-            marked += ids.count
+        return found.withLock { $0 }
+    }
+
+    struct DamagedChunk: Hashable, Sendable {
+        let domain: DomainID
+        let id: ChunkID
+    }
+
+    /// The recovery points and disks that reference each damaged chunk (a second read of the indexes).
+    static func references(of damaged: Set<DamagedChunk>,
+                           in points: [String: OpenedRecoveryPoint]) throws -> [DamagedChunk: [VerifyProblem.Reference]] {
+        var out: [DamagedChunk: [VerifyProblem.Reference]] = [:]
+        for (id, point) in points.sorted(by: { $0.key < $1.key }) {
+            for disk in point.body.disks {
+                guard let ids = try? point.index(of: disk) else { continue }
+                let reference = VerifyProblem.Reference(recoveryPoint: id, vm: point.body.vm.name, disk: disk.position)
+                for chunk in Set(ids) {
+                    let key = DamagedChunk(domain: point.domain, id: chunk)
+                    if damaged.contains(key) { out[key, default: []].append(reference) }
+                }
+            }
         }
-        return VerifyReport(recoveryPoints: manifestKeys.count, chunksReferenced: jobs.count, chunksRead: chunkResults.read,
-                            bytesRead: chunkResults.bytes, problems: problems, chunksMarkedBad: marked,
-                            seconds: (ContinuousClock.now - started).seconds)
+        return out
     }
 }
