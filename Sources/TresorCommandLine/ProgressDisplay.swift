@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 import Foundation
 import Synchronization
 public import TresorEngine
@@ -23,15 +24,19 @@ public final class ProgressDisplay: Sendable {
     public func during<T>(_ body: () throws -> T) rethrows -> T {
         guard self.enabled else { return try body() }
         let started = Date()
+        let stopped = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
             while !self.finished.withLock({ $0 }) {
                 self.render(elapsed: Date().timeIntervalSince(started))
-                usleep(250_000)
+                usleep(100_000)
             }
+            stopped.signal()
         }
         thread.start()
         defer {
             self.finished.withLock { $0 = true }
+            stopped.wait()  // no tick may land after the last line
+
             // The final state once, so even a short run shows what it did, then a clean line.
             self.render(elapsed: Date().timeIntervalSince(started))
             FileHandleOutput.standardError("\r\u{1b}[K")
