@@ -1,38 +1,40 @@
 #!/usr/bin/env bash
-# Tresor against restic (and casync when installed) on the same synthetic disk image, in one run.
+# Tresor against restic and borg on the same synthetic disk image, in one run.
 #
-#   Tools/bench-vs-restic.sh [-s SIZE] [-w WORKDIR] [--no-peers] [--no-large]
+#   Tools/bench-vs-restic.sh [-s SIZE] [-w WORKDIR] [--no-peers] [--no-large] [--keep]
 #
 # Steps, each timed with /usr/bin/time (wall, CPU, peak RSS), inputs and outputs left in the page cache:
 #   1. generate SIZE (default 2G) with tresor-diskgen (a third zero, a third ~3:1 text, a third random);
 #   2. initial backup; 3. mutate 1% in 4-64 KiB scattered writes; 4. incremental backup;
 #   5. full restore (Tresor also reports the time including its final fdatasync);
 #   6. Tresor's increment at 256 KiB and 4 MiB chunks; 7. Tresor's peak memory on a 64 GiB sparse disk.
-# Figures go to WORKDIR/results.md and WORKDIR/results.json.
+# Figures go to WORKDIR/results.md and WORKDIR/results.json. Images, vaults and repositories (about
+# 15 GB at 2G) are removed at the end unless --keep.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 size=2G
 work=""
 peers=1
 large=1
+keep=0
 while [ $# -gt 0 ]; do
     case "$1" in
         -s) size=$2; shift 2 ;;
         -w) work=$2; shift 2 ;;
         --no-peers) peers=0; shift ;;
         --no-large) large=0; shift ;;
-        *) echo "usage: $0 [-s SIZE] [-w WORKDIR] [--no-peers] [--no-large]" >&2; exit 2 ;;
+        --keep) keep=1; shift ;;
+        *) echo "usage: $0 [-s SIZE] [-w WORKDIR] [--no-peers] [--no-large] [--keep]" >&2; exit 2 ;;
     esac
 done
 TRESOR_BENCH_PEERS=$peers "$here/Tools/install-deps.sh"
-command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null; }
 swift build -c release --package-path "$here" >&2
 bin=$(swift build -c release --package-path "$here" --show-bin-path)
 work=${work:-$(mktemp -d /tmp/tresor-bench.XXXXXX)}
 mkdir -p "$work"
 cd "$work"
-rm -rf vault-* keys restic-repo restore-* *.json results.md
-export TRESOR_PASSPHRASE=bench-passphrase RESTIC_PASSWORD=bench-passphrase
+rm -rf vault-* keys restic-repo borg-repo restore-* *.json results.md
+export TRESOR_PASSPHRASE=bench-passphrase RESTIC_PASSWORD=bench-passphrase BORG_PASSPHRASE=bench-passphrase
 results="$work/results.json"
 echo "{" > "$results"
 
@@ -44,7 +46,6 @@ measure() {
     read -r wall user sys rss < "$work/.time"
     printf '  "%s": {"wall": %s, "cpu": %s, "rssKiB": %s},\n' "$name" "$wall" "$(echo "$user + $sys" | bc)" "$rss" >> "$results"
 }
-command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
 
 echo "== generating $size image" >&2
 "$bin/tresor-diskgen" gen base.img --size "$size" --seed 1 >&2
@@ -74,8 +75,11 @@ measure tresor-1m-restore "$bin/tresor-restore" disk --vault vault-1m --vm bench
 cmp restore-tresor.img mutated.img >&2 && echo "restored image identical" >&2
 rm -f restore-tresor.img
 echo "== Tresor, 256 KiB and 4 MiB chunks" >&2
+rm -rf vault-1m
 tresor_run 256KiB 256k
+rm -rf vault-256k
 tresor_run 4MiB 4m
+rm -rf vault-4m
 
 if [ "$peers" = 1 ]; then
     echo "== restic" >&2
@@ -88,7 +92,20 @@ if [ "$peers" = 1 ]; then
     printf '  "restic-stored-after": %s,\n' "$(du -sb restic-repo | cut -f1)" >> "$results"
     rm -rf restore-restic
     measure restic-restore restic restore latest --repo restic-repo --target restore-restic
-    rm -rf restore-restic
+    rm -rf restore-restic restic-repo
+
+    echo "== borg (zstd,3, repokey-blake2)" >&2
+    borg init --encryption=repokey-blake2 borg-repo >/dev/null 2>&1
+    use base.img
+    measure borg-initial borg create --compression zstd,3 borg-repo::initial disk.img
+    printf '  "borg-stored-initial": %s,\n' "$(du -sb borg-repo | cut -f1)" >> "$results"
+    use mutated.img
+    measure borg-incremental borg create --compression zstd,3 borg-repo::incremental disk.img
+    printf '  "borg-stored-after": %s,\n' "$(du -sb borg-repo | cut -f1)" >> "$results"
+    rm -rf restore-borg && mkdir restore-borg
+    # borg extract writes into the current folder; measure writes its records by absolute path.
+    (cd restore-borg && measure borg-restore borg extract ../borg-repo::incremental)
+    rm -rf restore-borg borg-repo
 fi
 
 if [ "$large" = 1 ]; then
@@ -100,3 +117,6 @@ if [ "$large" = 1 ]; then
 fi
 printf '  "end": true\n}\n' >> "$results"
 python3 "$here/Tools/bench-summary.py" "$work" | tee "$work/results.md"
+if [ "$keep" = 0 ]; then
+    rm -rf "$work"/*.img "$work"/vault-* "$work"/restic-repo "$work"/borg-repo "$work"/restore-* "$work"/keys
+fi

@@ -8,7 +8,7 @@ for pkg in libssl-dev libzstd-dev libsqlite3-dev pkg-config python3; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${TRESOR_BENCH_PEERS:-0}" = "1" ]; then
-    for pkg in restic zstd; do
+    for pkg in restic borgbackup zstd time bc; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
     done
 fi
