@@ -118,14 +118,29 @@ public final class DirectoryObjectStore: ObjectStore {
         }
         let rounded = (size + alignment - 1) & ~(alignment - 1)
         if direct && rounded <= buffer.count {
-            if let n = try? POSIX.readAll(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<rounded]), path: path) {
-                return min(n, size)
+            if Self.readDirect(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<rounded]), size: size) {
+                return size
             }
             _ = tresor_set_direct(fd, 0)
         } else if direct {
             _ = tresor_set_direct(fd, 0)
         }
         return try POSIX.readAll(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]), path: path)
+    }
+
+    /// Reads `size` bytes with direct I/O into an aligned buffer of the rounded-up length. The read that
+    /// reaches the end of the file comes back short, and must not be followed by another one (it would
+    /// start at an unaligned offset). False when direct I/O failed, for a plain read to take over.
+    private static func readDirect(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, size: Int) -> Bool {
+        var done = 0
+        while done < size {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(done))
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            done += n
+            if n % POSIX.directIOAlignment != 0 { break }
+        }
+        return done >= size
     }
 
     public func readPrefix(_ key: ObjectKey, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
