@@ -26,23 +26,26 @@ extension Tresor {
                     print("no recovery points")
                     return
                 }
-                print("RECOVERY POINT                        VM               HOST             SEQ  CREATED (UTC)        DISKS  LOGICAL      STORED       CONSISTENCY")
                 let formatter = DateFormatter()
                 formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
                 formatter.timeZone = TimeZone(identifier: "UTC")
-                for point in points {
-                    let created = formatter.string(from: Date(timeIntervalSince1970: Double(point.createdAtMillis) / 1000))
-                    print([point.id.padding(toLength: 37, withPad: " ", startingAt: 0),
-                           point.vmName.padding(toLength: 16, withPad: " ", startingAt: 0),
-                           point.host.padding(toLength: 16, withPad: " ", startingAt: 0),
-                           String(point.sequence).padding(toLength: 4, withPad: " ", startingAt: 0),
-                           created.padding(toLength: 20, withPad: " ", startingAt: 0),
-                           String(point.diskCount).padding(toLength: 6, withPad: " ", startingAt: 0),
-                           String(point.logicalBytes).padding(toLength: 12, withPad: " ", startingAt: 0),
-                           String(point.bytesStored).padding(toLength: 12, withPad: " ", startingAt: 0),
-                           point.consistency].joined(separator: " "))
+                let header = ["RECOVERY POINT", "VM", "HOST", "SEQ", "CREATED (UTC)", "DISKS", "LOGICAL", "STORED", "CONSISTENCY"]
+                let rows = points.map { point in
+                    [point.id, point.vmName, point.host, String(point.sequence),
+                     formatter.string(from: Date(timeIntervalSince1970: Double(point.createdAtMillis) / 1000)),
+                     String(point.diskCount), String(point.logicalBytes), String(point.bytesStored), point.consistency]
                 }
+                printTable(header: header, rows: rows)
             }
         }
+    }
+}
+
+/// Columns as wide as their widest cell, never cut.
+func printTable(header: [String], rows: [[String]]) {
+    let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+    for row in [header] + rows {
+        print(row.indices.map { $0 == row.count - 1 ? row[$0] : row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
+            .joined(separator: "  "))
     }
 }
