@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+import TresorCore
+import TresorCrypto
+@testable import TresorEngine
+@testable import TresorKeys
+import TresorTestSupport
+
+/// Tresor's own constructions (Keys/README.md) against Keys/vectors/tresor-constructions.json, which
+/// was computed independently from the written specification with Python's `cryptography` package.
+struct ConstructionVectorTests {
+    let v: [String: Any]
+    init() throws { self.v = try Vectors.load("tresor-constructions")[0] }
+
+    func part(_ name: String) -> [String: Any] { self.v[name] as! [String: Any] }
+    func key(_ vector: [String: Any], _ field: String) -> SymmetricKey {
+        var bytes = Vectors.bytes(vector, field)
+        return SymmetricKey(SecretBytes(consuming: &bytes))
+    }
+
+    @Test func domainIDKeyAndItsID() throws {
+        let p = part("idKey")
+        let idKey = try IDKeys.derive(root: key(p, "idRoot"), domain: try DomainID(p["domain"] as! String))
+        #expect(idKey.withUnsafeBytes { Array($0) } == Vectors.bytes(p, "idKey"))
+        #expect(DomainKeys.idKeyID(idKey).bytes == Vectors.bytes(p, "idKeyID"))
+    }
+
+    @Test func keyCommitment() {
+        let p = part("commitment")
+        #expect(KeyRing.commitment(of: key(p, "key")) == p["commitment"] as! String)
+    }
+
+    @Test func keyWrapsOpen() throws {
+        let box = part("x25519Box")
+        var privateBytes = Vectors.bytes(box, "recipientPrivate")
+        let opened = try SealedKeyBox.open(Vectors.bytes(box, "box"), privateKey: SecretBytes(consuming: &privateBytes))
+        #expect(opened.withUnsafeBytes { Array($0) } == Vectors.bytes(box, "key"))
+        let kwp = part("aesKWP")
+        let unwrapped = try AESKeyWrap.unwrap(Vectors.bytes(kwp, "wrapped"), kek: key(kwp, "kek"))
+        #expect(unwrapped.withUnsafeBytes { Array($0) } == Vectors.bytes(kwp, "key"))
+    }
+
+    @Test func chunkObjectOpensToItsPlaintext() throws {
+        let p = part("chunkObject")
+        let object = Vectors.bytes(p, "object")
+        let plaintext = Vectors.bytes(p, "plaintext")
+        let opener = ChunkOpener(maximumChunk: plaintext.count)
+        object.withUnsafeBytes { opener.object.copyMemory(from: $0) }
+        var out = [UInt8](repeating: 0, count: plaintext.count)
+        let dataKeyID = KeyID(bytes: Vectors.bytes(p, "dataKeyID"))
+        let dataKey = key(p, "dataKey")
+        try out.withUnsafeMutableBytes { buffer in
+            try opener.open(length: object.count, expectedID: ChunkID(bytes: Vectors.bytes(p, "chunkID")), name: "vector",
+                            idKey: key(p, "idKey"), keyFor: { id in
+                                guard id == dataKeyID else { throw TresorError(.integrity, "unexpected key") }
+                                return dataKey
+                            }, into: buffer)
+        }
+        #expect(out == plaintext)
+    }
+
+    @Test func sealedKEKOpensWithItsPassphrase() throws {
+        let p = part("sealedKEK")
+        let sealed = SealedSecrets(n: UInt64(p["n"] as! Int), r: UInt64(p["r"] as! Int), p: UInt64(p["p"] as! Int),
+                                   salt: Data(Vectors.bytes(p, "salt")).base64EncodedString(),
+                                   nonce: Data(Vectors.bytes(p, "nonce")).base64EncodedString(),
+                                   ciphertext: Data(Vectors.bytes(p, "ciphertext")).base64EncodedString())
+        var passphrase = Array((p["passphrase"] as! String).utf8)
+        let payload = try KeyStore.unseal(sealed, kekID: KeyID(bytes: Vectors.bytes(p, "kekID")), type: .aes,
+                                          passphrase: SecretBytes(consuming: &passphrase), name: "vector")
+        #expect(payload.withUnsafeBytes { Array($0) } == Vectors.bytes(p, "payload"))
+    }
+}
