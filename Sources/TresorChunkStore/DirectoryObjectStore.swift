@@ -164,19 +164,9 @@ public final class DirectoryObjectStore: ObjectStore {
     }
 
     private func walk(relative: String, into out: inout [ObjectKey]) throws {
-        let path = self.root + "/" + relative
-        guard let dir = opendir(path) else {
-            if errno == ENOENT { return }
-            throw POSIX.error("opendir", relative)
-        }
-        defer { closedir(dir) }
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-            }
-            if name == "." || name == ".." || name.contains(".tmp-") { continue }
+        for (name, isDirectory) in try POSIX.directoryEntries(self.root + "/" + relative) where !name.contains(".tmp-") {
             let child = relative + "/" + name
-            if entry.pointee.d_type == DT_DIR {
+            if isDirectory {
                 try self.walk(relative: child, into: &out)
             } else if let key = ObjectKey(listedPath: child) {
                 out.append(key)
@@ -197,15 +187,6 @@ public final class DirectoryObjectStore: ObjectStore {
     /// Removes temporary files that interrupted writers left behind in `tmp/`. Call only while holding
     /// the vault's exclusive lock, when no writer can be mid-write.
     public func removeTemporaryFiles() throws -> Int {
-        guard let dir = opendir(self.temporaryFolder) else { return 0 }
-        defer { closedir(dir) }
-        var removed = 0
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-            }
-            if name != "." && name != ".." && unlink(self.temporaryFolder + "/" + name) == 0 { removed += 1 }
-        }
-        return removed
+        try POSIX.directoryEntries(self.temporaryFolder).filter { unlink(self.temporaryFolder + "/" + $0.name) == 0 }.count
     }
 }

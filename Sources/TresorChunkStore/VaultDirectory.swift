@@ -30,14 +30,8 @@ public struct VaultDirectory: Sendable {
         if access(configPath, F_OK) == 0 {
             throw TresorError(.vaultExists, "\(path) already holds a Tresor vault")
         }
-        if let dir = opendir(path) {
-            defer { closedir(dir) }
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
-                if name != "." && name != ".." {
-                    throw TresorError(.invalidArgument, "\(path) is not empty", action: "choose an empty or new directory")
-                }
-            }
+        guard try POSIX.directoryEntries(path).isEmpty else {
+            throw TresorError(.invalidArgument, "\(path) is not empty", action: "choose an empty or new directory")
         }
         let config = VaultConfig(vaultID: UUID().uuidString.lowercased(), region: region, createdAtMillis: now)
         try POSIX.makeDirectories(path + "/store")

@@ -31,6 +31,12 @@ public struct ObjectKey: Hashable, Sendable, CustomStringConvertible {
         ObjectKey(path: "manifests/\(id).manifest")
     }
 
+    /// The recovery point a manifest key names, or nil for any other object.
+    public var manifestID: String? {
+        guard self.path.hasPrefix(Self.manifestsFolder + "/"), self.path.hasSuffix(".manifest") else { return nil }
+        return String(self.path.dropFirst(Self.manifestsFolder.count + 1).dropLast(".manifest".count))
+    }
+
     /// Folders that `list` walks.
     public static func chunksFolder(domain: DomainID) -> String { "domains/\(domain)/chunks" }
     public static func keysFolder(domain: DomainID) -> String { "domains/\(domain)/keys" }

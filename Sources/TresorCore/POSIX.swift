@@ -79,6 +79,22 @@ public enum POSIX {
         return Int(st.st_size)
     }
 
+    /// The entries of a folder, without "." and "..", and whether each is a folder; empty when the
+    /// folder does not exist.
+    public static func directoryEntries(_ path: String) throws -> [(name: String, isDirectory: Bool)] {
+        guard let dir = opendir(path) else {
+            if errno == ENOENT { return [] }
+            throw error("opendir", path)
+        }
+        defer { closedir(dir) }
+        var out: [(name: String, isDirectory: Bool)] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { out.append((name, entry.pointee.d_type == DT_DIR)) }
+        }
+        return out
+    }
+
     /// Creates `path` and any missing parents (mode 0700: the store is the vault's alone).
     public static func makeDirectories(_ path: String) throws {
         if mkdir(path, 0o700) == 0 || errno == EEXIST { return }

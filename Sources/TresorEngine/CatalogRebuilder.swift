@@ -58,29 +58,13 @@ public enum CatalogRebuilder {
             }
         }
         var vmIDs = Set<String>()
-        for key in try vault.store.list(folder: ObjectKey.manifestsFolder) where key.path.hasSuffix(".manifest") {
-            let id = String(key.path.split(separator: "/").last!.dropLast(".manifest".count))
-            let manifest: LoadedManifest
-            do {
-                manifest = try vault.loadManifest(id)
-            } catch {
+        for key in try vault.store.list(folder: ObjectKey.manifestsFolder) {
+            guard let id = key.manifestID, let commit = try? CatalogCommit(manifest: try vault.loadManifest(id)) else {
                 summary.skipped.append(key.path)
                 continue
             }
-            let body = manifest.body
-            guard let domain = try? DomainID(body.domainID) else {
-                summary.skipped.append(key.path)
-                continue
-            }
-            let vm = VMRecord(id: body.vm.id, name: body.vm.name, host: body.vm.host, domainID: domain, createdAtMillis: body.createdAtMillis)
-            let disks = body.disks.map { DiskRecord(id: $0.id, vmID: body.vm.id, source: $0.source) }
-            let record = RecoveryPointRecord(
-                id: body.recoveryPointID, vmID: body.vm.id, vmName: body.vm.name, host: body.vm.host, domainID: domain,
-                sequence: body.sequence, createdAtMillis: body.createdAtMillis, manifestSHA256: manifest.sha256,
-                chunkSize: body.chunkSize, diskCount: body.disks.count, logicalBytes: body.disks.reduce(0) { $0 + $1.size },
-                bytesStored: body.stats.bytesStored, consistency: body.consistency)
-            try vault.catalog.commit(CatalogCommit(vm: vm, disks: disks, recoveryPoint: record, newChunks: [], sealsByDataKey: [:]))
-            vmIDs.insert(body.vm.id)
+            try vault.catalog.commit(commit)
+            vmIDs.insert(commit.vm.id)
             summary.recoveryPoints += 1
         }
         for (domain, list) in chunks {
@@ -101,22 +85,31 @@ extension CatalogRebuilder {
     public static func importMissingManifests(vault: Vault) throws -> Int {
         let known = Set(try vault.catalog.recoveryPoints(vmID: nil).map(\.id))
         var imported = 0
-        for key in try vault.store.list(folder: ObjectKey.manifestsFolder) where key.path.hasSuffix(".manifest") {
-            let id = String(key.path.split(separator: "/").last!.dropLast(".manifest".count))
-            guard !known.contains(id), let manifest = try? vault.loadManifest(id), let domain = try? DomainID(manifest.body.domainID)
+        for key in try vault.store.list(folder: ObjectKey.manifestsFolder) {
+            guard let id = key.manifestID, !known.contains(id),
+                  let commit = try? CatalogCommit(manifest: try vault.loadManifest(id))
             else { continue }
-            let body = manifest.body
-            try vault.catalog.commit(CatalogCommit(
-                vm: VMRecord(id: body.vm.id, name: body.vm.name, host: body.vm.host, domainID: domain, createdAtMillis: body.createdAtMillis),
-                disks: body.disks.map { DiskRecord(id: $0.id, vmID: body.vm.id, source: $0.source) },
-                recoveryPoint: RecoveryPointRecord(
-                    id: id, vmID: body.vm.id, vmName: body.vm.name, host: body.vm.host, domainID: domain, sequence: body.sequence,
-                    createdAtMillis: body.createdAtMillis, manifestSHA256: manifest.sha256, chunkSize: body.chunkSize,
-                    diskCount: body.disks.count, logicalBytes: body.disks.reduce(0) { $0 + $1.size },
-                    bytesStored: body.stats.bytesStored, consistency: body.consistency),
-                newChunks: [], sealsByDataKey: [:]))
+            try vault.catalog.commit(commit)
             imported += 1
         }
         return imported
+    }
+}
+
+extension CatalogCommit {
+    /// The catalog rows a stored manifest stands for (its VM, disks and recovery point; chunks are
+    /// registered from the store's headers).
+    init(manifest: LoadedManifest) throws {
+        let body = manifest.body
+        let domain = try DomainID(body.domainID)
+        self.init(
+            vm: VMRecord(id: body.vm.id, name: body.vm.name, host: body.vm.host, domainID: domain, createdAtMillis: body.createdAtMillis),
+            disks: body.disks.map { DiskRecord(id: $0.id, vmID: body.vm.id, source: $0.source) },
+            recoveryPoint: RecoveryPointRecord(
+                id: body.recoveryPointID, vmID: body.vm.id, vmName: body.vm.name, host: body.vm.host, domainID: domain,
+                sequence: body.sequence, createdAtMillis: body.createdAtMillis, manifestSHA256: manifest.sha256,
+                chunkSize: body.chunkSize, diskCount: body.disks.count, logicalBytes: body.disks.reduce(0) { $0 + $1.size },
+                bytesStored: body.stats.bytesStored, consistency: body.consistency),
+            newChunks: [], sealsByDataKey: [:])
     }
 }

@@ -88,9 +88,9 @@ public enum Verifier {
         let started = ContinuousClock.now
         var problems: [VerifyProblem] = []
         var opened: [String: OpenedRecoveryPoint] = [:]
-        let manifestKeys = try vault.store.list(folder: ObjectKey.manifestsFolder).filter { $0.path.hasSuffix(".manifest") }
+        let manifestKeys = try vault.store.list(folder: ObjectKey.manifestsFolder).filter { $0.manifestID != nil }
         for key in manifestKeys {
-            let id = String(key.path.split(separator: "/").last!.dropLast(".manifest".count))
+            let id = key.manifestID!
             do {
                 opened[id] = try OpenedRecoveryPoint(vault: vault, keys: keys, recoveryPointID: id)
             } catch let error as TresorError {

@@ -70,28 +70,16 @@ public struct KeyStore: Sendable {
     }
 
     public func names() throws -> [String] {
-        guard let dir = opendir(self.path + "/keks") else { return [] }
-        defer { closedir(dir) }
-        var out: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
-            if name.hasSuffix(".json") { out.append(String(name.dropLast(5))) }
-        }
-        return out.sorted()
+        try POSIX.directoryEntries(self.path + "/keks").map(\.name).filter { $0.hasSuffix(".json") }
+            .map { String($0.dropLast(5)) }.sorted()
     }
 
     /// The write-only clients this operator enrolled (`clients/*.json`).
     public func enrolledClients() throws -> [EnrolledClient] {
-        guard let dir = opendir(self.path + "/clients") else { return [] }
-        defer { closedir(dir) }
-        var out: [EnrolledClient] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard name.hasSuffix(".json") else { continue }
+        try POSIX.directoryEntries(self.path + "/clients").map(\.name).filter { $0.hasSuffix(".json") }.map { name in
             let path = self.path + "/clients/" + name
-            out.append(try JSON.decode(EnrolledClient.self, from: try AtomicFile.read(path), what: path))
-        }
-        return out.sorted { $0.name < $1.name }
+            return try JSON.decode(EnrolledClient.self, from: try AtomicFile.read(path), what: path)
+        }.sorted { $0.name < $1.name }
     }
 
     public func save(_ file: KEKFile) throws {
