@@ -12,7 +12,7 @@ let strict: [SwiftSetting] = [
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 /// The three programs are thin: options, one call into a library, output.
 let commandDependencies: [Target.Dependency] = [
-    "TresorCommandLine", "TresorEngine", "TresorKeys", "TresorCore", "TresorChunkStore", argumentParser,
+    "TresorCommandLine", "TresorEngine", "TresorKeys", "TresorCore", "TresorChunkStore", "TresorCompression", argumentParser,
 ]
 
 let package = Package(

@@ -7,4 +7,9 @@
 static inline size_t CZstd_setLevel(ZSTD_CCtx *ctx, int level) {
     return ZSTD_CCtx_setParameter(ctx, ZSTD_c_compressionLevel, level);
 }
+
+/// Sets the size of the match finder's hash table, as a power of two. Returns 0 on success.
+static inline size_t CZstd_setHashLog(ZSTD_CCtx *ctx, int hashLog) {
+    return ZSTD_CCtx_setParameter(ctx, ZSTD_c_hashLog, hashLog);
+}
 #endif

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TresorCommandLine
+import TresorCompression
 import TresorCore
 import TresorEngine
 import TresorKeys
@@ -26,7 +27,7 @@ extension Tresor {
         @OptionGroup var keyOptions: KeyOptions
         @Option(help: "Chunk size, 256KiB to 4MiB.") var chunkSize = ByteSize(argument: "1MiB")!
         @Option(help: "Key domain for a new VM (default: a domain of its own).") var domain: String?
-        @Option(help: "zstd compression level.") var compressionLevel: Int32 = BackupRequest.defaultCompressionLevel
+        @Option(help: "zstd compression level (default: level 2 with a 2^18 hash table).") var compressionLevel: Int32?
         @OptionGroup var pipeline: PipelineOptions
         @OptionGroup var output: OutputOptions
 
@@ -44,7 +45,7 @@ extension Tresor {
                 let request = BackupRequest(
                     vmName: self.vm, host: self.host ?? SystemInfo.hostName, diskPaths: self.disks.map(SystemInfo.absolutePath),
                     chunkSize: self.chunkSize.bytes, domain: try self.domain.map(DomainID.init) ?? keys.onlyDomain,
-                    compressionLevel: self.compressionLevel, workers: self.pipeline.workers)
+                    compression: self.compressionLevel.map { ZstdSetting(level: $0) } ?? .chunkDefault, workers: self.pipeline.workers)
                 let progress = ProgressCounter()
                 let result = try ProgressDisplay(counter: progress, label: "backup", quiet: self.output.json).during {
                     try BackupEngine.run(request, vault: opened.vault, keys: keys, progress: progress, now: SystemInfo.nowMillis)

@@ -80,7 +80,7 @@ public struct StoredChunk: Sendable, Equatable {
 
 /// A data key known in a domain, with how many chunks were sealed under it (for rotation before the
 /// nonce bound; Keys/README.md).
-public struct DataKeyRecord: Sendable, Equatable {
+public struct DataKeyRecord: Sendable, Equatable, Codable {
     public var domainID: DomainID
     public var keyID: KeyID
     public var createdAtMillis: Int64

@@ -58,3 +58,20 @@ public struct ChunkID: Hashable, Sendable, Comparable, CustomStringConvertible {
         (a.words.0, a.words.1, a.words.2, a.words.3) < (b.words.0, b.words.1, b.words.2, b.words.3)
     }
 }
+
+/// In JSON (wire messages), a chunk ID is its 64 hex digits.
+extension ChunkID: Codable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let id = ChunkID(hex: text) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not a chunk ID (64 hex digits)")
+        }
+        self = id
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(self.hex)
+    }
+}

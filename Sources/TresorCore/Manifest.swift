@@ -127,7 +127,11 @@ public struct SignedManifest: Codable, Sendable {
     }
 
     /// Parses a stored manifest without checking its signature (the vault's view: it holds no verify keys).
-    public static func parse(_ bytes: [UInt8], name: String) throws -> (SignedManifest, [UInt8], ManifestBody) {
+    /// `name` is the recovery point ID it is stored under, which the body must repeat; nil for a manifest
+    /// that is not stored yet (a commit).
+    public static func parse(_ bytes: [UInt8], name: String?) throws -> (SignedManifest, [UInt8], ManifestBody) {
+        let expectedID = name
+        let name = name ?? "(uploaded)"
         try FormatStamp.check(bytes, format: format, supported: currentVersion, what: "manifest \(name)")
         let signed = try JSON.decode(SignedManifest.self, from: bytes, what: "manifest \(name)")
         guard let bodyBytes = Base64.decode(signed.body) else {
@@ -136,7 +140,7 @@ public struct SignedManifest: Codable, Sendable {
         try FormatStamp.check(bodyBytes, format: ManifestBody.format, supported: ManifestBody.currentVersion,
                               what: "manifest body \(name)")
         let body = try JSON.decode(ManifestBody.self, from: bodyBytes, what: "manifest body \(name)")
-        guard body.recoveryPointID == name else {
+        if let expectedID, body.recoveryPointID != expectedID {
             throw TresorError(.corruptObject, "manifest \(name) describes recovery point \(body.recoveryPointID)")
         }
         return (signed, bodyBytes, body)

@@ -37,6 +37,12 @@ public struct ObjectKey: Hashable, Sendable, CustomStringConvertible {
         return String(self.path.dropFirst(Self.manifestsFolder.count + 1).dropLast(".manifest".count))
     }
 
+    /// Recovery point IDs are lower-case UUIDs; anything that is safe as a file name of that alphabet is
+    /// accepted, so an ID from a client can never name a path outside `manifests/`.
+    public static func isValidManifestID(_ id: String) -> Bool {
+        (1...64).contains(id.utf8.count) && id.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) || $0 == 0x2D }
+    }
+
     /// Folders that `list` walks.
     public static func chunksFolder(domain: DomainID) -> String { "domains/\(domain)/chunks" }
     public static func keysFolder(domain: DomainID) -> String { "domains/\(domain)/keys" }

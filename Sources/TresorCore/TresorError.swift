@@ -15,6 +15,11 @@ public struct TresorError: Error, Sendable, CustomStringConvertible {
         public static let storageFull = Code("storage.full")
         public static let storageIO = Code("storage.io")
         public static let vaultBusy = Code("vault.busy")
+        /// Another backup (or a delete) of the same VM holds it.
+        public static let operationInProgress = Code("vault.operation_in_progress")
+        public static let sessionNotFound = Code("session.not_found")
+        /// A commit that does not fit the vault: another sequence, a VM or domain of another session.
+        public static let commitRejected = Code("session.commit_rejected")
         // Catalog.
         public static let catalog = Code("catalog.error")
         public static let notFound = Code("catalog.not_found")

@@ -1,4 +1,5 @@
 import Synchronization
+import TresorCompression
 import TresorCore
 import TresorCrypto
 
@@ -23,50 +24,56 @@ final class ChunkTable: @unchecked Sendable {
     func ids(disk: Int) -> ArraySlice<ChunkID> { ArraySlice(self.slots[disk]) }
 }
 
-/// One backup's walk over its chunks: read, skip zeros, key the ID, and compress, seal and store only
-/// what the domain lacks.
+/// One backup's walk over its chunks: read, skip zeros, key the ID, skip what the previous recovery point
+/// holds, ask the vault about the rest in batches, and compress, seal and upload only what it lacks.
 final class BackupPass: Sendable {
     struct Totals: Sendable {
         var stats = BackupStats()
-        var newChunks: [StoredChunk] = []
         var usedDataKeys: Set<KeyID> = []
+        var reusedPrevious = false
         var zeroChunks: [Int: Int] = [:]
         var times = StageTimes()
     }
 
+    /// A chunk read and keyed, waiting in a worker's batch for the vault's answer.
+    private struct Pending {
+        let slot: Int
+        let length: Int
+        let id: ChunkID
+    }
+
     let plan: ChunkPlan
     let table: ChunkTable
-    private let vault: Vault
-    private let domain: DomainID
+    private let destination: any BackupDestination
+    private let session: String
     private let idKey: SymmetricKey
     private let dataKey: BackupEngine.SelectedDataKey
-    private let known: [ChunkID: KeyID]
-    private let bad: Set<ChunkID>
-    private let level: Int32
+    private let previous: PreviousIndex
+    private let compression: ZstdSetting
     private let progress: ProgressCounter
-    /// IDs stored or being stored by this backup, so two disks holding the same new chunk store it once.
+    /// IDs uploaded or being uploaded by this backup, so two disks holding the same new chunk send it once.
     private let claimed = Mutex<Set<ChunkID>>([])
     private let totals = Mutex(Totals())
     private let sources: [DiskSource]
 
-    init(plan: ChunkPlan, vault: Vault, domain: DomainID, idKey: SymmetricKey, dataKey: BackupEngine.SelectedDataKey,
-         known: [ChunkID: KeyID], bad: Set<ChunkID>, level: Int32, progress: ProgressCounter, sources: [DiskSource]) {
+    init(plan: ChunkPlan, destination: any BackupDestination, session: String, idKey: SymmetricKey,
+         dataKey: BackupEngine.SelectedDataKey, previous: PreviousIndex, compression: ZstdSetting, progress: ProgressCounter,
+         sources: [DiskSource]) {
         self.plan = plan
         self.table = ChunkTable(chunkCounts: plan.chunkCounts)
-        self.vault = vault
-        self.domain = domain
+        self.destination = destination
+        self.session = session
         self.idKey = idKey
         self.dataKey = dataKey
-        self.known = known
-        self.bad = bad
-        self.level = level
+        self.previous = previous
+        self.compression = compression
         self.progress = progress
         self.sources = sources
     }
 
     var stats: BackupStats { self.totals.withLock { $0.stats } }
-    var newChunks: [StoredChunk] { self.totals.withLock { $0.newChunks } }
     var usedDataKeys: Set<KeyID> { self.totals.withLock { $0.usedDataKeys } }
+    var reusedPrevious: Bool { self.totals.withLock { $0.reusedPrevious } }
     var times: StageTimes { self.totals.withLock { $0.times } }
     func zeroChunks(disk: Int) -> Int { self.totals.withLock { $0.zeroChunks[disk, default: 0] } }
 
@@ -78,9 +85,11 @@ final class BackupPass: Sendable {
     }
 
     private func work(queue: WorkQueue, stop: WorkerPool.Stop) throws {
-        let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: self.plan.chunkSize, alignment: POSIX.directIOAlignment)
-        defer { plain.deallocate() }
-        let sealer = ChunkSealer(maximumChunk: self.plan.chunkSize, level: self.level)
+        let chunkSize = self.plan.chunkSize
+        let batch = max(1, self.destination.lookupBatchSize)
+        let buffers = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize * batch, alignment: POSIX.directIOAlignment)
+        defer { buffers.deallocate() }
+        let sealer = ChunkSealer(maximumChunk: chunkSize, compression: self.compression)
         var local = Totals()
         defer {
             let finished = local
@@ -90,18 +99,47 @@ final class BackupPass: Sendable {
                 totals.stats.chunksNew += finished.stats.chunksNew
                 totals.stats.chunksReused += finished.stats.chunksReused
                 totals.stats.chunksZero += finished.stats.chunksZero
-                totals.newChunks += finished.newChunks
                 totals.usedDataKeys.formUnion(finished.usedDataKeys)
+                totals.reusedPrevious = totals.reusedPrevious || finished.reusedPrevious
                 totals.zeroChunks.merge(finished.zeroChunks, uniquingKeysWith: +)
                 totals.times += finished.times
             }
         }
+        var pending: [Pending] = []
+        pending.reserveCapacity(batch)
+        var clock = ThreadCPUClock()
+
+        // Asks the vault about the batch and uploads what it lacks.
+        func flush() throws {
+            guard !pending.isEmpty else { return }
+            _ = clock.lap()
+            let answers = try self.destination.lookup(session: self.session, pending.map(\.id))
+            local.times.lookup += clock.lap()
+            for (waiting, keyID) in zip(pending, answers) {
+                if let keyID {
+                    local.stats.chunksReused += 1
+                    local.usedDataKeys.insert(keyID)
+                    continue
+                }
+                let chunk = UnsafeRawBufferPointer(rebasing: buffers[waiting.slot * chunkSize..<waiting.slot * chunkSize + waiting.length])
+                let objectLength = try sealer.seal(chunk, id: waiting.id, dataKey: self.dataKey.key, dataKeyID: self.dataKey.id,
+                                                   times: &local.times, clock: &clock)
+                try self.destination.putChunk(session: self.session, id: waiting.id,
+                                              object: UnsafeRawBufferPointer(rebasing: sealer.object[0..<objectLength]))
+                local.times.store += clock.lap()
+                local.stats.chunksNew += 1
+                local.stats.bytesStored += Int64(objectLength)
+                local.usedDataKeys.insert(self.dataKey.id)
+            }
+            pending.removeAll(keepingCapacity: true)
+        }
+
         try self.idKey.withUnsafeBytes { idKey in
-            var clock = ThreadCPUClock()
             while !stop.isSet, let next = queue.take() {
                 let item = self.plan.items[next]
                 let length = self.plan.length(item)
-                let chunk = UnsafeMutableRawBufferPointer(rebasing: plain[0..<length])
+                let slot = pending.count
+                let chunk = UnsafeMutableRawBufferPointer(rebasing: buffers[slot * chunkSize..<slot * chunkSize + length])
                 _ = clock.lap()
                 let source = self.sources[item.disk]
                 let hole = source.isHole(at: self.plan.offset(item), length: length)
@@ -120,47 +158,21 @@ final class BackupPass: Sendable {
                 let id = chunkID(of: UnsafeRawBufferPointer(chunk), idKey: idKey)
                 local.times.chunkID += clock.lap()
                 self.table.set(disk: item.disk, index: item.index, id)
-                defer { local.times.lookup += clock.lap() }
-                if let keyID = self.known[id] {
+                if self.previous.ids.contains(id) {
                     local.stats.chunksReused += 1
-                    local.usedDataKeys.insert(keyID)
+                    local.reusedPrevious = true
                     continue
                 }
                 if !self.claimed.withLock({ $0.insert(id).inserted }) {
-                    // Another worker stores (or stored) this content in this backup.
+                    // Another worker asks about (and uploads) this content in this backup; it records the key.
                     local.stats.chunksReused += 1
-                    continue
-                }
-                let objectKey = ObjectKey.chunk(domain: self.domain, id: id)
-                if let leftover = try self.adoptLeftover(objectKey, id: id, buffer: sealer.object) {
-                    // Written by an interrupted backup: complete (written by rename) and reusable.
-                    local.stats.chunksReused += 1
-                    local.usedDataKeys.insert(leftover.dataKeyID)
-                    local.newChunks.append(leftover)
                     continue
                 }
                 local.times.lookup += clock.lap()
-                let objectLength = try sealer.seal(UnsafeRawBufferPointer(chunk), id: id, dataKey: self.dataKey.key,
-                                                   dataKeyID: self.dataKey.id, times: &local.times, clock: &clock)
-                try self.vault.store.put(objectKey, bytes: UnsafeRawBufferPointer(rebasing: sealer.object[0..<objectLength]))
-                local.times.store += clock.lap()
-                local.stats.chunksNew += 1
-                local.stats.bytesStored += Int64(objectLength)
-                local.usedDataKeys.insert(self.dataKey.id)
-                local.newChunks.append(StoredChunk(id: id, storedBytes: objectLength, dataKeyID: self.dataKey.id))
+                pending.append(Pending(slot: slot, length: length, id: id))
+                if pending.count == batch { try flush() }
             }
+            if !stop.isSet { try flush() }
         }
-        // The data key of chunks claimed by another worker is recorded by that worker.
-    }
-
-    /// A chunk object the catalog does not list but the store holds, left by a backup that was killed
-    /// before its manifest. Its header must be sound and name this ID, or it is rewritten.
-    private func adoptLeftover(_ key: ObjectKey, id: ChunkID, buffer: UnsafeMutableRawBufferPointer) throws -> StoredChunk? {
-        guard !self.bad.contains(id), let size = try self.vault.store.size(of: key) else { return nil }
-        let n = try self.vault.store.readPrefix(key, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<ChunkObjectHeader.byteCount]))
-        guard let header = try? ChunkObjectHeader.decode(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), objectLength: size, name: key.path),
-              header.chunkID == id
-        else { return nil }
-        return StoredChunk(id: id, storedBytes: size, dataKeyID: header.dataKeyID)
     }
 }

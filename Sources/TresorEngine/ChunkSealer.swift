@@ -12,8 +12,8 @@ final class ChunkSealer {
     /// The object being built: header, ciphertext, tag.
     let object: UnsafeMutableRawBufferPointer
 
-    init(maximumChunk: Int, level: Int32) {
-        self.compressor = ZstdCompressor(level: level)
+    init(maximumChunk: Int, compression: ZstdSetting) {
+        self.compressor = ZstdCompressor(compression)
         self.compressed = .allocate(byteCount: ZstdCompressor.bound(maximumChunk), alignment: 64)
         self.object = .allocate(byteCount: objectCapacity(maximumChunk: maximumChunk), alignment: POSIX.directIOAlignment)
     }

@@ -45,12 +45,12 @@ public enum MachineBenchmark {
         rows.append(Row(name: "HMAC-SHA256 chunk IDs (1 core)", megabytesPerSecond: measure(secondsEach, bytes: size) {
             out.withUnsafeMutableBytes { o in key.withUnsafeBytes { HMACSHA256.authenticate(random, key: $0, into: o) } }
         }))
-        let compressor = ZstdCompressor(level: BackupRequest.defaultCompressionLevel)
+        let compressor = ZstdCompressor(.chunkDefault)
         var compressedLength = 0
-        rows.append(Row(name: "zstd -\(BackupRequest.defaultCompressionLevel) compress, text-like (1 core)", megabytesPerSecond: measure(secondsEach, bytes: size) {
+        rows.append(Row(name: "\(ZstdSetting.chunkDefault) compress, text-like (1 core)", megabytesPerSecond: measure(secondsEach, bytes: size) {
             compressedLength = out.withUnsafeMutableBytes { compressor.compress(compressible, into: $0, maximumOutput: $0.count) ?? 0 }
         }))
-        rows.append(Row(name: "zstd -\(BackupRequest.defaultCompressionLevel) compress, random (1 core)", megabytesPerSecond: measure(secondsEach, bytes: size) {
+        rows.append(Row(name: "\(ZstdSetting.chunkDefault) compress, random (1 core)", megabytesPerSecond: measure(secondsEach, bytes: size) {
             _ = out.withUnsafeMutableBytes { compressor.compress(random, into: $0, maximumOutput: size) }
         }))
         _ = out.withUnsafeMutableBytes { compressor.compress(compressible, into: $0, maximumOutput: $0.count) }
@@ -100,7 +100,7 @@ public enum MachineBenchmark {
         let base = UInt(bitPattern: data.baseAddress)
         try WorkerPool.run(workers: ProcessInfo.processInfo.activeProcessorCount) { worker, _ in
             let data = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: base), count: chunks * chunkSize)
-            let sealer = ChunkSealer(maximumChunk: chunkSize, level: BackupRequest.defaultCompressionLevel)
+            let sealer = ChunkSealer(maximumChunk: chunkSize, compression: .chunkDefault)
             var i = worker
             try key.withUnsafeBytes { idKey in
                 while (clock.now - start).seconds < seconds {

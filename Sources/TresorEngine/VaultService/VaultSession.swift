@@ -1,0 +1,53 @@
+import Synchronization
+import TresorCore
+
+/// The vault's record of one open backup session: what the domain held when it opened, and what the
+/// session stored since. Only the vault side (`VaultService`) touches it.
+final class VaultSession: Sendable {
+    struct State: Sendable {
+        /// Good chunks of the domain when the session opened (bad ones excluded).
+        var known: [ChunkID: KeyID]
+        /// Chunks this session stored or adopted, for the catalog at commit.
+        var stored: [ChunkID: StoredChunk] = [:]
+        /// Data keys of the domain with a stored wrap.
+        var dataKeys: Set<KeyID>
+        var lastActivity: ContinuousClock.Instant
+    }
+
+    let info: BackupSession
+    let bad: Set<ChunkID>
+    let opened: ContinuousClock.Instant
+    private let state: Mutex<State>
+
+    var id: String { self.info.id }
+    var domain: DomainID { self.info.vm.domainID }
+
+    init(info: BackupSession, known: [ChunkID: KeyID], bad: Set<ChunkID>) {
+        self.info = info
+        self.bad = bad
+        let now = ContinuousClock.now
+        self.opened = now
+        self.state = Mutex(State(known: known, dataKeys: Set(info.dataKeys.map(\.keyID)), lastActivity: now))
+    }
+
+    /// The data key of a chunk the domain holds or this session stored, touching the session's clock.
+    func keyID(of id: ChunkID) -> KeyID? {
+        self.state.withLock { state in
+            state.lastActivity = .now
+            return state.known[id] ?? state.stored[id]?.dataKeyID
+        }
+    }
+
+    func record(_ chunk: StoredChunk) {
+        self.state.withLock { state in
+            state.lastActivity = .now
+            state.stored[chunk.id] = chunk
+        }
+    }
+
+    func knowsDataKey(_ id: KeyID) -> Bool { self.state.withLock { $0.dataKeys.contains(id) } }
+    func addDataKey(_ id: KeyID) { self.state.withLock { _ = $0.dataKeys.insert(id) } }
+
+    var storedChunks: [StoredChunk] { self.state.withLock { Array($0.stored.values) } }
+    var lastActivity: ContinuousClock.Instant { self.state.withLock { $0.lastActivity } }
+}
