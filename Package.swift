@@ -26,6 +26,12 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // Layer 0: system libraries, reached through pkg-config. Tools/install-deps.sh installs them.
@@ -55,15 +61,43 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        // Layer 4: what the three programs share.
+        // Layer 4: the vault over HTTP. The server runs VaultService behind tokens; the client gives the
+        // engine the same protocols (BackupDestination, ObjectStore, Catalog) over the wire.
         .target(
-            name: "TresorCommandLine",
-            dependencies: ["TresorEngine", "TresorChunkStore", "TresorCatalog", "TresorKeys", argumentParser],
+            name: "TresorServer",
+            dependencies: [
+                "TresorEngine", "TresorCore", "TresorCrypto", "TresorChunkStore", "TresorCatalog",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "TresorRemote",
+            dependencies: [
+                "TresorCore", "TresorCrypto", "TresorEngine",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
 
-        // Layer 5: thin executables.
-        .executableTarget(name: "TresorVaultCommand", dependencies: commandDependencies,
+        // Layer 5: what the three programs share.
+        .target(
+            name: "TresorCommandLine",
+            dependencies: ["TresorEngine", "TresorChunkStore", "TresorCatalog", "TresorKeys", "TresorRemote", argumentParser],
+            swiftSettings: strict
+        ),
+
+        // Layer 6: thin executables.
+        .executableTarget(name: "TresorVaultCommand", dependencies: commandDependencies + ["TresorServer"],
                           swiftSettings: strict),
         .executableTarget(name: "TresorCommand", dependencies: commandDependencies,
                           swiftSettings: strict),

@@ -41,14 +41,14 @@ extension Tresor {
         func run() throws {
             try runReportingErrors("tresor") {
                 let keys = try self.keyOptions.keyRing()
-                let opened = try VaultAccess.open(self.vaultOptions.vault, exclusive: true)
+                let opened = try VaultAccess.open(self.vaultOptions, exclusive: true)
                 let request = BackupRequest(
                     vmName: self.vm, host: self.host ?? SystemInfo.hostName, diskPaths: self.disks.map(SystemInfo.absolutePath),
                     chunkSize: self.chunkSize.bytes, domain: try self.domain.map(DomainID.init) ?? keys.onlyDomain,
                     compression: self.compressionLevel.map { ZstdSetting(level: $0) } ?? .chunkDefault, workers: self.pipeline.workers)
                 let progress = ProgressCounter()
                 let result = try ProgressDisplay(counter: progress, label: "backup", quiet: self.output.json).during {
-                    try BackupEngine.run(request, vault: opened.vault, keys: keys, progress: progress, now: SystemInfo.nowMillis)
+                    try BackupEngine.run(request, destination: opened.destination, keys: keys, progress: progress, now: SystemInfo.nowMillis)
                 }
                 if self.output.json {
                     try self.output.print(result)

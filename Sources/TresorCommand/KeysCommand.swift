@@ -128,7 +128,7 @@ extension Tresor.Keys {
                 let entry = RecoveryKEK(name: self.recoveryKek, id: recovery.file.id, publicKey: publicKey)
                 if !file.recoveryKEKs.contains(entry) { file.recoveryKEKs.append(entry) }
                 try store.save(file)
-                let opened = try VaultAccess.open(self.vaultOptions.vault, exclusive: true)
+                let opened = try VaultAccess.openLocal(self.vaultOptions, exclusive: true, for: "key maintenance")
                 let added = try KeyMaintenance.addRecoveryWraps(vault: opened.vault, keys: KeyRing(operator: kek), recovery: entry,
                                                                 now: SystemInfo.nowMillis)
                 print("recovery KEK '\(self.recoveryKek)' added to '\(self.keyOptions.kek)': \(added) key wraps written")
@@ -161,7 +161,7 @@ extension Tresor.Keys {
             try runReportingErrors("tresor") {
                 let store = try KeyStore.open(at: self.keyOptions.keystore)
                 let passphrase = try Passphrase.obtain(prompt: "Passphrase for KEK '\(self.keyOptions.kek)': ")
-                let opened = try VaultAccess.open(self.vaultOptions.vault, exclusive: true)
+                let opened = try VaultAccess.openLocal(self.vaultOptions, exclusive: true, for: "key maintenance")
                 if self.bek {
                     let keys = KeyRing(operator: try store.unlock(self.keyOptions.kek, passphrase: passphrase))
                     let vm = try opened.vault.findVM(name: self.vm!, host: self.host)

@@ -15,7 +15,7 @@ extension Tresor {
 
         func run() throws {
             try runReportingErrors("tresor") {
-                let opened = try VaultAccess.open(self.vaultOptions.vault, exclusive: false)
+                let opened = try VaultAccess.open(self.vaultOptions, exclusive: false)
                 let vmID = try self.vm.map { try opened.vault.findVM(name: $0, host: self.host).id }
                 let points = try opened.vault.catalog.recoveryPoints(vmID: vmID)
                 if self.output.json {
@@ -26,13 +26,10 @@ extension Tresor {
                     print("no recovery points")
                     return
                 }
-                let formatter = DateFormatter()
-                formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-                formatter.timeZone = TimeZone(identifier: "UTC")
                 let header = ["RECOVERY POINT", "VM", "HOST", "SEQ", "CREATED (UTC)", "DISKS", "LOGICAL", "STORED", "CONSISTENCY"]
                 let rows = points.map { point in
                     [point.id, point.vmName, point.host, String(point.sequence),
-                     formatter.string(from: Date(timeIntervalSince1970: Double(point.createdAtMillis) / 1000)),
+                     SystemInfo.timestamp(millis: point.createdAtMillis),
                      String(point.diskCount), String(point.logicalBytes), String(point.bytesStored), point.consistency]
                 }
                 printTable(header: header, rows: rows)

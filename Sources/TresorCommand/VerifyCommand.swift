@@ -33,7 +33,7 @@ extension Tresor {
                 let mode: ReadDataMode = try self.readData ? .all : self.readDataSubset.map(ReadDataMode.subset(argument:)) ?? ReadDataMode.none
                 let keys = try self.keyOptions.keyRing()
                 // Exclusive: verify marks damaged chunks bad in the catalog.
-                let opened = try VaultAccess.open(self.vaultOptions.vault, exclusive: true)
+                let opened = try VaultAccess.open(self.vaultOptions, exclusive: true)
                 let progress = ProgressCounter()
                 let report = try ProgressDisplay(counter: progress, label: "verify", quiet: self.output.json).during {
                     try Verifier.run(vault: opened.vault, keys: keys, mode: mode, progress: progress)

@@ -1,14 +1,32 @@
 public import ArgumentParser
+import Foundation
 import TresorCore
 public import TresorKeys
 public import TresorEngine
 
-/// `--vault DIR`, shared by every command that reads or writes a vault.
+/// `--vault DIR|URL`, shared by every command that reads or writes a vault.
 public struct VaultOptions: ParsableArguments {
-    @Option(name: .long, help: "The vault: a directory made by 'tresor-vault init'.", completion: .directory)
+    @Option(name: .long, help: "The vault: a directory made by 'tresor-vault init', or a served vault's http(s)://HOST:PORT.",
+            completion: .directory)
     public var vault: String
 
+    @Option(name: .long, help: "File holding the token for a served vault (default: the TRESOR_TOKEN environment variable).",
+            completion: .file())
+    public var tokenFile: String?
+
     public init() {}
+
+    public var isRemote: Bool { self.vault.hasPrefix("http://") || self.vault.hasPrefix("https://") }
+
+    /// The token, from --token-file or TRESOR_TOKEN; never from a flag holding the secret itself.
+    public func token() throws -> String {
+        if let path = self.tokenFile {
+            let text = String(decoding: try AtomicFile.read(path), as: UTF8.self)
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        if let token = SystemInfo.environment("TRESOR_TOKEN"), !token.isEmpty { return token }
+        throw TresorError(.missingToken, "a served vault needs a token", action: "set TRESOR_TOKEN or pass --token-file FILE")
+    }
 }
 
 /// `--keystore DIR --kek NAME`: the keys a command uses.

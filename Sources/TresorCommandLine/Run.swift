@@ -9,17 +9,31 @@ import TresorCore
 public func runReportingErrors(_ program: String, _ body: () throws -> Void) throws {
     do {
         try body()
-    } catch let error as TresorError {
+    } catch {
+        throw reported(error, program: program)
+    }
+}
+
+/// `runReportingErrors` for commands that run async (the vault server).
+public func runReportingErrors(_ program: String, _ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch {
+        throw reported(error, program: program)
+    }
+}
+
+private func reported(_ error: any Error, program: String) -> any Error {
+    switch error {
+    case let error as TresorError:
         FileHandleOutput.standardError("\(program): error[\(error.code)]: \(error.message)"
             + (error.recommendedAction.map { " — \($0)" } ?? "") + "\n")
-        throw ExitCode(error.code == .verifyFailed ? 2 : 1)
-    } catch let error as ExitCode {
-        throw error
-    } catch let error as ValidationError {
-        throw error
-    } catch {
+        return ExitCode(error.code == .verifyFailed ? 2 : 1)
+    case is ExitCode, is ValidationError:
+        return error
+    default:
         FileHandleOutput.standardError("\(program): error[internal]: \(error)\n")
-        throw ExitCode(1)
+        return ExitCode(1)
     }
 }
 
@@ -27,4 +41,10 @@ public enum FileHandleOutput {
     public static func standardError(_ text: String) {
         _ = text.withCString { write(2, $0, strlen($0)) }
     }
+}
+
+/// Pushes buffered standard output out now (a line another program waits for).
+public func fflushStandardOutput() {
+    // fflush(NULL) flushes every output stream, standard output included, without naming the C global.
+    fflush(nil)
 }

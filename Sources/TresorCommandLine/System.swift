@@ -19,6 +19,16 @@ public enum SystemInfo {
 
     public static var nowMillis: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
+    /// "yyyy-MM-dd HH:mm:ss" in UTC, as the text outputs show times.
+    public static func timestamp(millis: Int64) -> String {
+        var seconds = time_t(millis / 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        var buffer = [CChar](repeating: 0, count: 32)
+        let count = strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M:%S", &parts)
+        return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     public static func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
 
     public static func environment(_ name: String) -> String? {

@@ -1,16 +1,41 @@
 import TresorCatalog
 public import TresorChunkStore
-import TresorCore
+public import TresorCore
+import TresorRemote
 public import TresorEngine
 
-/// A vault opened by a command, with the lock that keeps other writers out while it runs (writers only).
+/// A vault opened by a command: a directory (with the lock that keeps other writers out while a writer
+/// runs) or a served vault reached over HTTP. Either way the engine sees the same protocols.
 public struct OpenedVault: Sendable {
     public let vault: Vault
-    public let directory: VaultDirectory
+    /// Where backups go: the vault's own service in this process, or the server's sessions.
+    public let destination: any BackupDestination
     let lock: VaultLock?
 }
 
 public enum VaultAccess {
+    /// `--vault DIR` or `--vault URL`.
+    public static func open(_ options: VaultOptions, exclusive: Bool) throws -> OpenedVault {
+        guard options.isRemote else { return try Self.open(options.vault, exclusive: exclusive) }
+        let remote = try RemoteVault(url: options.vault, token: try options.token())
+        return OpenedVault(vault: Vault(id: remote.vaultID, store: remote.store, catalog: remote.catalog),
+                           destination: remote.destination, lock: nil)
+    }
+
+    /// Commands that change keys work on the vault's own machine for now.
+    public static func openLocal(_ options: VaultOptions, exclusive: Bool, for what: String) throws -> OpenedVault {
+        guard !options.isRemote else {
+            throw TresorError(.invalidArgument, "\(what) is not served over HTTP yet", action: "run it on the vault's machine with --vault DIR")
+        }
+        return try Self.open(options.vault, exclusive: exclusive)
+    }
+
+    /// A vault directory on this machine, for the commands that manage one.
+    public static func openDirectory(_ path: String, exclusive: Bool) throws -> (OpenedVault, VaultDirectory) {
+        let directory = try VaultDirectory.open(at: path)
+        return (try Self.open(path, exclusive: exclusive), directory)
+    }
+
     /// Opens a vault directory. Commands that write take the vault's exclusive lock; they also tidy what
     /// a killed writer left (temporary files) and bring the catalog up to the store. Readers (list,
     /// restore) take no lock and run beside a backup: they read only committed recovery points, whose
@@ -25,7 +50,7 @@ public enum VaultAccess {
             _ = try store.removeTemporaryFiles()
             _ = try CatalogRebuilder.importMissingManifests(vault: vault)
         }
-        return OpenedVault(vault: vault, directory: directory, lock: lock)
+        return OpenedVault(vault: vault, destination: VaultService(vault: vault), lock: lock)
     }
 
     /// Deletes the catalog and rebuilds it from the store.

@@ -20,6 +20,14 @@ public struct TresorError: Error, Sendable, CustomStringConvertible {
         public static let sessionNotFound = Code("session.not_found")
         /// A commit that does not fit the vault: another sequence, a VM or domain of another session.
         public static let commitRejected = Code("session.commit_rejected")
+        // The vault server's callers.
+        public static let missingToken = Code("auth.missing_token")
+        public static let invalidToken = Code("auth.invalid_token")
+        public static let forbidden = Code("auth.forbidden")
+        public static let requestInvalid = Code("request.invalid")
+        public static let requestTooLarge = Code("request.too_large")
+        public static let unreachable = Code("network.unreachable")
+        public static let serverError = Code("server.error")
         // Catalog.
         public static let catalog = Code("catalog.error")
         public static let notFound = Code("catalog.not_found")

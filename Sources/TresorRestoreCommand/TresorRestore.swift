@@ -21,7 +21,7 @@ struct RecoveryPointOptions: ParsableArguments {
     /// verified and with its keys unwrapped.
     func open(vault: VaultOptions, keys keyOptions: KeyOptions) throws -> (OpenedVault, OpenedRecoveryPoint) {
         let keys = try keyOptions.keyRing()
-        let opened = try VaultAccess.open(vault.vault, exclusive: false)
+        let opened = try VaultAccess.open(vault, exclusive: false)
         let vm = try opened.vault.findVM(name: self.vm, host: self.host)
         let record = try opened.vault.resolveRecoveryPoint(vm: vm, reference: self.recoveryPoint)
         return (opened, try OpenedRecoveryPoint(vault: opened.vault, keys: keys, recoveryPointID: record.id))

@@ -5,11 +5,11 @@ import TresorCore
 import TresorEngine
 
 @main
-struct TresorVault: ParsableCommand {
+struct TresorVault: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tresor-vault",
-        abstract: "Tresor's vault: create vaults and keep their catalogs.",
-        subcommands: [Init.self, Info.self, RebuildCatalog.self])
+        abstract: "Tresor's vault: create vaults, keep their catalogs, serve them over HTTP with tokens.",
+        subcommands: [Init.self, Info.self, RebuildCatalog.self, Serve.self, Token.self, Audit.self])
 }
 
 extension TresorVault {
@@ -55,8 +55,8 @@ extension TresorVault {
 
         func run() throws {
             try runReportingErrors("tresor-vault") {
-                let opened = try VaultAccess.open(self.directory, exclusive: false)
-                let config = opened.directory.config
+                let (opened, directory) = try VaultAccess.openDirectory(self.directory, exclusive: false)
+                let config = directory.config
                 let report = Report(vaultID: config.vaultID, region: config.region, createdAtMillis: config.createdAtMillis,
                                     usage: try opened.vault.catalog.usage())
                 if self.output.json {

@@ -1,0 +1,55 @@
+/// JSON bodies of the vault's HTTP API that are not records of their own (docs/server.md).
+
+/// Every error response: `{"error": {"code": ..., "message": ..., "action": ...}}`.
+public struct ErrorEnvelope: Codable, Sendable {
+    public struct Body: Codable, Sendable {
+        public var code: String
+        public var message: String
+        public var action: String?
+    }
+
+    public var error: Body
+
+    public init(_ error: TresorError) {
+        self.error = Body(code: error.code.rawValue, message: error.message, action: error.recommendedAction)
+    }
+
+    public var tresorError: TresorError {
+        TresorError(TresorError.Code(self.error.code), self.error.message, action: self.error.action)
+    }
+}
+
+public struct LookupRequest: Codable, Sendable {
+    public var ids: [ChunkID]
+    public init(ids: [ChunkID]) { self.ids = ids }
+}
+
+public struct LookupResponse: Codable, Sendable {
+    /// Per asked ID, the stored chunk's data key, or null when the vault lacks it.
+    public var keys: [KeyID?]
+    public init(keys: [KeyID?]) { self.keys = keys }
+}
+
+public struct IndexPageStored: Codable, Sendable {
+    public var added: Bool
+    public init(added: Bool) { self.added = added }
+}
+
+public struct VaultSummary: Codable, Sendable {
+    public var vaultID: String
+    public var region: String
+    public var usage: CatalogUsage
+    public var openSessions: Int
+    public init(vaultID: String, region: String, usage: CatalogUsage, openSessions: Int) {
+        self.vaultID = vaultID
+        self.region = region
+        self.usage = usage
+        self.openSessions = openSessions
+    }
+}
+
+/// Object paths a listing returned.
+public struct ObjectListing: Codable, Sendable {
+    public var paths: [String]
+    public init(paths: [String]) { self.paths = paths }
+}

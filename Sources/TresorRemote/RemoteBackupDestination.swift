@@ -1,0 +1,69 @@
+import NIOCore
+import NIOHTTP1
+public import TresorCore
+
+/// A backup's session with a vault server: the calls of `BackupDestination`, one HTTP request each
+/// (docs/server.md, "Backup sessions"). Lookups go in batches, chunks one per request, so no request holds
+/// more than one chunk.
+public final class RemoteBackupDestination: BackupDestination {
+    private let connection: VaultConnection
+
+    public init(connection: VaultConnection) {
+        self.connection = connection
+    }
+
+    /// Each question crosses the network: a worker asks about this many chunks at once.
+    public var lookupBatchSize: Int { 8 }
+
+    public func openSession(_ request: SessionRequest) throws -> BackupSession {
+        try self.connection.postJSON(BackupSession.self, "/v1/sessions", request)
+    }
+
+    public func wrap(session: String, keyID: KeyID, kekIDs: [KeyID]) throws -> KeyWrapRecord? {
+        let keks = kekIDs.map(\.hex).joined(separator: ",")
+        let reply = try self.connection.send(.GET, "/v1/sessions/\(session)/wraps/\(keyID.hex)?kek=\(keks)", allowNotFound: true)
+        return reply.status == 404 ? nil : try VaultConnection.decode(KeyWrapRecord.self, reply)
+    }
+
+    public func storeWraps(session: String, _ records: [KeyWrapRecord]) throws {
+        _ = try self.connection.send(.POST, "/v1/sessions/\(session)/wraps", body: ByteBuffer(bytes: try JSON.encode(records)),
+                                     contentType: "application/json")
+    }
+
+    public func lookup(session: String, _ ids: [ChunkID]) throws -> [KeyID?] {
+        let answer = try self.connection.postJSON(LookupResponse.self, "/v1/sessions/\(session)/lookup", LookupRequest(ids: ids))
+        guard answer.keys.count == ids.count else {
+            throw TresorError(.serverError, "the vault answered \(answer.keys.count) of \(ids.count) lookups")
+        }
+        return answer.keys
+    }
+
+    public func putChunk(session: String, id: ChunkID, object: UnsafeRawBufferPointer) throws {
+        _ = try self.connection.send(.PUT, "/v1/sessions/\(session)/chunks/\(id.hex)", body: ByteBuffer(bytes: object),
+                                     contentType: "application/octet-stream", checksum: true)
+    }
+
+    public func putIndexPage(session: String, _ page: [UInt8]) throws -> Bool {
+        let reply = try self.connection.send(.POST, "/v1/sessions/\(session)/index-pages", body: ByteBuffer(bytes: page),
+                                             contentType: "application/octet-stream", checksum: true)
+        return try VaultConnection.decode(IndexPageStored.self, reply).added
+    }
+
+    public func indexPage(session: String, sha256: String) throws -> [UInt8] {
+        Array(try self.connection.send(.GET, "/v1/sessions/\(session)/index-pages/\(VaultConnection.escape(sha256))").body.readableBytesView)
+    }
+
+    public func manifest(session: String, recoveryPointID: String) throws -> [UInt8] {
+        Array(try self.connection.send(.GET, "/v1/sessions/\(session)/manifests/\(VaultConnection.escape(recoveryPointID))").body.readableBytesView)
+    }
+
+    public func commit(session: String, manifest: [UInt8]) throws -> RecoveryPointRecord {
+        try VaultConnection.decode(RecoveryPointRecord.self, try self.connection.send(
+            .POST, "/v1/sessions/\(session)/commit", body: ByteBuffer(bytes: manifest), contentType: "application/octet-stream",
+            checksum: true))
+    }
+
+    public func abandon(session: String) {
+        _ = try? self.connection.send(.DELETE, "/v1/sessions/\(session)", allowNotFound: true)
+    }
+}

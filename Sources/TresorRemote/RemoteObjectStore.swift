@@ -1,0 +1,68 @@
+import NIOCore
+import NIOHTTP1
+public import TresorCore
+
+/// A served vault's objects as an `ObjectStore`, read-only: restore and verify read chunks, pages, wraps
+/// and manifests this way and check them with their own keys. Writes go through backup sessions only.
+public final class RemoteObjectStore: ObjectStore {
+    private let connection: VaultConnection
+
+    public init(connection: VaultConnection) {
+        self.connection = connection
+    }
+
+    public func get(_ key: ObjectKey) throws -> [UInt8] {
+        Array(try self.fetch(key).readableBytesView)
+    }
+
+    public func read(_ key: ObjectKey, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let body = try self.fetch(key)
+        guard body.readableBytes <= buffer.count else {
+            throw TresorError(.corruptObject, "object \(key.path) is \(body.readableBytes) bytes, more than any object of its kind")
+        }
+        body.withUnsafeReadableBytes { buffer.copyMemory(from: $0) }
+        return body.readableBytes
+    }
+
+    public func readPrefix(_ key: ObjectKey, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let body = try self.fetch(key)
+        let count = min(body.readableBytes, buffer.count)
+        body.withUnsafeReadableBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count]).copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+        return count
+    }
+
+    public func size(of key: ObjectKey) throws -> Int? {
+        let reply = try self.connection.send(.HEAD, "/v1/objects/\(key.path)", allowNotFound: true)
+        guard reply.status != 404 else { return nil }
+        guard let size = reply.headers.first(name: "x-tresor-size").flatMap(Int.init) else {
+            throw TresorError(.serverError, "the vault did not say how large \(key.path) is")
+        }
+        return size
+    }
+
+    public func list(folder: String) throws -> [ObjectKey] {
+        let listing = try self.connection.getJSON(ObjectListing.self, "/v1/listing/\(folder)")
+        return try listing.paths.map {
+            guard let key = ObjectKey(listedPath: $0), $0.hasPrefix(folder + "/") else {
+                throw TresorError(.corruptObject, "the vault listed '\($0)' under \(folder)")
+            }
+            return key
+        }
+    }
+
+    private func fetch(_ key: ObjectKey) throws -> ByteBuffer {
+        let reply = try self.connection.send(.GET, "/v1/objects/\(key.path)", allowNotFound: true)
+        guard reply.status != 404 else {
+            throw TresorError(.missingObject, "object \(key.path) is missing from the vault")
+        }
+        return reply.body
+    }
+
+    public func put(_ key: ObjectKey, bytes: UnsafeRawBufferPointer) throws { throw Self.readOnly }
+    public func putDurably(_ key: ObjectKey, bytes: [UInt8]) throws { throw Self.readOnly }
+    public func delete(_ key: ObjectKey) throws { throw Self.readOnly }
+    public func synchronize() throws {}
+
+    static let readOnly = TresorError(.invalidArgument, "a served vault's objects change through backup sessions only",
+                                      action: "run this command on the vault's machine with --vault DIR")
+}

@@ -1,0 +1,123 @@
+import AsyncHTTPClient
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+import NIOHTTP1
+import TresorCore
+import TresorCrypto
+
+/// One client's connection to a vault server: the base URL, the token, and calls that block the calling
+/// thread (the engine's pipeline workers are threads of their own) with retries on transient failures.
+public final class VaultConnection: Sendable {
+    public let baseURL: String
+    private let token: String
+    private let client: HTTPClient
+
+    /// Attempts per call; the waits between them double from `firstBackoff`.
+    static let attempts = 6
+    static let firstBackoffMillis: UInt32 = 100
+
+    /// `url` is http(s)://HOST:PORT; plain http is accepted on loopback only (docs/server.md).
+    public init(url: String, token: String) throws {
+        var base = url
+        while base.hasSuffix("/") { base.removeLast() }
+        guard base.hasPrefix("http://") || base.hasPrefix("https://") else {
+            throw TresorError(.invalidArgument, "'\(url)' is not an http(s) URL")
+        }
+        if base.hasPrefix("http://") {
+            let host = base.dropFirst("http://".count).split(separator: "/").first.map { $0.split(separator: ":").first ?? $0 } ?? ""
+            guard ["127.0.0.1", "localhost", "[::1]", "::1"].contains(String(host)) else {
+                throw TresorError(.invalidArgument, "plain http is for loopback only; '\(url)' is not",
+                                  action: "serve the vault with TLS and use https://")
+            }
+        }
+        self.baseURL = base
+        self.token = token
+        self.client = HTTPClient.shared
+    }
+
+    /// A response: status and body bytes.
+    struct Reply {
+        let status: Int
+        let body: ByteBuffer
+        let headers: HTTPHeaders
+    }
+
+    /// Sends a request and returns a 2xx reply (or 404 when `allowNotFound`); any other status becomes the
+    /// TresorError the server's JSON names. Connection failures and 502–504 are retried with backoff:
+    /// every call the engine makes is idempotent (docs/server.md).
+    func send(_ method: HTTPMethod, _ path: String, body: ByteBuffer? = nil, contentType: String? = nil,
+              checksum: Bool = false, allowNotFound: Bool = false) throws -> Reply {
+        var headers = HTTPHeaders()
+        headers.add(name: "Authorization", value: "Bearer \(self.token)")
+        if let contentType { headers.add(name: "Content-Type", value: contentType) }
+        if checksum, let body {
+            headers.add(name: "x-tresor-sha256", value: body.withUnsafeReadableBytes { Hex.encode(SHA256.hash($0)) })
+        }
+        var lastFailure = ""
+        for attempt in 0..<Self.attempts {
+            if attempt > 0 { usleep(Self.firstBackoffMillis * 1000 << UInt32(attempt - 1)) }
+            let response: HTTPClient.Response
+            do {
+                let request = try HTTPClient.Request(url: self.baseURL + path, method: method, headers: headers,
+                                                     body: body.map { .byteBuffer($0) })
+                response = try self.client.execute(request: request, deadline: .now() + .seconds(300)).wait()
+            } catch {
+                lastFailure = "\(error)"
+                continue
+            }
+            let status = Int(response.status.code)
+            if [502, 503, 504].contains(status) {
+                lastFailure = "HTTP \(status)"
+                continue
+            }
+            let bytes = response.body ?? ByteBuffer()
+            if (200..<300).contains(status) || (status == 404 && allowNotFound) {
+                return Reply(status: status, body: bytes, headers: response.headers)
+            }
+            throw Self.error(status: status, body: bytes)
+        }
+        throw TresorError(.unreachable, "the vault at \(self.baseURL) did not answer \(method) \(path) after \(Self.attempts) attempts (\(lastFailure))",
+                          action: "check that 'tresor-vault serve' runs there and the network between")
+    }
+
+    private static func error(status: Int, body: ByteBuffer) -> TresorError {
+        if let envelope = try? JSON.decode(ErrorEnvelope.self, from: Array(body.readableBytesView), what: "error") {
+            return envelope.tresorError
+        }
+        return TresorError(.serverError, "the vault answered HTTP \(status) without an explanation")
+    }
+
+    // MARK: Typed helpers
+
+    func getJSON<T: Decodable>(_ type: T.Type, _ path: String) throws -> T {
+        try Self.decode(type, try self.send(.GET, path))
+    }
+
+    func postJSON<T: Decodable>(_ type: T.Type, _ path: String, _ value: some Encodable) throws -> T {
+        try Self.decode(type, try self.send(.POST, path, body: ByteBuffer(bytes: try JSON.encode(value)), contentType: "application/json"))
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ reply: Reply) throws -> T {
+        try JSON.decode(type, from: Array(reply.body.readableBytesView), what: "the vault's answer")
+    }
+
+    /// Percent-encodes a query value or path segment.
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x2E, 0x5F, 0x7E: out.append(Character(UnicodeScalar(byte)))
+            default: out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        return out
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        String(repeating: "0", count: max(0, width - self.count)) + self
+    }
+}

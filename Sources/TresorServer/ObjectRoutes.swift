@@ -1,0 +1,50 @@
+import HTTPTypes
+import Hummingbird
+import TresorCore
+import TresorEngine
+
+/// Stored objects by path, read-only, for restore and verify: the client opens and checks them with keys
+/// the vault never sees.
+struct ObjectRoutes {
+    let state: ServerState
+
+    func register(_ api: RouterGroup<VaultRequestContext>) {
+        let state = self.state
+        api.get("objects/**") { _, context in
+            let key = try Self.objectKey(context)
+            try await state.blocking { try AccessRules.requireObjectRead(try context.requireCaller(), path: key.path, vault: state.vault) }
+            return HTTPCoding.bytes(try await state.blocking { try state.vault.store.get(key) })
+        }
+        // The size alone (x-tresor-size), or 404: what `ObjectStore.size(of:)` asks.
+        api.head("objects/**") { _, context in
+            let key = try Self.objectKey(context)
+            try await state.blocking { try AccessRules.requireObjectRead(try context.requireCaller(), path: key.path, vault: state.vault) }
+            guard let size = try await state.blocking({ try state.vault.store.size(of: key) }) else {
+                return Response(status: .notFound)
+            }
+            return Response(status: .ok, headers: [HTTPField.Name.tresorSize: String(size)])
+        }
+        api.get("listing/**") { _, context in
+            let folder = try Self.objectKey(context).path
+            try await state.blocking { try AccessRules.requireObjectRead(try context.requireCaller(), path: folder, vault: state.vault) }
+            let keys = try await state.blocking { try state.vault.store.list(folder: folder) }
+            return try HTTPCoding.json(ObjectListing(paths: keys.map(\.path)))
+        }
+    }
+
+    /// The object path after the route's prefix, refused unless it lies inside the store's layout.
+    private static func objectKey(_ context: VaultRequestContext) throws -> ObjectKey {
+        let path = context.parameters.getCatchAll().joined(separator: "/")
+        guard let key = ObjectKey(listedPath: path),
+              path.hasPrefix(ObjectKey.domainsFolder + "/") || path.hasPrefix(ObjectKey.manifestsFolder + "/") || path == ObjectKey.manifestsFolder
+        else { throw TresorError(.requestInvalid, "'\(path)' is not an object path of the vault's layout") }
+        return key
+    }
+}
+
+extension HTTPField.Name {
+    /// An object's size, answered to HEAD.
+    static let tresorSize = HTTPField.Name("x-tresor-size")!
+    /// SHA-256 (hex) of an uploaded body: the transport checksum.
+    static let tresorSHA256 = HTTPField.Name("x-tresor-sha256")!
+}

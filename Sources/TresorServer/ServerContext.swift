@@ -1,0 +1,28 @@
+public import Hummingbird
+import TresorCore
+
+/// Per request: the caller, once the token middleware has authenticated it.
+public struct VaultRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    var caller: AccessTokenRecord?
+
+    public init(source: Source) {
+        self.coreContext = .init(source: source)
+    }
+
+    /// One chunk object of the largest chunk size, with room for its header and tag; everything else the
+    /// API takes is smaller.
+    public var maxUploadSize: Int { ServerLimits.maximumBody }
+
+    /// The authenticated caller; routes behind the token middleware always have one.
+    func requireCaller() throws -> AccessTokenRecord {
+        guard let caller = self.caller else { throw TresorError(.missingToken, "this call needs a token") }
+        return caller
+    }
+}
+
+enum ServerLimits {
+    static let maximumBody = ChunkObjectHeader.byteCount + ChunkObjectHeader.maximumPlaintext + ChunkObjectHeader.tagByteCount
+    /// IDs per lookup request.
+    static let maximumLookup = 4096
+}

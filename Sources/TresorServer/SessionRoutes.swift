@@ -1,0 +1,152 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import TresorCore
+import TresorCrypto
+import TresorEngine
+
+/// The upload protocol (docs/server.md, "Backup sessions"): open a session, store wraps, ask which chunks
+/// the vault lacks, upload those, upload index pages, commit the signed manifest.
+struct SessionRoutes {
+    let state: ServerState
+    private static let writers: Set<Role> = [.admin, .backup]
+
+    func register(_ api: RouterGroup<VaultRequestContext>) {
+        let state = self.state
+        api.post("sessions") { request, context in
+            let caller = try context.requireCaller()
+            try AccessRules.require(caller, Self.writers, to: "start backups")
+            let opening = try await HTTPCoding.decode(SessionRequest.self, request)
+            try AccessRules.requireVM(caller, name: opening.vmName)
+            return try await Self.audited(state, context, action: "session.open", target: "vm \(opening.vmName) on \(opening.host)", durable: false) {
+                try HTTPCoding.json(try await state.blocking { try state.service.openSession(opening) }, status: .created)
+            }
+        }
+        api.get("sessions/:session/wraps/:key") { request, context in
+            let session = try Self.authorize(state, context)
+            guard let keyID = KeyID(hex: try context.parameters.require("key")) else {
+                throw TresorError(.requestInvalid, "not a key ID (32 hex digits)")
+            }
+            let keks = try (request.uri.queryParameters["kek"].map(String.init) ?? "").split(separator: ",").map {
+                guard let id = KeyID(hex: String($0)) else { throw TresorError(.requestInvalid, "'\($0)' is not a KEK ID") }
+                return id
+            }
+            guard let wrap = try await state.blocking({ try state.service.wrap(session: session, keyID: keyID, kekIDs: keks) }) else {
+                throw TresorError(.notFound, "no wrap of key \(keyID) for the KEKs named")
+            }
+            return try HTTPCoding.json(wrap)
+        }
+        api.post("sessions/:session/wraps") { request, context in
+            let session = try Self.authorize(state, context)
+            let wraps = try await HTTPCoding.decode([KeyWrapRecord].self, request)
+            return try await Self.audited(state, context, action: "wraps.store", target: "session \(session): \(wraps.count) wraps", durable: false) {
+                try await state.blocking { try state.service.storeWraps(session: session, wraps) }
+                return HTTPCoding.noContent()
+            }
+        }
+        api.post("sessions/:session/lookup") { request, context in
+            let session = try Self.authorize(state, context)
+            let asked = try await HTTPCoding.decode(LookupRequest.self, request)
+            guard asked.ids.count <= ServerLimits.maximumLookup else {
+                throw TresorError(.requestTooLarge, "a lookup asks about at most \(ServerLimits.maximumLookup) IDs")
+            }
+            return try HTTPCoding.json(LookupResponse(keys: try await state.blocking { try state.service.lookup(session: session, asked.ids) }))
+        }
+        api.put("sessions/:session/chunks/:id") { request, context in
+            let session = try Self.authorize(state, context)
+            guard let id = ChunkID(hex: try context.parameters.require("id")) else {
+                throw TresorError(.requestInvalid, "not a chunk ID (64 hex digits)")
+            }
+            let body = try await Self.checkedOctets(request)
+            return try await Self.audited(state, context, action: "chunk.store", target: "session \(session): chunk \(id)", durable: false) {
+                try await Self.cleaningUpWhenFull(state, session) {
+                    try body.withUnsafeReadableBytes { try state.service.putChunk(session: session, id: id, object: $0) }
+                }
+                return HTTPCoding.noContent()
+            }
+        }
+        api.post("sessions/:session/index-pages") { request, context in
+            let session = try Self.authorize(state, context)
+            let page = Array(try await Self.checkedOctets(request).readableBytesView)
+            return try await Self.audited(state, context, action: "index.store", target: "session \(session)", durable: false) {
+                let added = try await Self.cleaningUpWhenFull(state, session) { try state.service.putIndexPage(session: session, page) }
+                return try HTTPCoding.json(IndexPageStored(added: added))
+            }
+        }
+        api.get("sessions/:session/index-pages/:sha") { _, context in
+            let session = try Self.authorize(state, context)
+            let hash = try context.parameters.require("sha")
+            return HTTPCoding.bytes(try await state.blocking { try state.service.indexPage(session: session, sha256: hash) })
+        }
+        api.get("sessions/:session/manifests/:id") { _, context in
+            let session = try Self.authorize(state, context)
+            let id = try context.parameters.require("id")
+            return HTTPCoding.bytes(try await state.blocking { try state.service.manifest(session: session, recoveryPointID: id) })
+        }
+        api.post("sessions/:session/commit") { request, context in
+            let session = try Self.authorize(state, context)
+            let manifest = Array(try await Self.checkedOctets(request).readableBytesView)
+            return try await Self.audited(state, context, action: "session.commit", target: "session \(session)", durable: true) {
+                let record = try await Self.cleaningUpWhenFull(state, session) { try state.service.commit(session: session, manifest: manifest) }
+                return try HTTPCoding.json(record, status: .created)
+            }
+        }
+        api.delete("sessions/:session") { _, context in
+            let session = try Self.authorize(state, context)
+            return try await Self.audited(state, context, action: "session.abandon", target: "session \(session)", durable: true) {
+                state.service.abandon(session: session)
+                return HTTPCoding.noContent()
+            }
+        }
+    }
+
+    /// The session a call names, once the caller may write to its VM.
+    private static func authorize(_ state: ServerState, _ context: VaultRequestContext) throws -> String {
+        let caller = try context.requireCaller()
+        try AccessRules.require(caller, Self.writers, to: "take part in backups")
+        let session = try context.parameters.require("session")
+        try AccessRules.requireVM(caller, name: try state.service.sessionVM(session).name)
+        return session
+    }
+
+    /// An octet-stream body whose SHA-256 matches the x-tresor-sha256 header: bytes damaged in transit are
+    /// refused before anything is stored.
+    private static func checkedOctets(_ request: Request) async throws -> ByteBuffer {
+        try HTTPCoding.requireOctets(request)
+        guard let expected = request.headers[.tresorSHA256] else {
+            throw TresorError(.requestInvalid, "uploads carry their SHA-256 in x-tresor-sha256")
+        }
+        let body = try await HTTPCoding.body(request)
+        let actual = body.withUnsafeReadableBytes { Hex.encode(SHA256.hash($0)) }
+        guard actual == expected.lowercased() else {
+            throw TresorError(.requestInvalid, "the body's SHA-256 does not match x-tresor-sha256 (damaged in transit)",
+                              action: "send it again")
+        }
+        return body
+    }
+
+    /// A full store fails the call with 507 and ends the session, so nothing waits on space that will not
+    /// come; recovery points already committed are untouched.
+    private static func cleaningUpWhenFull<T: Sendable>(_ state: ServerState, _ session: String,
+                                                       _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        do {
+            return try await state.blocking(body)
+        } catch let error as TresorError where error.code == .storageFull {
+            state.service.abandon(session: session)
+            throw error
+        }
+    }
+
+    /// Runs a mutating call and writes its audit entry with the outcome.
+    private static func audited(_ state: ServerState, _ context: VaultRequestContext, action: String, target: String, durable: Bool,
+                                _ body: () async throws -> Response) async throws -> Response {
+        do {
+            let response = try await body()
+            try state.record(context, action: action, target: target, result: "ok", durable: durable)
+            return response
+        } catch let error as TresorError {
+            try state.record(context, action: action, target: target, result: error.code.rawValue, durable: durable)
+            throw error
+        }
+    }
+}

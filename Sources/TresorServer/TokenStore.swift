@@ -1,0 +1,104 @@
+import GRDB
+import TresorCore
+import TresorCrypto
+
+/// The vault's tokens, in `auth.sqlite` beside the catalog. Not in the catalog: `rebuild-catalog`
+/// recreates that from the store, and tokens are not in the store.
+public final class TokenStore: Sendable {
+    private let database: DatabaseQueue
+
+    public init(vaultDirectory: String) throws {
+        let path = vaultDirectory + "/auth.sqlite"
+        do {
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            self.database = try DatabaseQueue(path: path, configuration: configuration)
+            var migrator = DatabaseMigrator()
+            migrator.registerMigration("v1") { db in
+                try db.execute(sql: """
+                    CREATE TABLE tokens (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        role TEXT NOT NULL,
+                        vm_name TEXT,
+                        created_at INTEGER NOT NULL,
+                        expires_at INTEGER,
+                        revoked_at INTEGER,
+                        secret_sha256 TEXT NOT NULL
+                    )
+                    """)
+            }
+            try migrator.migrate(self.database)
+        } catch {
+            throw TresorError(.catalog, "cannot open the token database \(path): \(error)")
+        }
+    }
+
+    /// Creates a token and returns it: the only time the secret exists outside its holder.
+    public func create(role: Role, vmName: String?, expiresAfterMillis: Int64?, now: Int64) throws -> (AccessTokenRecord, String) {
+        let (id, token) = try AccessToken.generate()
+        let record = AccessTokenRecord(id: id, role: role, vmName: vmName, createdAtMillis: now,
+                                       expiresAtMillis: expiresAfterMillis.map { now + $0 }, revokedAtMillis: nil,
+                                       secretSHA256: AccessToken.digest(token))
+        try self.write { db in
+            try db.execute(sql: """
+                INSERT INTO tokens (id, role, vm_name, created_at, expires_at, revoked_at, secret_sha256)
+                VALUES (?, ?, ?, ?, ?, NULL, ?)
+                """, arguments: [record.id, record.role.rawValue, record.vmName, record.createdAtMillis,
+                                 record.expiresAtMillis, record.secretSHA256])
+        }
+        return (record, token)
+    }
+
+    public func list() throws -> [AccessTokenRecord] {
+        try self.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM tokens ORDER BY created_at, id").map(Self.record)
+        }
+    }
+
+    /// Revokes a token by its ID; false when there is no such token.
+    public func revoke(id: String, now: Int64) throws -> Bool {
+        try self.write { db in
+            try db.execute(sql: "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", arguments: [now, id])
+            return db.changesCount > 0
+        }
+    }
+
+    /// The record of a presented token, or an `invalidToken` error that says why without echoing it.
+    public func authenticate(_ token: String, now: Int64) throws -> AccessTokenRecord {
+        guard let id = AccessToken.id(of: token) else {
+            throw TresorError(.invalidToken, "the token is not a Tresor token")
+        }
+        let found = try self.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id]).map(Self.record)
+        }
+        guard let record = found,
+              ConstantTime.equals(Array(AccessToken.digest(token).utf8), Array(record.secretSHA256.utf8))
+        else { throw TresorError(.invalidToken, "the token is not known to this vault") }
+        switch record.status(now: now) {
+        case "revoked": throw TresorError(.invalidToken, "token \(record.id) was revoked")
+        case "expired": throw TresorError(.invalidToken, "token \(record.id) has expired")
+        default: return record
+        }
+    }
+
+    private static func record(_ row: Row) throws -> AccessTokenRecord {
+        guard let role = Role(rawValue: row["role"]) else {
+            throw TresorError(.catalog, "token \(row["id"] as String) has an unknown role")
+        }
+        return AccessTokenRecord(id: row["id"], role: role, vmName: row["vm_name"], createdAtMillis: row["created_at"],
+                                 expiresAtMillis: row["expires_at"], revokedAtMillis: row["revoked_at"],
+                                 secretSHA256: row["secret_sha256"])
+    }
+
+    private func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try self.database.read(body) } catch let error as TresorError { throw error } catch {
+            throw TresorError(.catalog, "token query failed: \(error)")
+        }
+    }
+
+    private func write<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try self.database.write(body) } catch let error as TresorError { throw error } catch {
+            throw TresorError(.catalog, "token update failed: \(error)")
+        }
+    }
+}

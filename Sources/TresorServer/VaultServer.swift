@@ -1,0 +1,133 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Hummingbird
+public import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import UnixSignals
+import TresorCatalog
+import TresorChunkStore
+import TresorCore
+import TresorEngine
+
+/// Everything a request handler reaches: the vault behind its service, the tokens, the audit log.
+final class ServerState: Sendable {
+    let directory: VaultDirectory
+    let service: VaultService
+    let tokens: TokenStore
+    let audit: AuditLog
+    /// Threads for the store's and catalog's blocking calls, so they never hold Swift's cooperative pool.
+    let pool: NIOThreadPool
+
+    var vault: Vault { self.service.vault }
+
+    init(directory: VaultDirectory, service: VaultService, tokens: TokenStore, audit: AuditLog, pool: NIOThreadPool) {
+        self.directory = directory
+        self.service = service
+        self.tokens = tokens
+        self.audit = audit
+        self.pool = pool
+    }
+
+    func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await self.pool.runIfActive(body)
+    }
+
+    /// Records a mutating call. An audit log that cannot be written fails the call: nothing changes unseen.
+    func record(_ context: VaultRequestContext, action: String, target: String, result: String, durable: Bool) throws {
+        let caller = context.caller
+        try self.audit.append(AuditEntry(atMillis: Clock.nowMillis, actor: caller?.id ?? "anonymous", role: caller?.role.rawValue ?? "-",
+                                         action: action, target: target, result: result, requestID: context.id),
+                              durable: durable)
+    }
+}
+
+public struct ServerSettings: Sendable {
+    public var host: String
+    public var port: Int
+    /// A session with no call for this long is ended; its client died.
+    public var sessionIdleLimit: Duration
+    /// Threads for blocking store and catalog calls.
+    public var blockingThreads: Int
+
+    public init(host: String, port: Int, sessionIdleLimit: Duration = .seconds(900), blockingThreads: Int = 8) {
+        self.host = host
+        self.port = port
+        self.sessionIdleLimit = sessionIdleLimit
+        self.blockingThreads = blockingThreads
+    }
+}
+
+public enum VaultServer {
+    /// Serves the vault directory until SIGTERM or SIGINT, then stops taking connections, lets running
+    /// requests finish and returns. `onListening` gets the bound port (useful with port 0).
+    public static func run(directory path: String, settings: ServerSettings, logger: Logger,
+                           onListening: @escaping @Sendable (Int) -> Void) async throws {
+        let directory = try VaultDirectory.open(at: path)
+        // The server is the vault's writer while it runs: local writers get vault.busy, readers go on.
+        let lock = try directory.lock(exclusive: true)
+        defer { withExtendedLifetime(lock) {} }
+        let store = try directory.openStore()
+        _ = try store.removeTemporaryFiles()
+        let vault = Vault(id: directory.config.vaultID, store: store, catalog: try SQLiteCatalog(path: directory.catalogPath))
+        _ = try CatalogRebuilder.importMissingManifests(vault: vault)
+
+        let pool = NIOThreadPool(numberOfThreads: settings.blockingThreads)
+        pool.start()
+        let state = ServerState(directory: directory, service: VaultService(vault: vault), tokens: try TokenStore(vaultDirectory: path),
+                                audit: try AuditLog(vaultDirectory: path), pool: pool)
+
+        let router = Router(context: VaultRequestContext.self)
+        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: LogRequestsMiddleware(.debug))
+        router.get("/healthz") { _, _ in try HTTPCoding.json(["status": "ok"]) }
+        let api = router.group("v1").add(middleware: TokenMiddleware(tokens: state.tokens))
+        StatusRoutes(state: state).register(api)
+        ObjectRoutes(state: state).register(api)
+        SessionRoutes(state: state).register(api)
+
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tresor-vault"),
+            onServerRunning: { channel in onListening(channel.localAddress?.port ?? settings.port) },
+            logger: logger)
+        let sweeper = SessionSweeper(state: state, idleLimit: settings.sessionIdleLimit, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            // The sweeper ends first on shutdown; the server then lets running requests finish.
+            services: [.init(service: app), .init(service: sweeper, successTerminationBehavior: .ignore)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        try await pool.shutdownGracefully()
+    }
+}
+
+/// Ends sessions whose clients went silent, and says so in the audit log.
+struct SessionSweeper: Service {
+    let state: ServerState
+    let idleLimit: Duration
+    let logger: Logger
+
+    func run() async throws {
+        let interval = min(self.idleLimit / 4, .seconds(30))
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: interval) } catch { return }
+                for id in self.state.service.expireSessions(idleFor: self.idleLimit) {
+                    self.logger.info("backup session expired", metadata: ["session": "\(id)"])
+                    try? self.state.audit.append(AuditEntry(atMillis: Clock.nowMillis, actor: "vault", role: "-", action: "session.expire",
+                                                            target: id, result: "ok"), durable: true)
+                }
+            }
+        }
+    }
+}
+
+enum Clock {
+    static var nowMillis: Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import Logging
+import TresorCommandLine
+import TresorCore
+import TresorServer
+
+extension TresorVault {
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Serve a vault over HTTP to backup clients and operators holding tokens.",
+            discussion: """
+                Prints 'listening on http://HOST:PORT' once it accepts connections (with port 0, the port the \
+                system chose). SIGTERM or SIGINT stops it: it takes no new connections and lets running \
+                requests finish. Open backup sessions stay uncommitted; their clients retry or start again.
+                """)
+
+        @Argument(help: "The vault directory.", completion: .directory)
+        var directory: String
+
+        @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free one).")
+        var listen = "127.0.0.1:8300"
+
+        @Option(help: "End backup sessions silent for this long (e.g. 15m).")
+        var sessionIdle = "15m"
+
+        @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+        var logLevel = "info"
+
+        func run() async throws {
+            try await runReportingErrors("tresor-vault") {
+                let (host, port) = try ListenAddress.parse(self.listen)
+                let idle = try DurationText.milliseconds(self.sessionIdle)
+                guard let level = Logger.Level(rawValue: self.logLevel) else {
+                    throw TresorError(.invalidArgument, "'\(self.logLevel)' is not a log level")
+                }
+                var logger = Logger(label: "tresor-vault")
+                logger.logLevel = level
+                try await VaultServer.run(
+                    directory: self.directory, settings: ServerSettings(host: host, port: port, sessionIdleLimit: .milliseconds(idle)),
+                    logger: logger,
+                    onListening: { bound in
+                        print("listening on http://\(host):\(bound)")
+                        fflushStandardOutput()
+                    })
+            }
+        }
+    }
+}
+
+enum ListenAddress {
+    static func parse(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port),
+              colon != text.startIndex
+        else { throw TresorError(.invalidArgument, "'\(text)' is not HOST:PORT") }
+        return (String(text[..<colon]), port)
+    }
+}
