@@ -71,7 +71,6 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -97,7 +96,7 @@ let package = Package(
         ),
 
         // Layer 6: thin executables.
-        .executableTarget(name: "TresorVaultCommand", dependencies: commandDependencies + ["TresorServer"],
+        .executableTarget(name: "TresorVaultCommand", dependencies: commandDependencies + ["TresorServer", "TresorCatalog"],
                           swiftSettings: strict),
         .executableTarget(name: "TresorCommand", dependencies: commandDependencies,
                           swiftSettings: strict),

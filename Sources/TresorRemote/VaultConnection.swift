@@ -34,8 +34,18 @@ public final class VaultConnection: Sendable {
         }
         self.baseURL = base
         self.token = token
-        self.client = HTTPClient.shared
+        self.client = Self.sharedClient
     }
+
+    /// One client for the process, never shut down (it lives as long as the program). A refused
+    /// connection fails the request at once instead of being retried inside the pool until the deadline:
+    /// `send` retries with its own backoff and gives up with a clear error.
+    private static let sharedClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(10), read: .seconds(120))
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     /// A response: status and body bytes.
     struct Reply {

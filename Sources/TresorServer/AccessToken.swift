@@ -3,46 +3,40 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import TresorCore
+public import TresorCatalog
+public import TresorCore
 import TresorCrypto
-
-/// What a token may do (docs/server.md, "Roles").
-public enum Role: String, Codable, Sendable, CaseIterable {
-    /// Everything, including tokens.
-    case admin
-    /// Create recovery points for its VMs and read their index pages and manifests (for deltas); never chunk
-    /// data, never a delete: a compromised VM cannot destroy its backups.
-    case backup
-    /// Read recovery points: catalog and every object.
-    case restore
-    /// Status only: vault summary, VMs and recovery points listed.
-    case reader
-}
-
-/// A token as the vault keeps it: never the secret, only its SHA-256.
-public struct AccessTokenRecord: Codable, Sendable, Equatable {
-    /// Public part of the token, shown by `token list` and used by `token revoke`.
-    public var id: String
-    public var role: Role
-    /// The VM name it is limited to, or nil for every VM.
-    public var vmName: String?
-    public var createdAtMillis: Int64
-    public var expiresAtMillis: Int64?
-    public var revokedAtMillis: Int64?
-    /// SHA-256 (hex) of the whole token string.
-    public var secretSHA256: String
-
-    public func status(now: Int64) -> String {
-        if self.revokedAtMillis != nil { return "revoked" }
-        if let expires = self.expiresAtMillis, expires <= now { return "expired" }
-        return "active"
-    }
-}
 
 /// The token format: `tresor_<id>_<secret>`, id 16 hex digits, secret 64 hex digits (256 random bits).
 /// The secret is high-entropy, so a plain SHA-256 is enough to keep at rest (no password hashing).
 public enum AccessToken {
     public static let prefix = "tresor_"
+
+    /// Creates a token and returns it: the only time the secret exists outside its holder.
+    public static func create(in store: SQLiteTokenStore, role: Role, vmName: String?, expiresAfterMillis: Int64?,
+                              now: Int64) throws -> (AccessTokenRecord, String) {
+        let (id, token) = try Self.generate()
+        let record = AccessTokenRecord(id: id, role: role, vmName: vmName, createdAtMillis: now,
+                                       expiresAtMillis: expiresAfterMillis.map { now + $0 }, revokedAtMillis: nil,
+                                       secretSHA256: Self.digest(token))
+        try store.insert(record)
+        return (record, token)
+    }
+
+    /// The record of a presented token, or an `invalidToken` error that says why without echoing it.
+    public static func authenticate(_ token: String, in store: SQLiteTokenStore, now: Int64) throws -> AccessTokenRecord {
+        guard let id = Self.id(of: token) else {
+            throw TresorError(.invalidToken, "the token is not a Tresor token")
+        }
+        guard let record = try store.find(id: id),
+              ConstantTime.equals(Array(Self.digest(token).utf8), Array(record.secretSHA256.utf8))
+        else { throw TresorError(.invalidToken, "the token is not known to this vault") }
+        switch record.status(now: now) {
+        case "revoked": throw TresorError(.invalidToken, "token \(record.id) was revoked")
+        case "expired": throw TresorError(.invalidToken, "token \(record.id) has expired")
+        default: return record
+        }
+    }
 
     static func generate() throws -> (id: String, token: String) {
         let id = Hex.encode(try SecureRandom.bytes(8))

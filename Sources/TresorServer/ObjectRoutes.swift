@@ -12,13 +12,19 @@ struct ObjectRoutes {
         let state = self.state
         api.get("objects/**") { _, context in
             let key = try Self.objectKey(context)
-            try await state.blocking { try AccessRules.requireObjectRead(try context.requireCaller(), path: key.path, vault: state.vault) }
-            return HTTPCoding.bytes(try await state.blocking { try state.vault.store.get(key) })
+            let caller = try context.requireCaller()
+            try await state.blocking { try AccessRules.requireObjectRead(caller, path: key.path, vault: state.vault) }
+            do {
+                return HTTPCoding.bytes(try await state.blocking { try state.vault.store.get(key) })
+            } catch let error as TresorError where error.code == .missingObject {
+                throw TresorError(.notFound, "the vault holds no object \(key.path)")
+            }
         }
         // The size alone (x-tresor-size), or 404: what `ObjectStore.size(of:)` asks.
         api.head("objects/**") { _, context in
             let key = try Self.objectKey(context)
-            try await state.blocking { try AccessRules.requireObjectRead(try context.requireCaller(), path: key.path, vault: state.vault) }
+            let caller = try context.requireCaller()
+            try await state.blocking { try AccessRules.requireObjectRead(caller, path: key.path, vault: state.vault) }
             guard let size = try await state.blocking({ try state.vault.store.size(of: key) }) else {
                 return Response(status: .notFound)
             }
@@ -26,16 +32,21 @@ struct ObjectRoutes {
         }
         api.get("listing/**") { _, context in
             let folder = try Self.objectKey(context).path
-            try await state.blocking { try AccessRules.requireObjectRead(try context.requireCaller(), path: folder, vault: state.vault) }
+            let caller = try context.requireCaller()
+            try await state.blocking { try AccessRules.requireObjectRead(caller, path: folder, vault: state.vault) }
             let keys = try await state.blocking { try state.vault.store.list(folder: folder) }
             return try HTTPCoding.json(ObjectListing(paths: keys.map(\.path)))
         }
     }
 
-    /// The object path after the route's prefix, refused unless it lies inside the store's layout.
+    /// The object path after the route's prefix, refused unless it lies inside the store's layout and
+    /// uses only the characters the layout's names use.
     private static func objectKey(_ context: VaultRequestContext) throws -> ObjectKey {
         let path = context.parameters.getCatchAll().joined(separator: "/")
-        guard let key = ObjectKey(listedPath: path),
+        let allowed = path.utf8.allSatisfy {
+            (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) || [0x2D, 0x2E, 0x5F, 0x2F].contains($0)
+        }
+        guard allowed, let key = ObjectKey(listedPath: path),
               path.hasPrefix(ObjectKey.domainsFolder + "/") || path.hasPrefix(ObjectKey.manifestsFolder + "/") || path == ObjectKey.manifestsFolder
         else { throw TresorError(.requestInvalid, "'\(path)' is not an object path of the vault's layout") }
         return key

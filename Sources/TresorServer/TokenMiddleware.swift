@@ -1,11 +1,12 @@
 import Hummingbird
+import TresorCatalog
 import TresorCore
 
 /// Authenticates `Authorization: Bearer <token>` for every /v1 route: no token or an unknown, revoked or
 /// expired one is a 401 before any handler runs. Tokens are never logged.
 struct TokenMiddleware: RouterMiddleware {
     typealias Context = VaultRequestContext
-    let tokens: TokenStore
+    let tokens: SQLiteTokenStore
 
     func handle(_ request: Request, context: VaultRequestContext,
                 next: (Request, VaultRequestContext) async throws -> Response) async throws -> Response {
@@ -17,7 +18,7 @@ struct TokenMiddleware: RouterMiddleware {
             throw TresorError(.invalidToken, "the Authorization header is not a bearer token")
         }
         var context = context
-        context.caller = try self.tokens.authenticate(String(header.dropFirst("Bearer ".count)), now: Clock.nowMillis)
+        context.caller = try AccessToken.authenticate(String(header.dropFirst("Bearer ".count)), in: self.tokens, now: Clock.nowMillis)
         return try await next(request, context)
     }
 }

@@ -16,14 +16,14 @@ import TresorEngine
 final class ServerState: Sendable {
     let directory: VaultDirectory
     let service: VaultService
-    let tokens: TokenStore
+    let tokens: SQLiteTokenStore
     let audit: AuditLog
     /// Threads for the store's and catalog's blocking calls, so they never hold Swift's cooperative pool.
     let pool: NIOThreadPool
 
     var vault: Vault { self.service.vault }
 
-    init(directory: VaultDirectory, service: VaultService, tokens: TokenStore, audit: AuditLog, pool: NIOThreadPool) {
+    init(directory: VaultDirectory, service: VaultService, tokens: SQLiteTokenStore, audit: AuditLog, pool: NIOThreadPool) {
         self.directory = directory
         self.service = service
         self.tokens = tokens
@@ -76,7 +76,7 @@ public enum VaultServer {
 
         let pool = NIOThreadPool(numberOfThreads: settings.blockingThreads)
         pool.start()
-        let state = ServerState(directory: directory, service: VaultService(vault: vault), tokens: try TokenStore(vaultDirectory: path),
+        let state = ServerState(directory: directory, service: VaultService(vault: vault), tokens: try SQLiteTokenStore(vaultDirectory: path),
                                 audit: try AuditLog(vaultDirectory: path), pool: pool)
 
         let router = Router(context: VaultRequestContext.self)

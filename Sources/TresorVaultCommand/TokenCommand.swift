@@ -1,4 +1,5 @@
 import ArgumentParser
+import TresorCatalog
 import TresorChunkStore
 import TresorCommandLine
 import TresorCore
@@ -59,8 +60,8 @@ extension TresorVault.Token {
                 }
                 let lifetime = try self.expires.map(DurationText.milliseconds)
                 let now = SystemInfo.nowMillis
-                let (record, token) = try TokenStore(vaultDirectory: self.directory).create(role: role, vmName: self.vm,
-                                                                                             expiresAfterMillis: lifetime, now: now)
+                let (record, token) = try AccessToken.create(in: try SQLiteTokenStore(vaultDirectory: self.directory), role: role,
+                                                             vmName: self.vm, expiresAfterMillis: lifetime, now: now)
                 try AuditLog(vaultDirectory: self.directory).append(
                     AuditEntry(atMillis: now, actor: "local", role: "-", action: "token.create",
                                target: "token \(record.id) (\(record.role.rawValue)\(record.vmName.map { ", vm \($0)" } ?? ""))", result: "ok"),
@@ -91,7 +92,7 @@ extension TresorVault.Token {
             try runReportingErrors("tresor-vault") {
                 _ = try VaultDirectory.open(at: self.directory)
                 let now = SystemInfo.nowMillis
-                let rows = try TokenStore(vaultDirectory: self.directory).list().map {
+                let rows = try SQLiteTokenStore(vaultDirectory: self.directory).list().map {
                     Row(id: $0.id, role: $0.role, vm: $0.vmName, status: $0.status(now: now), createdAtMillis: $0.createdAtMillis,
                         expiresAtMillis: $0.expiresAtMillis)
                 }
@@ -116,7 +117,7 @@ extension TresorVault.Token {
             try runReportingErrors("tresor-vault") {
                 _ = try VaultDirectory.open(at: self.directory)
                 let now = SystemInfo.nowMillis
-                guard try TokenStore(vaultDirectory: self.directory).revoke(id: self.id, now: now) else {
+                guard try SQLiteTokenStore(vaultDirectory: self.directory).revoke(id: self.id, now: now) else {
                     throw TresorError(.notFound, "the vault has no token \(self.id)", action: "list them with 'tresor-vault token list'")
                 }
                 try AuditLog(vaultDirectory: self.directory).append(

@@ -1,10 +1,9 @@
 import GRDB
-import TresorCore
-import TresorCrypto
+public import TresorCore
 
-/// The vault's tokens, in `auth.sqlite` beside the catalog. Not in the catalog: `rebuild-catalog`
+/// The vault's tokens (records only, never secrets), in `auth.sqlite` beside the catalog. Not in the catalog: `rebuild-catalog`
 /// recreates that from the store, and tokens are not in the store.
-public final class TokenStore: Sendable {
+public final class SQLiteTokenStore: Sendable {
     private let database: DatabaseQueue
 
     public init(vaultDirectory: String) throws {
@@ -33,12 +32,7 @@ public final class TokenStore: Sendable {
         }
     }
 
-    /// Creates a token and returns it: the only time the secret exists outside its holder.
-    public func create(role: Role, vmName: String?, expiresAfterMillis: Int64?, now: Int64) throws -> (AccessTokenRecord, String) {
-        let (id, token) = try AccessToken.generate()
-        let record = AccessTokenRecord(id: id, role: role, vmName: vmName, createdAtMillis: now,
-                                       expiresAtMillis: expiresAfterMillis.map { now + $0 }, revokedAtMillis: nil,
-                                       secretSHA256: AccessToken.digest(token))
+    public func insert(_ record: AccessTokenRecord) throws {
         try self.write { db in
             try db.execute(sql: """
                 INSERT INTO tokens (id, role, vm_name, created_at, expires_at, revoked_at, secret_sha256)
@@ -46,7 +40,12 @@ public final class TokenStore: Sendable {
                 """, arguments: [record.id, record.role.rawValue, record.vmName, record.createdAtMillis,
                                  record.expiresAtMillis, record.secretSHA256])
         }
-        return (record, token)
+    }
+
+    public func find(id: String) throws -> AccessTokenRecord? {
+        try self.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id]).map(Self.record)
+        }
     }
 
     public func list() throws -> [AccessTokenRecord] {
@@ -60,24 +59,6 @@ public final class TokenStore: Sendable {
         try self.write { db in
             try db.execute(sql: "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", arguments: [now, id])
             return db.changesCount > 0
-        }
-    }
-
-    /// The record of a presented token, or an `invalidToken` error that says why without echoing it.
-    public func authenticate(_ token: String, now: Int64) throws -> AccessTokenRecord {
-        guard let id = AccessToken.id(of: token) else {
-            throw TresorError(.invalidToken, "the token is not a Tresor token")
-        }
-        let found = try self.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id]).map(Self.record)
-        }
-        guard let record = found,
-              ConstantTime.equals(Array(AccessToken.digest(token).utf8), Array(record.secretSHA256.utf8))
-        else { throw TresorError(.invalidToken, "the token is not known to this vault") }
-        switch record.status(now: now) {
-        case "revoked": throw TresorError(.invalidToken, "token \(record.id) was revoked")
-        case "expired": throw TresorError(.invalidToken, "token \(record.id) has expired")
-        default: return record
         }
     }
 

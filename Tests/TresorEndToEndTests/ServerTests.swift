@@ -1,0 +1,215 @@
+import Foundation
+import Testing
+import TresorTestSupport
+
+/// A real `tresor-vault serve` on loopback, used by the real programs and by curl for what they never send.
+@Suite(.serialized)
+struct ServerTests {
+    let passphrase = ["TRESOR_PASSPHRASE": "server passphrase"]
+
+    /// A vault, a KEK, two disks and a token per role.
+    final class Setup {
+        let dir = TemporaryDirectory()
+        var tokens: [String: String] = [:]
+
+        init(passphrase: [String: String]) throws {
+            try TestImages.write(self.dir.file("os.img"), size: 12 << 20, seed: 31)
+            try TestImages.write(self.dir.file("data.img"), size: 5 << 20, seed: 32)
+            #expect(try Programs.run("tresor-vault", ["init", "vault"], directory: self.dir.path).status == 0)
+            #expect(try Programs.run("tresor", ["keys", "create", "main", "--keystore", "keys"], environment: passphrase,
+                                     directory: self.dir.path).status == 0)
+            for role in ["admin", "backup", "restore", "reader"] {
+                self.tokens[role] = try self.token(["--role", role])
+            }
+            self.tokens["backup-web"] = try self.token(["--role", "backup", "--vm", "web"])
+        }
+
+        func token(_ arguments: [String]) throws -> String {
+            let made = try Programs.run("tresor-vault", ["token", "create", "vault"] + arguments, directory: self.dir.path)
+            #expect(made.status == 0, "\(made.stderr)")
+            return made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        func run(_ program: String, _ arguments: [String], token: String?, passphrase: [String: String] = [:]) throws -> Programs.Result {
+            var environment = passphrase
+            if let token { environment["TRESOR_TOKEN"] = token }
+            return try Programs.run(program, arguments, environment: environment, directory: self.dir.path)
+        }
+    }
+
+    func backup(_ setup: Setup, _ url: String, vm: String = "web", token: String) throws -> Programs.Result {
+        try setup.run("tresor", ["backup", "--vault", url, "--vm", vm, "--disk", "os.img", "--disk", "data.img",
+                                 "--keystore", "keys", "--kek", "main", "--json"], token: token, passphrase: self.passphrase)
+    }
+
+    @Test func remoteBackupListAndRestoreGiveWhatTheLocalVaultGives() throws {
+        let setup = try Setup(passphrase: self.passphrase)
+        let server = try ServedVault(directory: setup.dir.file("vault"))
+        let first = try self.backup(setup, server.url, token: setup.tokens["backup-web"]!)
+        #expect(first.status == 0, "\(first.stderr)")
+        try TestImages.scribble(setup.dir.file("os.img"), blocks: 3, seed: 33)
+        let second = try self.backup(setup, server.url, token: setup.tokens["backup"]!)
+        #expect(second.status == 0, "\(second.stderr)")
+        let stats = try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as! [String: Any]
+        #expect((stats["chunksReused"] as? Int ?? 0) > 0, "the incremental reuses the first point's chunks")
+
+        let list = try setup.run("tresor", ["list", "--vault", server.url, "--vm", "web", "--json"], token: setup.tokens["reader"]!)
+        #expect(list.status == 0, "\(list.stderr)")
+        let points = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as! [[String: Any]]
+        #expect(points.count == 2)
+
+        let restore = try setup.run("tresor-restore", ["vm", "--vault", server.url, "--vm", "web", "--output-dir", "whole",
+                                                       "--keystore", "keys", "--kek", "main"], token: setup.tokens["restore"]!,
+                                    passphrase: self.passphrase)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(TestImages.equal(setup.dir.file("whole/disk-0-os.img"), setup.dir.file("os.img")))
+        #expect(TestImages.equal(setup.dir.file("whole/disk-1-data.img"), setup.dir.file("data.img")))
+        #expect(server.stop() == 0, "SIGTERM ends the server cleanly")
+
+        // The same vault read locally holds exactly what the server committed, and all of it verifies.
+        let verify = try setup.run("tresor", ["verify", "--vault", "vault", "--read-data", "--keystore", "keys", "--kek", "main"],
+                                   token: nil, passphrase: self.passphrase)
+        #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
+        let audit = try setup.run("tresor-vault", ["audit", "vault", "--json"], token: nil)
+        let entries = try JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as! [[String: Any]]
+        let actions = entries.map { $0["action"] as? String ?? "" }
+        #expect(actions.filter { $0 == "session.commit" }.count == 2)
+        #expect(actions.contains("token.create") && actions.contains("session.open") && actions.contains("chunk.store"))
+        #expect(!audit.stdout.contains(setup.tokens["admin"]!), "the audit log never holds a token")
+    }
+
+    @Test func eachRoleMayDoWhatItIsForAndNothingElse() throws {
+        let setup = try Setup(passphrase: self.passphrase)
+        let server = try ServedVault(directory: setup.dir.file("vault"))
+        #expect(try self.backup(setup, server.url, token: setup.tokens["admin"]!).status == 0)
+
+        func failure(_ result: Programs.Result) -> String {
+            result.status == 0 ? "succeeded" : String(result.stderr.split(separator: "]").first ?? "").components(separatedBy: "error[").last ?? ""
+        }
+        // Backup tokens back up (a VM-limited one only its VM) but neither list nor restore.
+        #expect(failure(try self.backup(setup, server.url, vm: "db", token: setup.tokens["backup-web"]!)) == "auth.forbidden")
+        #expect(failure(try self.backup(setup, server.url, token: setup.tokens["reader"]!)) == "auth.forbidden")
+        #expect(failure(try self.backup(setup, server.url, token: setup.tokens["restore"]!)) == "auth.forbidden")
+        let restoreArguments = ["disk", "--vault", server.url, "--vm", "web", "--disk", "0", "--output", "r.img", "--keystore", "keys", "--kek", "main"]
+        #expect(failure(try setup.run("tresor-restore", restoreArguments, token: setup.tokens["backup"]!, passphrase: self.passphrase)) == "auth.forbidden")
+        #expect(failure(try setup.run("tresor-restore", restoreArguments, token: setup.tokens["reader"]!, passphrase: self.passphrase)) == "auth.forbidden")
+        #expect(failure(try setup.run("tresor-restore", restoreArguments, token: setup.tokens["restore"]!, passphrase: self.passphrase)) == "succeeded")
+        #expect(failure(try setup.run("tresor", ["list", "--vault", server.url], token: setup.tokens["backup"]!)) == "auth.forbidden")
+        #expect(failure(try setup.run("tresor", ["list", "--vault", server.url], token: setup.tokens["reader"]!)) == "succeeded")
+
+        // No token, a made-up one, a revoked one and an expired one: 401 with a code, never the token echoed.
+        #expect(failure(try setup.run("tresor", ["list", "--vault", server.url], token: nil)) == "auth.missing_token")
+        let madeUp = "tresor_0123456789abcdef_" + String(repeating: "ab", count: 32)
+        let wrong = try setup.run("tresor", ["list", "--vault", server.url], token: madeUp)
+        #expect(failure(wrong) == "auth.invalid_token" && !wrong.stderr.contains(madeUp))
+        let revoked = try setup.token(["--role", "reader"])
+        let id = String(revoked.dropFirst("tresor_".count).prefix(16))
+        #expect(try setup.run("tresor-vault", ["token", "revoke", "vault", id], token: nil).status == 0)
+        #expect(failure(try setup.run("tresor", ["list", "--vault", server.url], token: revoked)) == "auth.invalid_token")
+        let expiring = try setup.token(["--role", "reader", "--expires", "1s"])
+        Thread.sleep(forTimeInterval: 1.2)
+        let expired = try setup.run("tresor", ["list", "--vault", server.url], token: expiring)
+        #expect(failure(expired) == "auth.invalid_token" && expired.stderr.contains("expired"))
+        let listed = try setup.run("tresor-vault", ["token", "list", "vault", "--json"], token: nil)
+        #expect(listed.stdout.contains("\"revoked\"") && listed.stdout.contains("\"expired\"") && !listed.stdout.contains(revoked))
+
+        // The same answers as raw HTTP: status and JSON error code.
+        let raw = try RawHTTP.call("GET", server.url + "/v1/objects/manifests", token: setup.tokens["backup"]!, directory: setup.dir.path)
+        #expect(raw.status == 403 && raw.body.contains("\"code\":\"auth.forbidden\""))
+        #expect(try RawHTTP.call("GET", server.url + "/v1/vault", token: nil, directory: setup.dir.path).status == 401)
+        #expect(try RawHTTP.call("GET", server.url + "/healthz", token: nil, directory: setup.dir.path).status == 200)
+    }
+
+    @Test func malformedRequestsGetA4xxAndStoreNothing() throws {
+        let setup = try Setup(passphrase: self.passphrase)
+        let server = try ServedVault(directory: setup.dir.file("vault"))
+        let admin = setup.tokens["admin"]!
+        let dir = setup.dir.path
+        func call(_ method: String, _ path: String, _ headers: [String] = [], _ body: Data? = nil) throws -> RawHTTP.Reply {
+            try RawHTTP.call(method, server.url + path, token: admin, headers: headers, body: body, directory: dir)
+        }
+        let json = "Content-Type: application/json"
+        let opening = Data(#"{"vmName":"web","host":"h1","diskSources":["/d0"],"nowMillis":1}"#.utf8)
+        let opened = try call("POST", "/v1/sessions", [json], opening)
+        #expect(opened.status == 201, "\(opened.body)")
+        let session = (try JSONSerialization.jsonObject(with: Data(opened.body.utf8)) as! [String: Any])["id"] as! String
+
+        // A second backup of the same VM is refused with the seed's wording.
+        let busy = try call("POST", "/v1/sessions", [json], opening)
+        #expect(busy.status == 409 && busy.body.contains("another operation is in progress for this item"))
+
+        #expect(try call("POST", "/v1/sessions", ["Content-Type: text/plain"], opening).status == 400)
+        #expect(try call("POST", "/v1/sessions", [json], Data("{\"vmName\":".utf8)).status == 400)
+        #expect(try call("POST", "/v1/sessions", [json], Data("[1,2]".utf8)).status == 400)
+        #expect(try call("GET", "/v1/objects/../tresor-vault.json").status == 400)
+        #expect(try call("GET", "/v1/objects/domains/%2e%2e/x").status == 400)
+        #expect(try call("GET", "/v1/objects/manifests/none.manifest").status == 404)
+        #expect(try call("GET", "/v1/recovery-points/..%2f..%2fetc").status == 404)
+
+        let octets = "Content-Type: application/octet-stream"
+        let chunkID = String(repeating: "ab", count: 32)
+        let junk = Data(repeating: 7, count: 1000)
+        let noSum = try call("PUT", "/v1/sessions/\(session)/chunks/\(chunkID)", [octets], junk)
+        #expect(noSum.status == 400 && noSum.body.contains("x-tresor-sha256"))
+        let wrongSum = try call("PUT", "/v1/sessions/\(session)/chunks/\(chunkID)", [octets, "x-tresor-sha256: " + String(repeating: "0", count: 64)], junk)
+        #expect(wrongSum.status == 400 && wrongSum.body.contains("damaged in transit"))
+        let notAChunk = try call("PUT", "/v1/sessions/\(session)/chunks/\(chunkID)", [octets, "x-tresor-sha256: \(sha256(junk))"], junk)
+        #expect(notAChunk.status == 400 && notAChunk.body.contains("object.corrupt"), "\(notAChunk.body)")
+        let huge = Data(repeating: 1, count: 5 << 20)
+        #expect(try call("PUT", "/v1/sessions/\(session)/chunks/\(chunkID)", [octets, "x-tresor-sha256: \(sha256(huge))"], huge).status == 413)
+        #expect(try call("PUT", "/v1/sessions/\(session)/chunks/not-hex", [octets], junk).status == 400)
+        #expect(try call("PUT", "/v1/sessions/no-such-session/chunks/\(chunkID)", [octets], junk).status == 404)
+        // A rejected commit ends the session: its client starts again and reuses what the vault holds.
+        #expect(try call("POST", "/v1/sessions/\(session)/commit", [octets, "x-tresor-sha256: \(sha256(junk))"], junk).status == 400)
+        let ended = try call("DELETE", "/v1/sessions/\(session)")
+        #expect(ended.status == 404 && ended.body.contains("session.not_found"))
+
+        // Nothing of it reached the store.
+        let chunks = try FileManager.default.subpathsOfDirectory(atPath: setup.dir.file("vault/store")).filter { $0.contains("/chunks/") }
+        #expect(chunks.allSatisfy { !$0.hasSuffix(chunkID) })
+        #expect(server.stop() == 0)
+    }
+
+    @Test func aServerKilledMidBackupLeavesNoRecoveryPointAndTheRerunSucceeds() throws {
+        let setup = try Setup(passphrase: self.passphrase)
+        try TestImages.write(setup.dir.file("os.img"), size: 96 << 20, seed: 41)
+        var server = try ServedVault(directory: setup.dir.file("vault"))
+        #expect(try self.backup(setup, server.url, vm: "base", token: setup.tokens["admin"]!).status == 0)
+        let environment = self.passphrase.merging(["TRESOR_TOKEN": setup.tokens["admin"]!]) { $1 }
+        let (client, _, _) = try Programs.start("tresor", ["backup", "--vault", server.url, "--vm", "web", "--disk", "os.img", "--disk", "data.img",
+                                                           "--keystore", "keys", "--kek", "main"], environment: environment,
+                                                directory: setup.dir.path)
+        // Kill the server once the backup has stored some chunks, but before it could commit.
+        let chunks = setup.dir.file("vault/store/domains")
+        let deadline = Date().addingTimeInterval(30)
+        let before = Self.countChunks(chunks)
+        while Self.countChunks(chunks) < before + 5, Date() < deadline, client.isRunning { Thread.sleep(forTimeInterval: 0.01) }
+        server.kill9()
+        client.waitUntilExit()
+        #expect(client.terminationStatus != 0, "the client gives up with an error once the vault is gone")
+
+        server = try ServedVault(directory: setup.dir.file("vault"))
+        let list = try setup.run("tresor", ["list", "--vault", server.url, "--json"], token: setup.tokens["admin"]!)
+        let points = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as! [[String: Any]]
+        #expect(points.map { $0["vmName"] as? String } == ["base"], "the interrupted backup left no recovery point")
+        let rerun = try self.backup(setup, server.url, token: setup.tokens["admin"]!)
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        let stats = try JSONSerialization.jsonObject(with: Data(rerun.stdout.utf8)) as! [String: Any]
+        #expect((stats["chunksReused"] as? Int ?? 0) > 0, "the rerun adopts what the killed one stored")
+        #expect(server.stop() == 0)
+        let verify = try setup.run("tresor", ["verify", "--vault", "vault", "--read-data", "--keystore", "keys", "--kek", "main"],
+                                   token: nil, passphrase: self.passphrase)
+        #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
+    }
+
+    static func countChunks(_ root: String) -> Int {
+        ((try? FileManager.default.subpathsOfDirectory(atPath: root)) ?? []).filter { $0.contains("/chunks/") && $0.split(separator: "/").count == 4 }.count
+    }
+}
+
+private func sha256(_ data: Data) -> String {
+    let dir = TemporaryDirectory()
+    try? data.write(to: URL(fileURLWithPath: dir.file("body")))
+    let out = (try? Programs.runSystemCapturing("/usr/bin/sha256sum", [dir.file("body")], environment: [:], directory: dir.path)) ?? ""
+    return String(out.prefix(64))
+}

@@ -1,0 +1,84 @@
+public import Foundation
+
+/// A real `tresor-vault serve` process on a free loopback port, as tests of the HTTP API need it.
+public final class ServedVault {
+    public let directory: String
+    public let url: String
+    private let process: Process
+    private let errors: Pipe
+
+    /// Starts the server on `directory` and waits for its "listening on" line.
+    public init(directory: String, extraArguments: [String] = []) throws {
+        self.directory = directory
+        let (process, out, err) = try Programs.start("tresor-vault", ["serve", directory, "--listen", "127.0.0.1:0"] + extraArguments)
+        self.process = process
+        self.errors = err
+        var line = ""
+        let handle = out.fileHandleForReading
+        while !line.hasSuffix("\n") {
+            let byte = handle.readData(ofLength: 1)
+            if byte.isEmpty { break }
+            line += String(decoding: byte, as: UTF8.self)
+        }
+        guard let range = line.range(of: "http://") else {
+            process.terminate()
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            throw ServedVaultError(message: "the server did not start: \(stderr)")
+        }
+        self.url = String(line[range.lowerBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// SIGTERM, and the exit status once it stopped.
+    @discardableResult
+    public func stop() -> Int32 {
+        guard self.process.isRunning else { return self.process.terminationStatus }
+        kill(self.process.processIdentifier, SIGTERM)
+        self.process.waitUntilExit()
+        return self.process.terminationStatus
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    public func kill9() {
+        kill(self.process.processIdentifier, SIGKILL)
+        self.process.waitUntilExit()
+    }
+
+    public var standardError: String {
+        String(decoding: self.errors.fileHandleForReading.availableData, as: UTF8.self)
+    }
+
+    deinit {
+        if self.process.isRunning {
+            kill(self.process.processIdentifier, SIGKILL)
+            self.process.waitUntilExit()
+        }
+    }
+}
+
+public struct ServedVaultError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { self.message }
+}
+
+/// Raw HTTP calls through curl, for what the programs never send: malformed bodies, path tricks.
+public enum RawHTTP {
+    public struct Reply: Sendable {
+        public var status: Int
+        public var body: String
+    }
+
+    public static func call(_ method: String, _ url: String, token: String?, headers: [String] = [], body: Data? = nil,
+                            directory: String) throws -> Reply {
+        var arguments = ["-s", "-S", "--path-as-is", "-X", method, "-o", "-", "-w", "\n%{http_code}"]
+        if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
+        for header in headers { arguments += ["-H", header] }
+        if let body {
+            let file = directory + "/.body-\(UUID().uuidString)"
+            try body.write(to: URL(fileURLWithPath: file))
+            arguments += ["--data-binary", "@" + file]
+        }
+        let text = try Programs.runSystemCapturing("/usr/bin/curl", arguments + [url], environment: [:], directory: directory)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        return Reply(status: Int(lines.last ?? "") ?? 0, body: lines.dropLast().joined(separator: "\n"))
+    }
+}
