@@ -43,7 +43,7 @@ let package = Package(
         // Layer 1: wrappers and vocabulary.
         .target(name: "TresorCrypto", dependencies: ["CLibcrypto"], swiftSettings: strict),
         .target(name: "TresorCompression", dependencies: ["CZstd"], swiftSettings: strict),
-        .target(name: "TresorCore", swiftSettings: strict),
+        .target(name: "TresorCore", dependencies: ["CTresorSystem"], swiftSettings: strict),
 
         // Layer 2: keys, storage and catalog.
         .target(name: "TresorKeys", dependencies: ["TresorCore", "TresorCrypto"], swiftSettings: strict),
@@ -126,7 +126,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // Runs the built programs as subprocesses: exit codes, --json, SIGKILL mid-backup, a full disk.
-        .testTarget(name: "TresorEndToEndTests", dependencies: ["TresorTestSupport", "TresorChunkStore"],
+        .testTarget(name: "TresorEndToEndTests", dependencies: ["TresorTestSupport", "TresorChunkStore", "TresorCore"],
                     swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

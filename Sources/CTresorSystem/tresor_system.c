@@ -5,6 +5,8 @@
 #include <sys/uio.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <pthread.h>
+#include <string.h>
 
 int tresor_syncfs(int fd) { return syncfs(fd); }
 
@@ -32,4 +34,47 @@ int tresor_set_direct(int fd, int on) {
 int64_t tresor_pread_cached(int fd, void *buffer, uint64_t length, int64_t offset) {
     struct iovec vector = {buffer, (size_t)length};
     return (int64_t)preadv2(fd, &vector, 1, (off_t)offset, RWF_NOWAIT);
+}
+
+/* CRC-32C: the reflected polynomial 0x82F63B78. The table-driven path serves processors without SSE4.2. */
+static uint32_t crc32c_table[256];
+
+static void crc32c_fill_table(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc32c_table[i] = c;
+    }
+}
+
+static uint32_t crc32c_software(uint32_t crc, const uint8_t *p, uint64_t length) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, crc32c_fill_table);
+    while (length--) crc = crc32c_table[(crc ^ *p++) & 0xFF] ^ (crc >> 8);
+    return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *p, uint64_t length) {
+    uint64_t c = crc;
+    while (length >= 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        c = __builtin_ia32_crc32di(c, word);
+        p += 8;
+        length -= 8;
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (length--) c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return c32;
+}
+#endif
+
+uint32_t tresor_crc32c(uint32_t crc, const void *data, uint64_t length) {
+    crc = ~crc;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("sse4.2")) return ~crc32c_sse42(crc, (const uint8_t *)data, length);
+#endif
+    return ~crc32c_software(crc, (const uint8_t *)data, length);
 }

@@ -5,7 +5,6 @@ import Glibc
 import NIOCore
 import NIOHTTP1
 import TresorCore
-import TresorCrypto
 
 /// One client's connection to a vault server: the base URL, the token, and calls that block the calling
 /// thread (the engine's pipeline workers are threads of their own) with retries on transient failures.
@@ -63,7 +62,7 @@ public final class VaultConnection: Sendable {
         headers.add(name: "Authorization", value: "Bearer \(self.token)")
         if let contentType { headers.add(name: "Content-Type", value: contentType) }
         if checksum, let body {
-            headers.add(name: "x-tresor-sha256", value: body.withUnsafeReadableBytes { Hex.encode(SHA256.hash($0)) })
+            headers.add(name: "x-tresor-crc32c", value: body.withUnsafeReadableBytes { CRC32C.hex($0) })
         }
         var lastFailure = ""
         for attempt in 0..<Self.attempts {

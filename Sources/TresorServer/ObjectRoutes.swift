@@ -56,6 +56,6 @@ struct ObjectRoutes {
 extension HTTPField.Name {
     /// An object's size, answered to HEAD.
     static let tresorSize = HTTPField.Name("x-tresor-size")!
-    /// SHA-256 (hex) of an uploaded body: the transport checksum.
-    static let tresorSHA256 = HTTPField.Name("x-tresor-sha256")!
+    /// CRC-32C (8 hex digits) of an uploaded body: the transport checksum.
+    static let tresorCRC32C = HTTPField.Name("x-tresor-crc32c")!
 }

@@ -2,7 +2,6 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import TresorCore
-import TresorCrypto
 import TresorEngine
 
 /// The upload protocol (docs/server.md, "Backup sessions"): open a session, store wraps, ask which chunks
@@ -109,17 +108,17 @@ struct SessionRoutes {
         return session
     }
 
-    /// An octet-stream body whose SHA-256 matches the x-tresor-sha256 header: bytes damaged in transit are
+    /// An octet-stream body whose CRC-32C matches the x-tresor-crc32c header: bytes damaged in transit are
     /// refused before anything is stored.
     private static func checkedOctets(_ request: Request) async throws -> ByteBuffer {
         try HTTPCoding.requireOctets(request)
-        guard let expected = request.headers[.tresorSHA256] else {
-            throw TresorError(.requestInvalid, "uploads carry their SHA-256 in x-tresor-sha256")
+        guard let expected = request.headers[.tresorCRC32C] else {
+            throw TresorError(.requestInvalid, "uploads carry their CRC-32C in x-tresor-crc32c")
         }
         let body = try await HTTPCoding.body(request)
-        let actual = body.withUnsafeReadableBytes { Hex.encode(SHA256.hash($0)) }
+        let actual = body.withUnsafeReadableBytes { CRC32C.hex($0) }
         guard actual == expected.lowercased() else {
-            throw TresorError(.requestInvalid, "the body's SHA-256 does not match x-tresor-sha256 (damaged in transit)",
+            throw TresorError(.requestInvalid, "the body's CRC-32C does not match x-tresor-crc32c (damaged in transit)",
                               action: "send it again")
         }
         return body

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TresorCore
 import TresorTestSupport
 
 /// A real `tresor-vault serve` on loopback, used by the real programs and by curl for what they never send.
@@ -150,17 +151,17 @@ struct ServerTests {
         let chunkID = String(repeating: "ab", count: 32)
         let junk = Data(repeating: 7, count: 1000)
         let noSum = try call("PUT", "/v1/sessions/\(session)/chunks/\(chunkID)", [octets], junk)
-        #expect(noSum.status == 400 && noSum.body.contains("x-tresor-sha256"))
-        let wrongSum = try call("PUT", "/v1/sessions/\(session)/chunks/\(chunkID)", [octets, "x-tresor-sha256: " + String(repeating: "0", count: 64)], junk)
+        #expect(noSum.status == 400 && noSum.body.contains("x-tresor-crc32c"))
+        let wrongSum = try call("PUT", "/v1/sessions/\(session)/chunks/\(chunkID)", [octets, "x-tresor-crc32c: 00000000"], junk)
         #expect(wrongSum.status == 400 && wrongSum.body.contains("damaged in transit"))
-        let notAChunk = try call("PUT", "/v1/sessions/\(session)/chunks/\(chunkID)", [octets, "x-tresor-sha256: \(sha256(junk))"], junk)
+        let notAChunk = try call("PUT", "/v1/sessions/\(session)/chunks/\(chunkID)", [octets, "x-tresor-crc32c: \(crc32c(junk))"], junk)
         #expect(notAChunk.status == 400 && notAChunk.body.contains("object.corrupt"), "\(notAChunk.body)")
         let huge = Data(repeating: 1, count: 5 << 20)
-        #expect(try call("PUT", "/v1/sessions/\(session)/chunks/\(chunkID)", [octets, "x-tresor-sha256: \(sha256(huge))"], huge).status == 413)
+        #expect(try call("PUT", "/v1/sessions/\(session)/chunks/\(chunkID)", [octets, "x-tresor-crc32c: \(crc32c(huge))"], huge).status == 413)
         #expect(try call("PUT", "/v1/sessions/\(session)/chunks/not-hex", [octets], junk).status == 400)
         #expect(try call("PUT", "/v1/sessions/no-such-session/chunks/\(chunkID)", [octets], junk).status == 404)
         // A rejected commit ends the session: its client starts again and reuses what the vault holds.
-        #expect(try call("POST", "/v1/sessions/\(session)/commit", [octets, "x-tresor-sha256: \(sha256(junk))"], junk).status == 400)
+        #expect(try call("POST", "/v1/sessions/\(session)/commit", [octets, "x-tresor-crc32c: \(crc32c(junk))"], junk).status == 400)
         let ended = try call("DELETE", "/v1/sessions/\(session)")
         #expect(ended.status == 404 && ended.body.contains("session.not_found"))
 
@@ -207,9 +208,6 @@ struct ServerTests {
     }
 }
 
-private func sha256(_ data: Data) -> String {
-    let dir = TemporaryDirectory()
-    try? data.write(to: URL(fileURLWithPath: dir.file("body")))
-    let out = (try? Programs.runSystemCapturing("/usr/bin/sha256sum", [dir.file("body")], environment: [:], directory: dir.path)) ?? ""
-    return String(out.prefix(64))
+private func crc32c(_ data: Data) -> String {
+    data.withUnsafeBytes { CRC32C.hex($0) }
 }

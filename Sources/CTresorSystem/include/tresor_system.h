@@ -19,4 +19,7 @@ int tresor_set_direct(int fd, int on);
 /// preadv2(RWF_NOWAIT): reads only what the page cache already holds. Returns the bytes read (possibly
 /// fewer than asked), or -1 with errno (EAGAIN: nothing cached at `offset`).
 int64_t tresor_pread_cached(int fd, void *buffer, uint64_t length, int64_t offset);
+/// CRC-32C (Castagnoli, as iSCSI and S3 use it) of `length` bytes, continuing from `crc` (0 to start).
+/// Uses the SSE4.2 instruction where the processor has it. The transport checksum of uploads.
+uint32_t tresor_crc32c(uint32_t crc, const void *data, uint64_t length);
 #endif

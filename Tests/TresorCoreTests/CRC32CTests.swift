@@ -1,0 +1,35 @@
+import Testing
+import TresorCore
+
+/// The transport checksum against its standard check value and a bit-by-bit reference, so the fast
+/// (SSE4.2) path and the table path agree with the definition.
+struct CRC32CTests {
+    /// The definition: reflected CRC-32 with polynomial 0x82F63B78, initial and final XOR 0xFFFFFFFF.
+    func reference(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+        }
+        return ~crc
+    }
+
+    @Test func matchesTheCheckValue() {
+        let check = Array("123456789".utf8)
+        #expect(check.withUnsafeBytes { CRC32C.checksum($0) } == 0xE306_9283)
+        #expect(check.withUnsafeBytes { CRC32C.hex($0) } == "e3069283")
+        #expect([UInt8]().withUnsafeBytes { CRC32C.checksum($0) } == 0)
+    }
+
+    @Test func matchesTheDefinitionOnEveryLength() {
+        var state: UInt64 = 0x1234_5678
+        let bytes = (0..<4099).map { _ -> UInt8 in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt8(truncatingIfNeeded: state >> 33)
+        }
+        for length in [1, 7, 8, 9, 63, 64, 65, 4096, 4099] {
+            let slice = Array(bytes[0..<length])
+            #expect(slice.withUnsafeBytes { CRC32C.checksum($0) } == self.reference(slice), "length \(length)")
+        }
+    }
+}
