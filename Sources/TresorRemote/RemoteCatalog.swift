@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 public import TresorCore
 
@@ -45,11 +46,16 @@ public final class RemoteCatalog: Catalog {
         try self.connection.getJSON(VaultSummary.self, "/v1/vault").usage
     }
 
+    /// What verify found damaged, reported to the vault so later backups upload it again.
+    public func markBad(domain: DomainID, ids: [ChunkID]) throws {
+        _ = try self.connection.send(.POST, "/v1/domains/\(domain)/bad-chunks", body: ByteBuffer(bytes: try JSON.encode(ids)),
+                                     contentType: "application/json")
+    }
+
     /// The whole domain's chunk list stays on the server: backups ask in batches through their session.
     public func goodChunks(domain: DomainID) throws -> [ChunkID: KeyID] { throw Self.serverSide }
     public func registerVM(_ vm: VMRecord) throws { throw Self.serverSide }
     public func commit(_ commit: CatalogCommit) throws { throw Self.serverSide }
-    public func markBad(domain: DomainID, ids: [ChunkID]) throws { throw Self.serverSide }
     public func registerChunks(domain: DomainID, _ chunks: [StoredChunk]) throws { throw Self.serverSide }
     public func registerDataKey(domain: DomainID, keyID: KeyID, createdAtMillis: Int64) throws { throw Self.serverSide }
     public func addSeals(domain: DomainID, _ seals: [KeyID: Int64]) throws { throw Self.serverSide }

@@ -104,7 +104,7 @@ struct SessionRoutes {
         let caller = try context.requireCaller()
         try AccessRules.require(caller, Self.writers, to: "take part in backups")
         let session = try context.parameters.require("session")
-        try AccessRules.requireVM(caller, name: try state.service.sessionVM(session).name)
+        try AccessRules.requireVM(caller, name: try state.service.sessionVMName(session))
         return session
     }
 

@@ -75,5 +75,15 @@ struct StatusRoutes {
             let domain = try DomainID(try context.parameters.require("domain"))
             return try HTTPCoding.json(try await state.blocking { try state.vault.catalog.badChunks(domain: domain).sorted() })
         }
+        // Verify, run by a key holder, reports chunks it found damaged: later backups upload them again.
+        api.post("domains/:domain/bad-chunks") { request, context in
+            let caller = try context.requireCaller()
+            try AccessRules.require(caller, [.admin, .restore], to: "mark chunks bad")
+            let domain = try DomainID(try context.parameters.require("domain"))
+            let ids = try await HTTPCoding.decode([ChunkID].self, request)
+            try state.record(context, action: "chunks.mark_bad", target: "domain \(domain): \(ids.count) chunks", result: "ok", durable: true)
+            try await state.blocking { try state.vault.catalog.markBad(domain: domain, ids: ids) }
+            return HTTPCoding.noContent()
+        }
     }
 }

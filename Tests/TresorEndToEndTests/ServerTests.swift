@@ -79,6 +79,31 @@ struct ServerTests {
         #expect(!audit.stdout.contains(setup.tokens["admin"]!), "the audit log never holds a token")
     }
 
+    @Test func verifyOverHTTPFindsDamageMarksItBadAndTheNextBackupHealsIt() throws {
+        let setup = try Setup(passphrase: self.passphrase)
+        let server = try ServedVault(directory: setup.dir.file("vault"))
+        #expect(try self.backup(setup, server.url, token: setup.tokens["backup"]!).status == 0)
+        let store = setup.dir.file("vault/store/domains")
+        let chunk = try #require(try FileManager.default.subpathsOfDirectory(atPath: store)
+            .filter { $0.contains("/chunks/") && $0.split(separator: "/").count == 4 }.sorted().first)
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: store + "/" + chunk))
+        try handle.seek(toOffset: 200)
+        try handle.write(contentsOf: Data([0x5A, 0xA5]))
+        try handle.close()
+
+        let arguments = ["verify", "--vault", server.url, "--read-data", "--keystore", "keys", "--kek", "main"]
+        let damaged = try setup.run("tresor", arguments, token: setup.tokens["restore"]!, passphrase: self.passphrase)
+        #expect(damaged.status == 2, "\(damaged.stdout) \(damaged.stderr)")
+        #expect(damaged.stdout.contains(String(chunk.split(separator: "/").last!)), "the report names the damaged chunk")
+        let healed = try self.backup(setup, server.url, token: setup.tokens["backup"]!)
+        let stats = try JSONSerialization.jsonObject(with: Data(healed.stdout.utf8)) as! [String: Any]
+        #expect(stats["chunksNew"] as? Int == 1, "the chunk marked bad is uploaded again: \(healed.stdout)")
+        let clean = try setup.run("tresor", ["verify", "--vault", server.url, "--keystore", "keys", "--kek", "main"],
+                                  token: setup.tokens["restore"]!, passphrase: self.passphrase)
+        #expect(clean.status == 0, "\(clean.stdout) \(clean.stderr)")
+        #expect(server.stop() == 0)
+    }
+
     @Test func eachRoleMayDoWhatItIsForAndNothingElse() throws {
         let setup = try Setup(passphrase: self.passphrase)
         let server = try ServedVault(directory: setup.dir.file("vault"))

@@ -13,6 +13,10 @@ import TresorCrypto
 public final class VaultService: BackupDestination {
     public let vault: Vault
     private let sessions = Mutex<[String: VaultSession]>([:])
+    /// Sessions committed lately, so a commit repeated because its answer was lost in the network gets
+    /// the same recovery point instead of an error. Oldest first; bounded.
+    private let recentCommits = Mutex<[(session: String, record: RecoveryPointRecord)]>([])
+    private static let recentCommitLimit = 256
 
     public init(vault: Vault) {
         self.vault = vault
@@ -71,8 +75,11 @@ public final class VaultService: BackupDestination {
 
     public var openSessionCount: Int { self.sessions.withLock { $0.count } }
 
-    /// The VM a session belongs to, for servers that check a token's scope.
-    public func sessionVM(_ id: String) throws -> VMRecord { try self.session(id).info.vm }
+    /// The name of the VM a session (open or just committed) belongs to, for servers that check a token's scope.
+    public func sessionVMName(_ id: String) throws -> String {
+        if let done = self.recentCommits.withLock({ $0.first { $0.session == id }?.record }) { return done.vmName }
+        return try self.session(id).info.vm.name
+    }
 
     private func session(_ id: String) throws -> VaultSession {
         guard let session = self.sessions.withLock({ $0[id] }) else {
@@ -188,6 +195,7 @@ public final class VaultService: BackupDestination {
     // MARK: Commit
 
     public func commit(session: String, manifest: [UInt8]) throws -> RecoveryPointRecord {
+        if let done = self.recentCommits.withLock({ $0.first { $0.session == session }?.record }) { return done }
         let open = try self.session(session)
         defer { self.abandon(session: session) }
         let check = try CommitCheck(vault: self.vault, session: open, manifestBytes: manifest)
@@ -200,6 +208,10 @@ public final class VaultService: BackupDestination {
         commit.newChunks = stored
         for chunk in stored { commit.sealsByDataKey[chunk.dataKeyID, default: 0] += 1 }
         try self.vault.catalog.commit(commit)
+        self.recentCommits.withLock { recent in
+            recent.append((session, commit.recoveryPoint))
+            if recent.count > Self.recentCommitLimit { recent.removeFirst() }
+        }
         return commit.recoveryPoint
     }
 }
