@@ -15,7 +15,9 @@ struct ObjectRoutes {
             let caller = try context.requireCaller()
             try await state.blocking { try AccessRules.requireObjectRead(caller, path: key.path, vault: state.vault) }
             do {
-                return HTTPCoding.bytes(try await state.blocking { try state.vault.store.get(key) })
+                let bytes = try await state.blocking { try state.vault.store.get(key) }
+                state.metrics.served(bytes: bytes.count)
+                return HTTPCoding.bytes(bytes)
             } catch let error as TresorError where error.code == .missingObject {
                 throw TresorError(.notFound, "the vault holds no object \(key.path)")
             }

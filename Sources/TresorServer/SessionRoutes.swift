@@ -18,7 +18,9 @@ struct SessionRoutes {
             let opening = try await HTTPCoding.decode(SessionRequest.self, request)
             try AccessRules.requireVM(caller, name: opening.vmName)
             return try await Self.audited(state, context, action: "session.open", target: "vm \(opening.vmName) on \(opening.host)", durable: false) {
-                try HTTPCoding.json(try await state.blocking { try state.service.openSession(opening) }, status: .created)
+                let session = try await state.blocking { try state.service.openSession(opening) }
+                state.metrics.openedSession()
+                return try HTTPCoding.json(session, status: .created)
             }
         }
         api.get("sessions/:session/wraps/:key") { request, context in
@@ -49,7 +51,9 @@ struct SessionRoutes {
             guard asked.ids.count <= ServerLimits.maximumLookup else {
                 throw TresorError(.requestTooLarge, "a lookup asks about at most \(ServerLimits.maximumLookup) IDs")
             }
-            return try HTTPCoding.json(LookupResponse(keys: try await state.blocking { try state.service.lookup(session: session, asked.ids) }))
+            let keys = try await state.blocking { try state.service.lookup(session: session, asked.ids) }
+            state.metrics.answeredLookup(asked: keys.count, present: keys.count { $0 != nil })
+            return try HTTPCoding.json(LookupResponse(keys: keys))
         }
         api.put("sessions/:session/chunks/:id") { request, context in
             let session = try Self.authorize(state, context)
@@ -61,6 +65,7 @@ struct SessionRoutes {
                 try await Self.cleaningUpWhenFull(state, session) {
                     try body.withUnsafeReadableBytes { try state.service.putChunk(session: session, id: id, object: $0) }
                 }
+                state.metrics.storedChunk(bytes: body.readableBytes)
                 return HTTPCoding.noContent()
             }
         }
@@ -87,6 +92,7 @@ struct SessionRoutes {
             let manifest = Array(try await Self.checkedOctets(request).readableBytesView)
             return try await Self.audited(state, context, action: "session.commit", target: "session \(session)", durable: true) {
                 let record = try await Self.cleaningUpWhenFull(state, session) { try state.service.commit(session: session, manifest: manifest) }
+                state.metrics.committed()
                 return try HTTPCoding.json(record, status: .created)
             }
         }

@@ -2,6 +2,8 @@
 import Glibc
 #endif
 import Hummingbird
+import Metrics
+import Prometheus
 public import Logging
 import NIOCore
 import NIOPosix
@@ -20,6 +22,7 @@ final class ServerState: Sendable {
     let audit: AuditLog
     /// Threads for the store's and catalog's blocking calls, so they never hold Swift's cooperative pool.
     let pool: NIOThreadPool
+    let metrics = ServerMetrics()
 
     var vault: Vault { self.service.vault }
 
@@ -74,15 +77,26 @@ public enum VaultServer {
         let vault = Vault(id: directory.config.vaultID, store: store, catalog: try SQLiteCatalog(path: directory.catalogPath))
         _ = try CatalogRebuilder.importMissingManifests(vault: vault)
 
+        // One Prometheus registry for the process (swift-metrics is bootstrapped once), before any metric
+        // is created.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let pool = NIOThreadPool(numberOfThreads: settings.blockingThreads)
         pool.start()
         let state = ServerState(directory: directory, service: VaultService(vault: vault), tokens: try SQLiteTokenStore(vaultDirectory: path),
                                 audit: try AuditLog(vaultDirectory: path), pool: pool)
 
         let router = Router(context: VaultRequestContext.self)
+        // Outermost, so it sees each error as the status it is answered with.
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.get("/healthz") { _, _ in try HTTPCoding.json(["status": "ok"]) }
+        router.get("/metrics") { _, _ in
+            state.metrics.sessions(open: state.service.openSessionCount)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
         let api = router.group("v1").add(middleware: TokenMiddleware(tokens: state.tokens))
         StatusRoutes(state: state).register(api)
         ObjectRoutes(state: state).register(api)

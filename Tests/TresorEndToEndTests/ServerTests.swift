@@ -65,6 +65,11 @@ struct ServerTests {
         #expect(restore.status == 0, "\(restore.stderr)")
         #expect(TestImages.equal(setup.dir.file("whole/disk-0-os.img"), setup.dir.file("os.img")))
         #expect(TestImages.equal(setup.dir.file("whole/disk-1-data.img"), setup.dir.file("data.img")))
+        let metrics = try RawHTTP.call("GET", server.url + "/metrics", token: nil, directory: setup.dir.path)
+        #expect(metrics.status == 200)
+        #expect(metrics.body.contains("tresor_recovery_points_committed_total 2"), "\(metrics.body.prefix(400))")
+        #expect(metrics.body.contains("http_server_request_duration_count{http_route=\"/v1/sessions/{session}/chunks/{id}\""))
+        #expect(!metrics.body.contains(setup.tokens["admin"]!) && !metrics.body.contains("web"), "no names or secrets in labels")
         #expect(server.stop() == 0, "SIGTERM ends the server cleanly")
 
         // The same vault read locally holds exactly what the server committed, and all of it verifies.
