@@ -50,11 +50,13 @@ stop_server() {
 }
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$server_pid/status"; }
 
-# timed NAME CMD...: wall seconds of CMD into times.txt.
+# timed NAME CMD...: wall seconds of CMD (a command or a function of this script) into times.txt.
 timed() {
     local name=$1; shift
-    /usr/bin/time -f "%e" -o .t "$@" > "$name.out" 2> "$name.err" || { echo "$name failed:" >&2; cat "$name.err" >&2; exit 1; }
-    echo "$name $(cat .t)" >> times.txt
+    local started
+    started=$(date +%s.%N)
+    "$@" > "$name.out" 2> "$name.err" || { echo "$name failed:" >&2; cat "$name.err" >&2; exit 1; }
+    echo "$name $(echo "$(date +%s.%N) - $started" | bc)" >> times.txt
 }
 use() { cp --reflink=auto --sparse=always "$1" disk.img; cat disk.img > /dev/null; }
 

@@ -66,7 +66,7 @@ public struct ServerSettings: Sendable {
 public enum VaultServer {
     /// Serves the vault directory until SIGTERM or SIGINT, then stops taking connections, lets running
     /// requests finish and returns. `onListening` gets the bound port (useful with port 0).
-    public static func run(directory path: String, settings: ServerSettings, logger: Logger,
+    public static func run(directory path: String, settings: ServerSettings, logger: Logger, listRoutesOnly: Bool = false,
                            onListening: @escaping @Sendable (Int) -> Void) async throws {
         let directory = try VaultDirectory.open(at: path)
         // The server is the vault's writer while it runs: local writers get vault.busy, readers go on.
@@ -86,6 +86,29 @@ public enum VaultServer {
         let state = ServerState(directory: directory, service: VaultService(vault: vault), tokens: try SQLiteTokenStore(vaultDirectory: path),
                                 audit: try AuditLog(vaultDirectory: path), pool: pool)
 
+        let router = Self.makeRouter(state: state, registry: registry)
+        if listRoutesOnly {
+            for route in router.routes { print("\(route.method) \(route.path)") }
+            try await pool.shutdownGracefully()
+            return
+        }
+
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tresor-vault"),
+            onServerRunning: { channel in onListening(channel.localAddress?.port ?? settings.port) },
+            logger: logger)
+        let sweeper = SessionSweeper(state: state, idleLimit: settings.sessionIdleLimit, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            // The sweeper ends first on shutdown; the server then lets running requests finish.
+            services: [.init(service: app), .init(service: sweeper, successTerminationBehavior: .ignore)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        try await pool.shutdownGracefully()
+    }
+
+    /// Every route the server answers (docs/openapi.json describes the same set; a test compares them).
+    static func makeRouter(state: ServerState, registry: PrometheusCollectorRegistry) -> Router<VaultRequestContext> {
         let router = Router(context: VaultRequestContext.self)
         // Outermost, so it sees each error as the status it is answered with.
         router.add(middleware: MetricsMiddleware())
@@ -102,18 +125,7 @@ public enum VaultServer {
         ObjectRoutes(state: state).register(api)
         SessionRoutes(state: state).register(api)
 
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tresor-vault"),
-            onServerRunning: { channel in onListening(channel.localAddress?.port ?? settings.port) },
-            logger: logger)
-        let sweeper = SessionSweeper(state: state, idleLimit: settings.sessionIdleLimit, logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            // The sweeper ends first on shutdown; the server then lets running requests finish.
-            services: [.init(service: app), .init(service: sweeper, successTerminationBehavior: .ignore)],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-        try await pool.shutdownGracefully()
+        return router
     }
 }
 

@@ -26,6 +26,9 @@ extension TresorVault {
         @Option(help: "Log level: trace, debug, info, notice, warning, error.")
         var logLevel = "info"
 
+        @Flag(help: "Print every route (METHOD /path) and exit instead of serving.")
+        var listRoutes = false
+
         func run() async throws {
             try await runReportingErrors("tresor-vault") {
                 let (host, port) = try ListenAddress.parse(self.listen)
@@ -37,7 +40,7 @@ extension TresorVault {
                 logger.logLevel = level
                 try await VaultServer.run(
                     directory: self.directory, settings: ServerSettings(host: host, port: port, sessionIdleLimit: .milliseconds(idle)),
-                    logger: logger,
+                    logger: logger, listRoutesOnly: self.listRoutes,
                     onListening: { bound in
                         print("listening on http://\(host):\(bound)")
                         fflushStandardOutput()

@@ -69,7 +69,9 @@ public enum RawHTTP {
 
     public static func call(_ method: String, _ url: String, token: String?, headers: [String] = [], body: Data? = nil,
                             directory: String) throws -> Reply {
-        var arguments = ["-s", "-S", "--path-as-is", "-X", method, "-o", "-", "-w", "\n%{http_code}"]
+        // HEAD through -I: with -X HEAD curl waits for a body that never comes.
+        var arguments = ["-s", "-S", "--path-as-is", "--max-time", "30", "-o", "-", "-w", "\n%{http_code}"]
+        arguments += method == "HEAD" ? ["-I"] : ["-X", method]
         if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
         for header in headers { arguments += ["-H", header] }
         if let body {
