@@ -4,7 +4,7 @@
 set -euo pipefail
 
 need=()
-for pkg in libssl-dev libzstd-dev libsqlite3-dev pkg-config python3 curl; do
+for pkg in libssl-dev libzstd-dev libsqlite3-dev pkg-config python3 curl openssl; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${TRESOR_BENCH_PEERS:-0}" = "1" ]; then

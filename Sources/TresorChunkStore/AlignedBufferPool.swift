@@ -22,8 +22,8 @@ final class AlignedBufferPool: Sendable {
         if let reused {
             (address, size) = reused
         } else {
-            // Room for the largest chunk object, so one buffer serves every later call.
-            let allocated = max(capacity, 5 << 20)
+            // Rounded up to 64 KiB, so a buffer serves chunks of its size whatever their compression.
+            let allocated = (capacity + 0xFFFF) & ~0xFFFF
             let pointer = UnsafeMutableRawPointer.allocate(byteCount: allocated, alignment: POSIX.directIOAlignment)
             (address, size) = (UInt(bitPattern: pointer), allocated)
         }

@@ -14,6 +14,10 @@ public struct VaultOptions: ParsableArguments {
             completion: .file())
     public var tokenFile: String?
 
+    @Option(name: .long, help: "PEM file of the CA (or the server's own certificate) an https vault must present.",
+            completion: .file())
+    public var tlsCA: String?
+
     public init() {}
 
     public var isRemote: Bool { self.vault.hasPrefix("http://") || self.vault.hasPrefix("https://") }

@@ -27,6 +27,7 @@ public struct TresorError: Error, Sendable, CustomStringConvertible {
         public static let requestInvalid = Code("request.invalid")
         public static let requestTooLarge = Code("request.too_large")
         public static let unreachable = Code("network.unreachable")
+        public static let tlsFailed = Code("network.tls_failed")
         public static let serverError = Code("server.error")
         // Catalog.
         public static let catalog = Code("catalog.error")

@@ -70,8 +70,8 @@ public struct RemoteVault: Sendable {
     public let connection: VaultConnection
     public let vaultID: String
 
-    public init(url: String, token: String) throws {
-        self.connection = try VaultConnection(url: url, token: token)
+    public init(url: String, token: String, trustedCA: String? = nil) throws {
+        self.connection = try VaultConnection(url: url, token: token, trustedCA: trustedCA)
         self.vaultID = try self.connection.getJSON(VaultSummary.self, "/v1/vault").vaultID
     }
 

@@ -4,6 +4,7 @@ import Glibc
 #endif
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import TresorCore
 
 /// One client's connection to a vault server: the base URL, the token, and calls that block the calling
@@ -12,13 +13,16 @@ public final class VaultConnection: Sendable {
     public let baseURL: String
     private let token: String
     private let client: HTTPClient
+    /// For https: the system's trust roots, or only the CA (or the server's own certificate) given.
+    private let tls: TLSConfiguration?
 
     /// Attempts per call; the waits between them double from `firstBackoff`.
     static let attempts = 6
     static let firstBackoffMillis: UInt32 = 100
 
-    /// `url` is http(s)://HOST:PORT; plain http is accepted on loopback only (docs/server.md).
-    public init(url: String, token: String) throws {
+    /// `url` is http(s)://HOST:PORT; plain http is accepted on loopback only (docs/server.md). `trustedCA` is a
+    /// PEM file of the certificates an https server's chain must lead to (its own, to pin it).
+    public init(url: String, token: String, trustedCA: String? = nil) throws {
         var base = url
         while base.hasSuffix("/") { base.removeLast() }
         guard base.hasPrefix("http://") || base.hasPrefix("https://") else {
@@ -33,6 +37,20 @@ public final class VaultConnection: Sendable {
         }
         self.baseURL = base
         self.token = token
+        if base.hasPrefix("https://") {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.minimumTLSVersion = .tlsv12
+            if let trustedCA {
+                guard AtomicFile.exists(trustedCA) else {
+                    throw TresorError(.invalidArgument, "the CA file \(trustedCA) does not exist")
+                }
+                tls.trustRoots = .file(trustedCA)
+            }
+            self.tls = tls
+        } else {
+            guard trustedCA == nil else { throw TresorError(.invalidArgument, "--tls-ca is for https:// vaults") }
+            self.tls = nil
+        }
         self.client = Self.sharedClient
     }
 
@@ -70,8 +88,12 @@ public final class VaultConnection: Sendable {
             let response: HTTPClient.Response
             do {
                 let request = try HTTPClient.Request(url: self.baseURL + path, method: method, headers: headers,
-                                                     body: body.map { .byteBuffer($0) })
+                                                     body: body.map { .byteBuffer($0) }, tlsConfiguration: self.tls)
                 response = try self.client.execute(request: request, deadline: .now() + .seconds(300)).wait()
+            } catch let error as NIOSSLError {
+                // Not transient: an untrusted or mismatched certificate stays so on every attempt.
+                throw TresorError(.tlsFailed, "TLS with \(self.baseURL) failed: \(error)",
+                                  action: "give the CA (or the server's certificate) with --tls-ca")
             } catch {
                 lastFailure = "\(error)"
                 continue

@@ -60,13 +60,15 @@ struct SessionRoutes {
             guard let id = ChunkID(hex: try context.parameters.require("id")) else {
                 throw TresorError(.requestInvalid, "not a chunk ID (64 hex digits)")
             }
-            let body = try await Self.checkedOctets(request)
-            return try await Self.audited(state, context, action: "chunk.store", target: "session \(session): chunk \(id)", durable: false) {
-                try await Self.cleaningUpWhenFull(state, session) {
-                    try body.withUnsafeReadableBytes { try state.service.putChunk(session: session, id: id, object: $0) }
+            return try await state.uploads.withSlot {
+                let body = try await Self.checkedOctets(request)
+                return try await Self.audited(state, context, action: "chunk.store", target: "session \(session): chunk \(id)", durable: false) {
+                    try await Self.cleaningUpWhenFull(state, session) {
+                        try body.withUnsafeReadableBytes { try state.service.putChunk(session: session, id: id, object: $0) }
+                    }
+                    state.metrics.storedChunk(bytes: body.readableBytes)
+                    return HTTPCoding.noContent()
                 }
-                state.metrics.storedChunk(bytes: body.readableBytes)
-                return HTTPCoding.noContent()
             }
         }
         api.post("sessions/:session/index-pages") { request, context in

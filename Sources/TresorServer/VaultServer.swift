@@ -2,6 +2,9 @@
 import Glibc
 #endif
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import Metrics
 import Prometheus
 public import Logging
@@ -23,6 +26,8 @@ final class ServerState: Sendable {
     /// Threads for the store's and catalog's blocking calls, so they never hold Swift's cooperative pool.
     let pool: NIOThreadPool
     let metrics = ServerMetrics()
+    /// As many upload bodies in memory at once as there are threads to store them, and as many waiting.
+    let uploads: UploadSlots
 
     var vault: Vault { self.service.vault }
 
@@ -32,6 +37,7 @@ final class ServerState: Sendable {
         self.tokens = tokens
         self.audit = audit
         self.pool = pool
+        self.uploads = UploadSlots(16)
     }
 
     func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
@@ -54,12 +60,31 @@ public struct ServerSettings: Sendable {
     public var sessionIdleLimit: Duration
     /// Threads for blocking store and catalog calls.
     public var blockingThreads: Int
+    /// PEM files of the certificate chain and its private key; nil serves plain HTTP.
+    public var tls: (certificate: String, key: String)?
 
-    public init(host: String, port: Int, sessionIdleLimit: Duration = .seconds(900), blockingThreads: Int = 8) {
+    public init(host: String, port: Int, sessionIdleLimit: Duration = .seconds(900), blockingThreads: Int = 8,
+                tls: (certificate: String, key: String)? = nil) {
         self.host = host
         self.port = port
         self.sessionIdleLimit = sessionIdleLimit
         self.blockingThreads = blockingThreads
+        self.tls = tls
+    }
+
+    /// HTTP/1.1, over TLS 1.2 or later when a certificate is given.
+    func serverBuilder() throws -> HTTPServerBuilder {
+        guard let tls = self.tls else { return .http1() }
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(file: tls.key, format: .pem)
+            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            configuration.minimumTLSVersion = .tlsv12
+            return try .tls(.http1(), tlsConfiguration: configuration)
+        } catch {
+            throw TresorError(.invalidArgument, "cannot use the TLS certificate \(tls.certificate) with key \(tls.key): \(error)",
+                              action: "give a PEM certificate chain and its PEM private key")
+        }
     }
 }
 
@@ -95,6 +120,7 @@ public enum VaultServer {
 
         let app = Application(
             router: router,
+            server: try settings.serverBuilder(),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tresor-vault"),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? settings.port) },
             logger: logger)

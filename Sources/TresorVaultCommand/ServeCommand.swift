@@ -26,12 +26,22 @@ extension TresorVault {
         @Option(help: "Log level: trace, debug, info, notice, warning, error.")
         var logLevel = "info"
 
+        @Option(help: "PEM certificate chain: serve HTTPS (TLS 1.2 or later).", completion: .file())
+        var tlsCert: String?
+
+        @Option(help: "PEM private key of --tls-cert.", completion: .file())
+        var tlsKey: String?
+
         @Flag(help: "Print every route (METHOD /path) and exit instead of serving.")
         var listRoutes = false
 
         func run() async throws {
             try await runReportingErrors("tresor-vault") {
                 let (host, port) = try ListenAddress.parse(self.listen)
+                guard (self.tlsCert == nil) == (self.tlsKey == nil) else {
+                    throw TresorError(.invalidArgument, "--tls-cert and --tls-key go together")
+                }
+                let tls = self.tlsCert.flatMap { cert in self.tlsKey.map { (certificate: cert, key: $0) } }
                 let idle = try DurationText.milliseconds(self.sessionIdle)
                 guard let level = Logger.Level(rawValue: self.logLevel) else {
                     throw TresorError(.invalidArgument, "'\(self.logLevel)' is not a log level")
@@ -39,10 +49,10 @@ extension TresorVault {
                 var logger = Logger(label: "tresor-vault")
                 logger.logLevel = level
                 try await VaultServer.run(
-                    directory: self.directory, settings: ServerSettings(host: host, port: port, sessionIdleLimit: .milliseconds(idle)),
+                    directory: self.directory, settings: ServerSettings(host: host, port: port, sessionIdleLimit: .milliseconds(idle), tls: tls),
                     logger: logger, listRoutesOnly: self.listRoutes,
                     onListening: { bound in
-                        print("listening on http://\(host):\(bound)")
+                        print("listening on \(tls == nil ? "http" : "https")://\(host):\(bound)")
                         fflushStandardOutput()
                     })
             }

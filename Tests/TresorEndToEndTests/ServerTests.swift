@@ -109,6 +109,33 @@ struct ServerTests {
         #expect(server.stop() == 0)
     }
 
+    @Test func overHTTPSTheClientTrustsOnlyTheCAItWasGiven() throws {
+        let setup = try Setup(passphrase: self.passphrase)
+        let made = try Programs.runSystemCapturing("/usr/bin/openssl", [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "key.pem",
+            "-out", "cert.pem", "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ], environment: [:], directory: setup.dir.path)
+        #expect(FileManager.default.fileExists(atPath: setup.dir.file("cert.pem")), "\(made)")
+        let server = try ServedVault(directory: setup.dir.file("vault"),
+                                     extraArguments: ["--tls-cert", setup.dir.file("cert.pem"), "--tls-key", setup.dir.file("key.pem")])
+        #expect(server.url.hasPrefix("https://127.0.0.1:"))
+        let trusted = try setup.run("tresor", ["backup", "--vault", server.url, "--tls-ca", "cert.pem", "--vm", "web", "--disk", "os.img",
+                                               "--keystore", "keys", "--kek", "main"], token: setup.tokens["backup"]!, passphrase: self.passphrase)
+        #expect(trusted.status == 0, "\(trusted.stderr)")
+        let restored = try setup.run("tresor-restore", ["disk", "--vault", server.url, "--tls-ca", "cert.pem", "--vm", "web", "--disk", "0",
+                                                        "--output", "r.img", "--keystore", "keys", "--kek", "main"],
+                                     token: setup.tokens["restore"]!, passphrase: self.passphrase)
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(TestImages.equal(setup.dir.file("r.img"), setup.dir.file("os.img")))
+        // Without the CA the self-signed certificate is not trusted; there is no switch to skip the check.
+        let untrusted = try setup.run("tresor", ["list", "--vault", server.url], token: setup.tokens["reader"]!)
+        #expect(untrusted.status != 0 && untrusted.stderr.contains("error[network.tls_failed]"), "\(untrusted.stderr)")
+        // Plain HTTP to anything but loopback is refused before a byte is sent.
+        let remote = try setup.run("tresor", ["list", "--vault", "http://192.0.2.1:8300"], token: setup.tokens["reader"]!)
+        #expect(remote.status != 0 && remote.stderr.contains("loopback"))
+        #expect(server.stop() == 0)
+    }
+
     @Test func eachRoleMayDoWhatItIsForAndNothingElse() throws {
         let setup = try Setup(passphrase: self.passphrase)
         let server = try ServedVault(directory: setup.dir.file("vault"))

@@ -20,7 +20,7 @@ public final class ServedVault {
             if byte.isEmpty { break }
             line += String(decoding: byte, as: UTF8.self)
         }
-        guard let range = line.range(of: "http://") else {
+        guard let range = line.range(of: "http") else {
             process.terminate()
             let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             throw ServedVaultError(message: "the server did not start: \(stderr)")
