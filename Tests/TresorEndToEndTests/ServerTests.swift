@@ -260,6 +260,36 @@ struct ServerTests {
         #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
     }
 
+    @Test(.enabled(if: getuid() == 0, "mounting a small tmpfs needs root"))
+    func aFullVaultDiskAnswers507EndsTheSessionAndKeepsEarlierPoints() throws {
+        let setup = try Setup(passphrase: self.passphrase)
+        let mountPoint = setup.dir.file("small-fs")
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        #expect(try Programs.runSystem("/bin/mount", ["-t", "tmpfs", "-o", "size=24m", "tmpfs", mountPoint]) == 0)
+        defer { _ = try? Programs.runSystem("/bin/umount", ["-l", mountPoint]) }
+        #expect(try Programs.run("tresor-vault", ["init", mountPoint + "/vault"], directory: setup.dir.path).status == 0)
+        let token = try Programs.run("tresor-vault", ["token", "create", mountPoint + "/vault", "--role", "admin"], directory: setup.dir.path)
+            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        var generator = SystemRandomNumberGenerator()
+        try Data((0..<(48 << 20) / 8).flatMap { _ in withUnsafeBytes(of: generator.next()) { Array($0) } })
+            .write(to: URL(fileURLWithPath: setup.dir.file("big.img")))
+        let server = try ServedVault(directory: mountPoint + "/vault")
+        let base = ["backup", "--vault", server.url, "--keystore", "keys", "--kek", "main"]
+        #expect(try setup.run("tresor", base + ["--vm", "small", "--disk", "data.img"], token: token, passphrase: self.passphrase).status == 0)
+        let full = try setup.run("tresor", base + ["--vm", "big", "--disk", "big.img"], token: token, passphrase: self.passphrase)
+        #expect(full.status == 1 && full.stderr.contains("error[storage.full]"), "\(full.stderr)")
+        let summary = try RawHTTP.call("GET", server.url + "/v1/vault", token: token, directory: setup.dir.path)
+        #expect(summary.body.contains("\"openSessions\":0"), "the failed session was ended: \(summary.body)")
+        let list = try setup.run("tresor", ["list", "--vault", server.url, "--json"], token: token)
+        let points = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as! [[String: Any]]
+        #expect(points.map { $0["vmName"] as? String } == ["small"])
+        let restore = try setup.run("tresor-restore", ["disk", "--vault", server.url, "--vm", "small", "--disk", "0", "--output", "r.img",
+                                                       "--keystore", "keys", "--kek", "main"], token: token, passphrase: self.passphrase)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(TestImages.equal(setup.dir.file("r.img"), setup.dir.file("data.img")))
+        #expect(server.stop() == 0)
+    }
+
     static func countChunks(_ root: String) -> Int {
         ((try? FileManager.default.subpathsOfDirectory(atPath: root)) ?? []).filter { $0.contains("/chunks/") && $0.split(separator: "/").count == 4 }.count
     }
