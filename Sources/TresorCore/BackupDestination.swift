@@ -40,13 +40,18 @@ public struct SessionRequest: Codable, Sendable, Equatable {
     /// Each disk's source path, in order: disks keep their IDs from one recovery point to the next.
     public var diskSources: [String]
     public var nowMillis: Int64
+    /// Chosen by the client once per backup: a repeated request (its answer was lost) gets the session the
+    /// first one opened instead of "in progress".
+    public var requestKey: String?
 
-    public init(vmName: String, host: String, domain: DomainID?, diskSources: [String], nowMillis: Int64) {
+    public init(vmName: String, host: String, domain: DomainID?, diskSources: [String], nowMillis: Int64,
+                requestKey: String? = nil) {
         self.vmName = vmName
         self.host = host
         self.domain = domain
         self.diskSources = diskSources
         self.nowMillis = nowMillis
+        self.requestKey = requestKey
     }
 }
 

@@ -83,7 +83,8 @@ public enum BackupEngine {
         }
         let sources = try request.diskPaths.map { try DiskSource(path: $0) }
         let session = try destination.openSession(SessionRequest(
-            vmName: request.vmName, host: request.host, domain: request.domain, diskSources: sources.map(\.path), nowMillis: now))
+            vmName: request.vmName, host: request.host, domain: request.domain, diskSources: sources.map(\.path), nowMillis: now,
+            requestKey: UUID().uuidString.lowercased()))
         do {
             return try Self.backUp(request, sources: sources, session: session, destination: destination, keys: keys,
                                    progress: progress, now: now, started: started)

@@ -1,10 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Hummingbird
-import HummingbirdCore
-import HummingbirdTLS
-import NIOSSL
 import Metrics
 import Prometheus
 public import Logging
@@ -16,77 +10,6 @@ import TresorCatalog
 import TresorChunkStore
 import TresorCore
 import TresorEngine
-
-/// Everything a request handler reaches: the vault behind its service, the tokens, the audit log.
-final class ServerState: Sendable {
-    let directory: VaultDirectory
-    let service: VaultService
-    let tokens: SQLiteTokenStore
-    let audit: AuditLog
-    /// Threads for the store's and catalog's blocking calls, so they never hold Swift's cooperative pool.
-    let pool: NIOThreadPool
-    let metrics = ServerMetrics()
-    /// As many upload bodies in memory at once as there are threads to store them, and as many waiting.
-    let uploads: UploadSlots
-
-    var vault: Vault { self.service.vault }
-
-    init(directory: VaultDirectory, service: VaultService, tokens: SQLiteTokenStore, audit: AuditLog, pool: NIOThreadPool) {
-        self.directory = directory
-        self.service = service
-        self.tokens = tokens
-        self.audit = audit
-        self.pool = pool
-        self.uploads = UploadSlots(16)
-    }
-
-    func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await self.pool.runIfActive(body)
-    }
-
-    /// Records a mutating call. An audit log that cannot be written fails the call: nothing changes unseen.
-    func record(_ context: VaultRequestContext, action: String, target: String, result: String, durable: Bool) throws {
-        let caller = context.caller
-        try self.audit.append(AuditEntry(atMillis: Clock.nowMillis, actor: caller?.id ?? "anonymous", role: caller?.role.rawValue ?? "-",
-                                         action: action, target: target, result: result, requestID: context.id),
-                              durable: durable)
-    }
-}
-
-public struct ServerSettings: Sendable {
-    public var host: String
-    public var port: Int
-    /// A session with no call for this long is ended; its client died.
-    public var sessionIdleLimit: Duration
-    /// Threads for blocking store and catalog calls.
-    public var blockingThreads: Int
-    /// PEM files of the certificate chain and its private key; nil serves plain HTTP.
-    public var tls: (certificate: String, key: String)?
-
-    public init(host: String, port: Int, sessionIdleLimit: Duration = .seconds(900), blockingThreads: Int = 8,
-                tls: (certificate: String, key: String)? = nil) {
-        self.host = host
-        self.port = port
-        self.sessionIdleLimit = sessionIdleLimit
-        self.blockingThreads = blockingThreads
-        self.tls = tls
-    }
-
-    /// HTTP/1.1, over TLS 1.2 or later when a certificate is given.
-    func serverBuilder() throws -> HTTPServerBuilder {
-        guard let tls = self.tls else { return .http1() }
-        do {
-            let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
-            let key = try NIOSSLPrivateKey(file: tls.key, format: .pem)
-            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
-            configuration.minimumTLSVersion = .tlsv12
-            return try .tls(.http1(), tlsConfiguration: configuration)
-        } catch {
-            throw TresorError(.invalidArgument, "cannot use the TLS certificate \(tls.certificate) with key \(tls.key): \(error)",
-                              action: "give a PEM certificate chain and its PEM private key")
-        }
-    }
-}
 
 public enum VaultServer {
     /// Serves the vault directory until SIGTERM or SIGINT, then stops taking connections, lets running
@@ -152,34 +75,5 @@ public enum VaultServer {
         SessionRoutes(state: state).register(api)
 
         return router
-    }
-}
-
-/// Ends sessions whose clients went silent, and says so in the audit log.
-struct SessionSweeper: Service {
-    let state: ServerState
-    let idleLimit: Duration
-    let logger: Logger
-
-    func run() async throws {
-        let interval = min(self.idleLimit / 4, .seconds(30))
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do { try await Task.sleep(for: interval) } catch { return }
-                for id in self.state.service.expireSessions(idleFor: self.idleLimit) {
-                    self.logger.info("backup session expired", metadata: ["session": "\(id)"])
-                    try? self.state.audit.append(AuditEntry(atMillis: Clock.nowMillis, actor: "vault", role: "-", action: "session.expire",
-                                                            target: id, result: "ok"), durable: true)
-                }
-            }
-        }
-    }
-}
-
-enum Clock {
-    static var nowMillis: Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 }

@@ -103,6 +103,15 @@ struct VaultServiceTests {
             guard let error = error as? TresorError else { return false }
             return error.code == .operationInProgress && error.message.contains("another operation is in progress for this item")
         }
+        // The same request again (its answer was lost) gets the same session.
+        var keyed = opening
+        keyed.vmName = "vm2"
+        keyed.requestKey = "key-1"
+        let first = try service.openSession(keyed)
+        #expect(try service.openSession(keyed).id == first.id)
+        keyed.requestKey = "key-2"
+        #expect { try service.openSession(keyed) } throws: { ($0 as? TresorError)?.code == .operationInProgress }
+        service.abandon(session: first.id)
         #expect(service.expireSessions(idleFor: .zero) == [session.id])
         #expect { try service.lookup(session: session.id, [.zero]) } throws: { ($0 as? TresorError)?.code == .sessionNotFound }
         #expect(try service.openSession(opening).vm.name == "vm1", "an expired session no longer holds the VM")

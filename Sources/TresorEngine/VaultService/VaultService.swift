@@ -36,6 +36,10 @@ public final class VaultService: BackupDestination {
         // Identification and the busy check run under the registry's lock, so two first backups of one
         // new VM cannot both create it.
         return try self.sessions.withLock { sessions in
+            if let key = request.requestKey,
+               let same = sessions.values.first(where: { $0.requestKey == key && $0.info.vm.name == request.vmName && $0.info.vm.host == request.host }) {
+                return same.info
+            }
             let vm = try self.identify(request)
             if sessions.values.contains(where: { $0.info.vm.id == vm.id || ($0.info.vm.name == vm.name && $0.info.vm.host == vm.host) }) {
                 throw TresorError(.operationInProgress, "\(Self.busyMessage) (VM '\(vm.name)' on \(vm.host))",
@@ -52,7 +56,8 @@ public final class VaultService: BackupDestination {
                 id: UUID().uuidString.lowercased(), vaultID: self.vault.id, vm: vm, disks: disks,
                 previous: try self.vault.catalog.recoveryPoints(vmID: vm.id).max(by: { $0.sequence < $1.sequence }),
                 dataKeys: try self.vault.catalog.dataKeys(domain: domain), badChunks: bad.sorted())
-            let session = VaultSession(info: info, known: try self.vault.catalog.goodChunks(domain: domain), bad: bad)
+            let session = VaultSession(info: info, known: try self.vault.catalog.goodChunks(domain: domain), bad: bad,
+                                       requestKey: request.requestKey)
             sessions[info.id] = session
             return info
         }

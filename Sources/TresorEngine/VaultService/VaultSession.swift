@@ -16,15 +16,18 @@ final class VaultSession: Sendable {
 
     let info: BackupSession
     let bad: Set<ChunkID>
+    /// The client's key for the request that opened it (`SessionRequest.requestKey`).
+    let requestKey: String?
     let opened: ContinuousClock.Instant
     private let state: Mutex<State>
 
     var id: String { self.info.id }
     var domain: DomainID { self.info.vm.domainID }
 
-    init(info: BackupSession, known: [ChunkID: KeyID], bad: Set<ChunkID>) {
+    init(info: BackupSession, known: [ChunkID: KeyID], bad: Set<ChunkID>, requestKey: String?) {
         self.info = info
         self.bad = bad
+        self.requestKey = requestKey
         let now = ContinuousClock.now
         self.opened = now
         self.state = Mutex(State(known: known, dataKeys: Set(info.dataKeys.map(\.keyID)), lastActivity: now))

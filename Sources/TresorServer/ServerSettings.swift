@@ -1,0 +1,39 @@
+import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
+import TresorCore
+
+public struct ServerSettings: Sendable {
+    public var host: String
+    public var port: Int
+    /// A session with no call for this long is ended; its client died.
+    public var sessionIdleLimit: Duration
+    /// Threads for blocking store and catalog calls.
+    public var blockingThreads: Int
+    /// PEM files of the certificate chain and its private key; nil serves plain HTTP.
+    public var tls: (certificate: String, key: String)?
+
+    public init(host: String, port: Int, sessionIdleLimit: Duration = .seconds(900), blockingThreads: Int = 8,
+                tls: (certificate: String, key: String)? = nil) {
+        self.host = host
+        self.port = port
+        self.sessionIdleLimit = sessionIdleLimit
+        self.blockingThreads = blockingThreads
+        self.tls = tls
+    }
+
+    /// HTTP/1.1, over TLS 1.2 or later when a certificate is given.
+    func serverBuilder() throws -> HTTPServerBuilder {
+        guard let tls = self.tls else { return .http1() }
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(file: tls.key, format: .pem)
+            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            configuration.minimumTLSVersion = .tlsv12
+            return try .tls(.http1(), tlsConfiguration: configuration)
+        } catch {
+            throw TresorError(.invalidArgument, "cannot use the TLS certificate \(tls.certificate) with key \(tls.key): \(error)",
+                              action: "give a PEM certificate chain and its PEM private key")
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import Hummingbird
+import NIOPosix
+import TresorChunkStore
+import TresorCore
+import TresorEngine
+import TresorCatalog
+
+/// Everything a request handler reaches: the vault behind its service, the tokens, the audit log.
+final class ServerState: Sendable {
+    let directory: VaultDirectory
+    let service: VaultService
+    let tokens: SQLiteTokenStore
+    let audit: AuditLog
+    /// Threads for the store's and catalog's blocking calls, so they never hold Swift's cooperative pool.
+    let pool: NIOThreadPool
+    let metrics = ServerMetrics()
+    /// As many upload bodies in memory at once as there are threads to store them, and as many waiting.
+    let uploads: UploadSlots
+
+    var vault: Vault { self.service.vault }
+
+    init(directory: VaultDirectory, service: VaultService, tokens: SQLiteTokenStore, audit: AuditLog, pool: NIOThreadPool) {
+        self.directory = directory
+        self.service = service
+        self.tokens = tokens
+        self.audit = audit
+        self.pool = pool
+        self.uploads = UploadSlots(16)
+    }
+
+    func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await self.pool.runIfActive(body)
+    }
+
+    /// Records a mutating call. An audit log that cannot be written fails the call: nothing changes unseen.
+    func record(_ context: VaultRequestContext, action: String, target: String, result: String, durable: Bool) throws {
+        let caller = context.caller
+        try self.audit.append(AuditEntry(atMillis: Clock.nowMillis, actor: caller?.id ?? "anonymous", role: caller?.role.rawValue ?? "-",
+                                         action: action, target: target, result: result, requestID: context.id),
+                              durable: durable)
+    }
+}

@@ -1,0 +1,36 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import ServiceLifecycle
+import TresorCore
+import TresorEngine
+
+/// Ends sessions whose clients went silent, and says so in the audit log.
+struct SessionSweeper: Service {
+    let state: ServerState
+    let idleLimit: Duration
+    let logger: Logger
+
+    func run() async throws {
+        let interval = min(self.idleLimit / 4, .seconds(30))
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: interval) } catch { return }
+                for id in self.state.service.expireSessions(idleFor: self.idleLimit) {
+                    self.logger.info("backup session expired", metadata: ["session": "\(id)"])
+                    try? self.state.audit.append(AuditEntry(atMillis: Clock.nowMillis, actor: "vault", role: "-", action: "session.expire",
+                                                            target: id, result: "ok"), durable: true)
+                }
+            }
+        }
+    }
+}
+
+enum Clock {
+    static var nowMillis: Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+}
