@@ -60,7 +60,8 @@ public final class VaultConnection: Sendable {
     private static let sharedClient: HTTPClient = {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(10), read: .seconds(120))
+        // A request may wait a while in the listen backlog of a server at its connection limit.
+        configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(10), read: .seconds(300))
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 

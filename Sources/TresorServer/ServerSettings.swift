@@ -1,5 +1,6 @@
 import HummingbirdCore
 import HummingbirdTLS
+import NIOCore
 import NIOSSL
 import TresorCore
 
@@ -12,6 +13,11 @@ public struct ServerSettings: Sendable {
     public var blockingThreads: Int
     /// PEM files of the certificate chain and its private key; nil serves plain HTTP.
     public var tls: (certificate: String, key: String)?
+    /// Connections served at once; more wait in the listen backlog. Each open connection holds request
+    /// buffers, so this bounds memory whatever the number of clients.
+    public var maximumConnections = 32
+    /// An idle keep-alive connection is closed after this, so waiting clients get its place.
+    public var idleTimeout: Duration = .seconds(5)
 
     public init(host: String, port: Int, sessionIdleLimit: Duration = .seconds(900), blockingThreads: Int = 8,
                 tls: (certificate: String, key: String)? = nil) {
@@ -24,13 +30,14 @@ public struct ServerSettings: Sendable {
 
     /// HTTP/1.1, over TLS 1.2 or later when a certificate is given.
     func serverBuilder() throws -> HTTPServerBuilder {
-        guard let tls = self.tls else { return .http1() }
+        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(self.idleTimeout.components.seconds)))
+        guard let tls = self.tls else { return http1 }
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
             let key = try NIOSSLPrivateKey(file: tls.key, format: .pem)
             var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
             configuration.minimumTLSVersion = .tlsv12
-            return try .tls(.http1(), tlsConfiguration: configuration)
+            return try .tls(http1, tlsConfiguration: configuration)
         } catch {
             throw TresorError(.invalidArgument, "cannot use the TLS certificate \(tls.certificate) with key \(tls.key): \(error)",
                               action: "give a PEM certificate chain and its PEM private key")

@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Metrics
 import Prometheus
 public import Logging
@@ -44,7 +45,8 @@ public enum VaultServer {
         let app = Application(
             router: router,
             server: try settings.serverBuilder(),
-            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tresor-vault"),
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tresor-vault",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(settings.maximumConnections)),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? settings.port) },
             logger: logger)
         let sweeper = SessionSweeper(state: state, idleLimit: settings.sessionIdleLimit, logger: logger)

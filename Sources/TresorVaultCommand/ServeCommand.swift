@@ -26,6 +26,9 @@ extension TresorVault {
         @Option(help: "Log level: trace, debug, info, notice, warning, error.")
         var logLevel = "info"
 
+        @Option(help: "Connections served at once (more wait in the listen backlog); bounds the server's memory.")
+        var maxConnections = 32
+
         @Option(help: "PEM certificate chain: serve HTTPS (TLS 1.2 or later).", completion: .file())
         var tlsCert: String?
 
@@ -41,6 +44,9 @@ extension TresorVault {
                 guard (self.tlsCert == nil) == (self.tlsKey == nil) else {
                     throw TresorError(.invalidArgument, "--tls-cert and --tls-key go together")
                 }
+                guard (1...4096).contains(self.maxConnections) else {
+                    throw TresorError(.invalidArgument, "--max-connections takes 1 to 4096")
+                }
                 let tls = self.tlsCert.flatMap { cert in self.tlsKey.map { (certificate: cert, key: $0) } }
                 let idle = try DurationText.milliseconds(self.sessionIdle)
                 guard let level = Logger.Level(rawValue: self.logLevel) else {
@@ -48,8 +54,10 @@ extension TresorVault {
                 }
                 var logger = Logger(label: "tresor-vault")
                 logger.logLevel = level
+                var settings = ServerSettings(host: host, port: port, sessionIdleLimit: .milliseconds(idle), tls: tls)
+                settings.maximumConnections = self.maxConnections
                 try await VaultServer.run(
-                    directory: self.directory, settings: ServerSettings(host: host, port: port, sessionIdleLimit: .milliseconds(idle), tls: tls),
+                    directory: self.directory, settings: settings,
                     logger: logger, listRoutesOnly: self.listRoutes,
                     onListening: { bound in
                         print("listening on \(tls == nil ? "http" : "https")://\(host):\(bound)")
