@@ -155,6 +155,17 @@ struct ServerTests {
         #expect(failure(try setup.run("tresor", ["list", "--vault", server.url], token: setup.tokens["backup"]!)) == "auth.forbidden")
         #expect(failure(try setup.run("tresor", ["list", "--vault", server.url], token: setup.tokens["reader"]!)) == "succeeded")
 
+        // A restore token limited to another VM neither sees this VM nor reads its objects.
+        let otherVM = try setup.token(["--role", "restore", "--vm", "db"])
+        #expect(failure(try setup.run("tresor-restore", restoreArguments, token: otherVM, passphrase: self.passphrase)) == "catalog.not_found")
+        let webPoints = try setup.run("tresor", ["list", "--vault", server.url, "--vm", "web", "--json"], token: setup.tokens["reader"]!)
+        let webPoint = try #require((try JSONSerialization.jsonObject(with: Data(webPoints.stdout.utf8)) as? [[String: Any]])?.first?["id"] as? String)
+        let foreign = try RawHTTP.call("GET", server.url + "/v1/objects/manifests/\(webPoint).manifest", token: otherVM, directory: setup.dir.path)
+        #expect(foreign.status == 403, "\(foreign.body)")
+        let own = try RawHTTP.call("GET", server.url + "/v1/objects/manifests/\(webPoint).manifest", token: setup.tokens["restore"]!,
+                                   directory: setup.dir.path)
+        #expect(own.status == 200)
+
         // No token, a made-up one, a revoked one and an expired one: 401 with a code, never the token echoed.
         #expect(failure(try setup.run("tresor", ["list", "--vault", server.url], token: nil)) == "auth.missing_token")
         let madeUp = "tresor_0123456789abcdef_" + String(repeating: "ab", count: 32)
