@@ -139,7 +139,7 @@ struct SessionRoutes {
         do {
             return try await state.blocking(body)
         } catch let error as TresorError where error.code == .storageFull {
-            state.service.abandon(session: session)
+            state.service.end(session: session, because: error)
             throw error
         }
     }

@@ -17,6 +17,8 @@ public final class VaultService: BackupDestination {
     /// the same recovery point instead of an error. Oldest first; bounded.
     private let recentCommits = Mutex<[(session: String, record: RecoveryPointRecord)]>([])
     private static let recentCommitLimit = 256
+    /// Sessions ended by a failure, with it; bounded like `recentCommits`.
+    private let endedSessions = Mutex<[(session: String, error: TresorError)]>([])
 
     public init(vault: Vault) {
         self.vault = vault
@@ -67,6 +69,16 @@ public final class VaultService: BackupDestination {
         _ = self.sessions.withLock { $0.removeValue(forKey: session) }
     }
 
+    /// Ends a session because of `error` (a full disk): the session's other calls in flight get the same
+    /// error, not "no such session", so the client reports the cause.
+    public func end(session: String, because error: TresorError) {
+        _ = self.sessions.withLock { $0.removeValue(forKey: session) }
+        self.endedSessions.withLock { ended in
+            ended.append((session, error))
+            if ended.count > Self.recentCommitLimit { ended.removeFirst() }
+        }
+    }
+
     /// Ends sessions idle for longer than `idle`: their clients died. What they stored stays in the store
     /// and is adopted by the VM's next backup.
     public func expireSessions(idleFor idle: Duration) -> [String] {
@@ -88,6 +100,7 @@ public final class VaultService: BackupDestination {
 
     private func session(_ id: String) throws -> VaultSession {
         guard let session = self.sessions.withLock({ $0[id] }) else {
+            if let cause = self.endedSessions.withLock({ $0.first { $0.session == id }?.error }) { throw cause }
             throw TresorError(.sessionNotFound, "backup session \(id) is not open (it committed, was abandoned or expired)",
                               action: "start the backup again; it reuses what the vault already holds")
         }
