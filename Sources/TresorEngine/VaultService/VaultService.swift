@@ -13,12 +13,27 @@ import TresorCrypto
 public final class VaultService: BackupDestination {
     public let vault: Vault
     private let sessions = Mutex<[String: VaultSession]>([:])
-    /// Sessions committed lately, so a commit repeated because its answer was lost in the network gets
-    /// the same recovery point instead of an error. Oldest first; bounded.
-    private let recentCommits = Mutex<[(session: String, record: RecoveryPointRecord)]>([])
-    private static let recentCommitLimit = 256
-    /// Sessions ended by a failure, with it; bounded like `recentCommits`.
-    private let endedSessions = Mutex<[(session: String, error: TresorError)]>([])
+    /// How sessions ended lately, oldest first and bounded: a commit repeated because its answer was lost
+    /// gets the same recovery point, and calls still in flight on a session a failure ended get that
+    /// failure instead of "no such session".
+    private let finished = Mutex<[(session: String, outcome: Outcome)]>([])
+    private static let finishedLimit = 256
+
+    private enum Outcome {
+        case committed(RecoveryPointRecord)
+        case failed(TresorError)
+    }
+
+    private func finish(_ session: String, _ outcome: Outcome) {
+        self.finished.withLock { finished in
+            finished.append((session, outcome))
+            if finished.count > Self.finishedLimit { finished.removeFirst() }
+        }
+    }
+
+    private func outcome(of session: String) -> Outcome? {
+        self.finished.withLock { $0.last { $0.session == session }?.outcome }
+    }
 
     public init(vault: Vault) {
         self.vault = vault
@@ -73,10 +88,7 @@ public final class VaultService: BackupDestination {
     /// error, not "no such session", so the client reports the cause.
     public func end(session: String, because error: TresorError) {
         _ = self.sessions.withLock { $0.removeValue(forKey: session) }
-        self.endedSessions.withLock { ended in
-            ended.append((session, error))
-            if ended.count > Self.recentCommitLimit { ended.removeFirst() }
-        }
+        self.finish(session, .failed(error))
     }
 
     /// Ends sessions idle for longer than `idle`: their clients died. What they stored stays in the store
@@ -94,13 +106,13 @@ public final class VaultService: BackupDestination {
 
     /// The name of the VM a session (open or just committed) belongs to, for servers that check a token's scope.
     public func sessionVMName(_ id: String) throws -> String {
-        if let done = self.recentCommits.withLock({ $0.first { $0.session == id }?.record }) { return done.vmName }
+        if case .committed(let record) = self.outcome(of: id) { return record.vmName }
         return try self.session(id).info.vm.name
     }
 
     private func session(_ id: String) throws -> VaultSession {
         guard let session = self.sessions.withLock({ $0[id] }) else {
-            if let cause = self.endedSessions.withLock({ $0.first { $0.session == id }?.error }) { throw cause }
+            if case .failed(let cause) = self.outcome(of: id) { throw cause }
             throw TresorError(.sessionNotFound, "backup session \(id) is not open (it committed, was abandoned or expired)",
                               action: "start the backup again; it reuses what the vault already holds")
         }
@@ -213,7 +225,7 @@ public final class VaultService: BackupDestination {
     // MARK: Commit
 
     public func commit(session: String, manifest: [UInt8]) throws -> RecoveryPointRecord {
-        if let done = self.recentCommits.withLock({ $0.first { $0.session == session }?.record }) { return done }
+        if case .committed(let record) = self.outcome(of: session) { return record }
         let open = try self.session(session)
         defer { self.abandon(session: session) }
         let check = try CommitCheck(vault: self.vault, session: open, manifestBytes: manifest)
@@ -226,10 +238,7 @@ public final class VaultService: BackupDestination {
         commit.newChunks = stored
         for chunk in stored { commit.sealsByDataKey[chunk.dataKeyID, default: 0] += 1 }
         try self.vault.catalog.commit(commit)
-        self.recentCommits.withLock { recent in
-            recent.append((session, commit.recoveryPoint))
-            if recent.count > Self.recentCommitLimit { recent.removeFirst() }
-        }
+        self.finish(session, .committed(commit.recoveryPoint))
         return commit.recoveryPoint
     }
 }
