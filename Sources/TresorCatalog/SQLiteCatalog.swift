@@ -30,17 +30,8 @@ public final class SQLiteCatalog: Catalog {
         }
     }
 
-    private func read<T>(_ body: (Database) throws -> T) throws -> T {
-        do { return try self.database.read(body) } catch let error as TresorError { throw error } catch {
-            throw TresorError(.catalog, "catalog query failed: \(error)")
-        }
-    }
-
-    private func write<T>(_ body: (Database) throws -> T) throws -> T {
-        do { return try self.database.write(body) } catch let error as TresorError { throw error } catch {
-            throw TresorError(.catalog, "catalog update failed: \(error)")
-        }
-    }
+    private func read<T>(_ body: (Database) throws -> T) throws -> T { try self.database.tresorRead("catalog", body) }
+    private func write<T>(_ body: (Database) throws -> T) throws -> T { try self.database.tresorWrite("catalog", body) }
 
     private static func vm(_ row: Row) throws -> VMRecord {
         VMRecord(id: row["id"], name: row["name"], host: row["host"], domainID: try DomainID(row["domain_id"]),

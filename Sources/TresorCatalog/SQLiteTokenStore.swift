@@ -71,15 +71,6 @@ public final class SQLiteTokenStore: Sendable {
                                  secretSHA256: row["secret_sha256"])
     }
 
-    private func read<T>(_ body: (Database) throws -> T) throws -> T {
-        do { return try self.database.read(body) } catch let error as TresorError { throw error } catch {
-            throw TresorError(.catalog, "token query failed: \(error)")
-        }
-    }
-
-    private func write<T>(_ body: (Database) throws -> T) throws -> T {
-        do { return try self.database.write(body) } catch let error as TresorError { throw error } catch {
-            throw TresorError(.catalog, "token update failed: \(error)")
-        }
-    }
+    private func read<T>(_ body: (Database) throws -> T) throws -> T { try self.database.tresorRead("token", body) }
+    private func write<T>(_ body: (Database) throws -> T) throws -> T { try self.database.tresorWrite("token", body) }
 }

@@ -22,10 +22,9 @@ struct PreviousIndex: Sendable {
         for disk in body.disks {
             for hash in disk.indexPages {
                 let page = try destination.indexPage(session: session.id, sha256: hash)
-                guard Hex.encode(SHA256.hash(page)) == hash else {
-                    throw TresorError(.integrity, "index page \(hash) of recovery point \(previous.id) was altered")
+                for id in try verifiedIndexPage(page, sha256: hash, name: "\(hash) of recovery point \(previous.id)") where !id.isZero {
+                    index.ids.insert(id)
                 }
-                for id in try IndexPage.decode(page, name: hash) where !id.isZero { index.ids.insert(id) }
             }
         }
         index.ids.subtract(session.badChunks)

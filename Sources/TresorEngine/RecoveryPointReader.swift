@@ -51,15 +51,19 @@ public final class OpenedRecoveryPoint: Sendable {
         ids.reserveCapacity(disk.chunkCount)
         for hash in disk.indexPages {
             let key = ObjectKey.indexPage(domain: domain, sha256: hash)
-            let bytes = try vault.store.get(key)
-            guard Hex.encode(SHA256.hash(bytes)) == hash else {
-                throw TresorError(.integrity, "index page \(key.path) was altered (its hash does not match the manifest)")
-            }
-            ids += try IndexPage.decode(bytes, name: key.path)
+            ids += try verifiedIndexPage(try vault.store.get(key), sha256: hash, name: key.path)
         }
         guard ids.count == disk.chunkCount else {
             throw TresorError(.integrity, "disk \(disk.position) lists \(ids.count) chunks in its index, its manifest says \(disk.chunkCount)")
         }
         return ids
     }
+}
+
+/// An index page's chunk IDs, once its bytes hash to what the manifest names.
+func verifiedIndexPage(_ bytes: [UInt8], sha256 hash: String, name: String) throws -> [ChunkID] {
+    guard Hex.encode(SHA256.hash(bytes)) == hash else {
+        throw TresorError(.integrity, "index page \(name) was altered (its hash does not match the manifest)")
+    }
+    return try IndexPage.decode(bytes, name: name)
 }

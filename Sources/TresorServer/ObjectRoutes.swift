@@ -11,9 +11,7 @@ struct ObjectRoutes {
     func register(_ api: RouterGroup<VaultRequestContext>) {
         let state = self.state
         api.get("objects/**") { _, context in
-            let key = try Self.objectKey(context)
-            let caller = try context.requireCaller()
-            try await state.blocking { try AccessRules.requireObjectRead(caller, path: key.path, vault: state.vault) }
+            let key = try await Self.readableKey(context, state)
             do {
                 let bytes = try await state.blocking { try state.vault.store.get(key) }
                 state.metrics.served(bytes: bytes.count)
@@ -24,21 +22,25 @@ struct ObjectRoutes {
         }
         // The size alone (x-tresor-size), or 404: what `ObjectStore.size(of:)` asks.
         api.head("objects/**") { _, context in
-            let key = try Self.objectKey(context)
-            let caller = try context.requireCaller()
-            try await state.blocking { try AccessRules.requireObjectRead(caller, path: key.path, vault: state.vault) }
+            let key = try await Self.readableKey(context, state)
             guard let size = try await state.blocking({ try state.vault.store.size(of: key) }) else {
                 return Response(status: .notFound)
             }
             return Response(status: .ok, headers: [HTTPField.Name.tresorSize: String(size)])
         }
         api.get("listing/**") { _, context in
-            let folder = try Self.objectKey(context).path
-            let caller = try context.requireCaller()
-            try await state.blocking { try AccessRules.requireObjectRead(caller, path: folder, vault: state.vault) }
+            let folder = try await Self.readableKey(context, state).path
             let keys = try await state.blocking { try state.vault.store.list(folder: folder) }
             return try HTTPCoding.json(ObjectListing(paths: keys.map(\.path)))
         }
+    }
+
+    /// The object (or folder) a call names, once the caller may read it.
+    private static func readableKey(_ context: VaultRequestContext, _ state: ServerState) async throws -> ObjectKey {
+        let key = try Self.objectKey(context)
+        let caller = try context.requireCaller()
+        try await state.blocking { try AccessRules.requireObjectRead(caller, path: key.path, vault: state.vault) }
+        return key
     }
 
     /// The object path after the route's prefix, refused unless it lies inside the store's layout and
