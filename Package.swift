@@ -93,6 +93,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strict
@@ -106,7 +107,7 @@ let package = Package(
         ),
 
         // Layer 6: thin executables.
-        .executableTarget(name: "TresorVaultCommand", dependencies: commandDependencies + ["TresorServer", "TresorCatalog"],
+        .executableTarget(name: "TresorVaultCommand", dependencies: commandDependencies + ["TresorServer", "TresorCatalog", "TresorRemote"],
                           swiftSettings: strict),
         .executableTarget(name: "TresorCommand", dependencies: commandDependencies,
                           swiftSettings: strict),

@@ -1,6 +1,7 @@
 public import ArgumentParser
 import Foundation
 import TresorCore
+public import TresorRemote
 public import TresorKeys
 public import TresorEngine
 
@@ -18,7 +19,14 @@ public struct VaultOptions: ParsableArguments {
             completion: .file())
     public var tlsCA: String?
 
+    @Option(name: .long, help: "SHA-256 fingerprint of the self-signed certificate an https vault must present, as 'tresor-vault serve' prints it.")
+    public var tlsFingerprint: String?
+
     public init() {}
+
+    public func serverTrust() throws -> ServerTrust {
+        try ServerTrust.from(caFile: self.tlsCA, fingerprint: self.tlsFingerprint)
+    }
 
     public var isRemote: Bool { self.vault.hasPrefix("http://") || self.vault.hasPrefix("https://") }
 

@@ -17,7 +17,7 @@ public enum VaultAccess {
     /// `--vault DIR` or `--vault URL`.
     public static func open(_ options: VaultOptions, exclusive: Bool) throws -> OpenedVault {
         guard options.isRemote else { return try Self.open(options.vault, exclusive: exclusive) }
-        let remote = try RemoteVault(url: options.vault, token: try options.token(), trustedCA: options.tlsCA)
+        let remote = try RemoteVault(url: options.vault, token: try options.token(), trust: try options.serverTrust())
         return OpenedVault(vault: Vault(id: remote.vaultID, store: remote.store, catalog: remote.catalog),
                            destination: remote.destination, lock: nil)
     }

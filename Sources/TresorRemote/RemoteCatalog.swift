@@ -70,8 +70,8 @@ public struct RemoteVault: Sendable {
     public let connection: VaultConnection
     public let vaultID: String
 
-    public init(url: String, token: String, trustedCA: String? = nil) throws {
-        self.connection = try VaultConnection(url: url, token: token, trustedCA: trustedCA)
+    public init(url: String, token: String, trust: ServerTrust = .systemRoots) throws {
+        self.connection = try VaultConnection(url: url, token: token, trust: trust)
         self.vaultID = try self.connection.getJSON(VaultSummary.self, "/v1/vault").vaultID
     }
 

@@ -20,38 +20,68 @@ public final class VaultConnection: Sendable {
     static let attempts = 6
     static let firstBackoffMillis: UInt32 = 100
 
-    /// `url` is http(s)://HOST:PORT; plain http is accepted on loopback only (docs/server.md). `trustedCA` is a
-    /// PEM file of the certificates an https server's chain must lead to (its own, to pin it).
-    public init(url: String, token: String, trustedCA: String? = nil) throws {
+    /// `url` is http(s)://HOST:PORT; plain http is accepted on loopback only (docs/server.md). `trust` says
+    /// which certificate an https server must present.
+    public init(url: String, token: String, trust: ServerTrust = .systemRoots) throws {
         var base = url
         while base.hasSuffix("/") { base.removeLast() }
         guard base.hasPrefix("http://") || base.hasPrefix("https://") else {
             throw TresorError(.invalidArgument, "'\(url)' is not an http(s) URL")
         }
-        if base.hasPrefix("http://") {
-            let host = base.dropFirst("http://".count).split(separator: "/").first.map { $0.split(separator: ":").first ?? $0 } ?? ""
-            guard ["127.0.0.1", "localhost", "[::1]", "::1"].contains(String(host)) else {
+        let secure = base.hasPrefix("https://")
+        let (host, port) = try Self.hostAndPort(base, secure: secure)
+        if !secure {
+            guard ["127.0.0.1", "localhost", "::1"].contains(host) else {
                 throw TresorError(.invalidArgument, "plain http is for loopback only; '\(url)' is not",
                                   action: "serve the vault with TLS and use https://")
             }
         }
         self.baseURL = base
         self.token = token
-        if base.hasPrefix("https://") {
+        if secure {
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.minimumTLSVersion = .tlsv12
-            if let trustedCA {
-                guard AtomicFile.exists(trustedCA) else {
-                    throw TresorError(.invalidArgument, "the CA file \(trustedCA) does not exist")
+            switch trust {
+            case .systemRoots: break
+            case .certificateFile(let file):
+                guard AtomicFile.exists(file) else {
+                    throw TresorError(.invalidArgument, "the CA file \(file) does not exist")
                 }
-                tls.trustRoots = .file(trustedCA)
+                tls.trustRoots = .file(file)
+            case .fingerprint(let fingerprint):
+                let leaf = try PinnedCertificate.fetch(host: host, port: port, fingerprint: fingerprint)
+                tls.trustRoots = .certificates([leaf])
+                // The pin names the certificate itself, so the host it names does not matter.
+                tls.certificateVerification = .noHostnameVerification
             }
             self.tls = tls
         } else {
-            guard trustedCA == nil else { throw TresorError(.invalidArgument, "--tls-ca is for https:// vaults") }
+            guard trust == .systemRoots else {
+                throw TresorError(.invalidArgument, "--tls-ca and --tls-fingerprint are for https:// vaults")
+            }
             self.tls = nil
         }
         self.client = Self.sharedClient
+    }
+
+    /// HOST and PORT of http(s)://HOST[:PORT][/...]; an IPv6 host is written in brackets.
+    static func hostAndPort(_ base: String, secure: Bool) throws -> (String, Int) {
+        let authority = base.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first.map(String.init) ?? ""
+        var host = authority
+        var portText: String?
+        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+            host = String(authority[authority.index(after: authority.startIndex)..<close])
+            let rest = authority[authority.index(after: close)...]
+            if rest.hasPrefix(":") { portText = String(rest.dropFirst()) }
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = String(authority[..<colon])
+            portText = String(authority[authority.index(after: colon)...])
+        }
+        let port = portText.map { Int($0) } ?? (secure ? 443 : 80)
+        guard !host.isEmpty, let port, (1...65535).contains(port) else {
+            throw TresorError(.invalidArgument, "'\(base)' names no HOST:PORT")
+        }
+        return (host, port)
     }
 
     /// One client for the process, never shut down (it lives as long as the program). A refused
@@ -91,10 +121,10 @@ public final class VaultConnection: Sendable {
                 let request = try HTTPClient.Request(url: self.baseURL + path, method: method, headers: headers,
                                                      body: body.map { .byteBuffer($0) }, tlsConfiguration: self.tls)
                 response = try self.client.execute(request: request, deadline: .now() + .seconds(300)).wait()
-            } catch let error as NIOSSLError {
-                // Not transient: an untrusted or mismatched certificate stays so on every attempt.
+            } catch let error where error is NIOSSLError || error is NIOSSLExtraError {
+                // Not transient: an untrusted certificate, or one naming another host, stays so on every attempt.
                 throw TresorError(.tlsFailed, "TLS with \(self.baseURL) failed: \(error)",
-                                  action: "give the CA (or the server's certificate) with --tls-ca")
+                                  action: "give the CA (or the server's certificate) with --tls-ca, or its fingerprint with --tls-fingerprint")
             } catch {
                 lastFailure = "\(error)"
                 continue

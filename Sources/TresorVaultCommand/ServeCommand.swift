@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import TresorCommandLine
 import TresorCore
+import TresorRemote
 import TresorServer
 
 extension TresorVault {
@@ -48,6 +49,9 @@ extension TresorVault {
                     throw TresorError(.invalidArgument, "--max-connections takes 1 to 4096")
                 }
                 let tls = self.tlsCert.flatMap { cert in self.tlsKey.map { (certificate: cert, key: $0) } }
+                // Printed at start so that clients can pin it with --tls-fingerprint. A bad file is
+                // reported by the server's own TLS set-up, with its reason.
+                let fingerprint = tls.flatMap { try? ServerTrust.fingerprint(ofPEMFile: $0.certificate) }
                 let idle = try DurationText.milliseconds(self.sessionIdle)
                 guard let level = Logger.Level(rawValue: self.logLevel) else {
                     throw TresorError(.invalidArgument, "'\(self.logLevel)' is not a log level")
@@ -61,6 +65,7 @@ extension TresorVault {
                     logger: logger, listRoutesOnly: self.listRoutes,
                     onListening: { bound in
                         print("listening on \(tls == nil ? "http" : "https")://\(host):\(bound)")
+                        if let fingerprint { print("certificate sha256 \(ServerTrust.display(fingerprint))") }
                         fflushStandardOutput()
                     })
             }

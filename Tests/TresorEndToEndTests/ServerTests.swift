@@ -109,7 +109,7 @@ struct ServerTests {
         #expect(server.stop() == 0)
     }
 
-    @Test func overHTTPSTheClientTrustsOnlyTheCAItWasGiven() throws {
+    @Test func overHTTPSTheClientTrustsOnlyTheCAOrFingerprintItWasGiven() throws {
         let setup = try Setup(passphrase: self.passphrase)
         let made = try Programs.runSystemCapturing("/usr/bin/openssl", [
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "key.pem",
@@ -130,6 +130,22 @@ struct ServerTests {
         // Without the CA the self-signed certificate is not trusted; there is no switch to skip the check.
         let untrusted = try setup.run("tresor", ["list", "--vault", server.url], token: setup.tokens["reader"]!)
         #expect(untrusted.status != 0 && untrusted.stderr.contains("error[network.tls_failed]"), "\(untrusted.stderr)")
+        // Pinned by fingerprint: the certificate the server printed is accepted, and any other fingerprint is
+        // refused naming the one presented.
+        let fingerprint = try #require(server.certificateFingerprint)
+        let printed = try Programs.runSystemCapturing("/usr/bin/openssl", ["x509", "-in", "cert.pem", "-noout", "-fingerprint", "-sha256"],
+                                                      environment: [:], directory: setup.dir.path)
+        #expect(printed.uppercased().contains(fingerprint), "the fingerprint is the one openssl computes: \(printed) \(fingerprint)")
+        let pinned = try setup.run("tresor", ["list", "--vault", server.url, "--tls-fingerprint", fingerprint.lowercased()],
+                                   token: setup.tokens["reader"]!)
+        #expect(pinned.status == 0 && pinned.stdout.contains("web"), "\(pinned.stderr)")
+        let wrongPrint = String(repeating: "AB:", count: 31) + "AB"
+        let impostor = try setup.run("tresor", ["list", "--vault", server.url, "--tls-fingerprint", wrongPrint], token: setup.tokens["reader"]!)
+        #expect(impostor.status != 0 && impostor.stderr.contains("error[network.tls_failed]") && impostor.stderr.contains(fingerprint),
+                "\(impostor.stderr)")
+        let both = try setup.run("tresor", ["list", "--vault", server.url, "--tls-fingerprint", fingerprint, "--tls-ca", "cert.pem"],
+                                 token: setup.tokens["reader"]!)
+        #expect(both.status != 0 && both.stderr.contains("exclude each other"))
         // Plain HTTP to anything but loopback is refused before a byte is sent.
         let remote = try setup.run("tresor", ["list", "--vault", "http://192.0.2.1:8300"], token: setup.tokens["reader"]!)
         #expect(remote.status != 0 && remote.stderr.contains("loopback"))

@@ -4,6 +4,8 @@ public import Foundation
 public final class ServedVault {
     public let directory: String
     public let url: String
+    /// For https: the certificate's fingerprint the server printed after its address.
+    public let certificateFingerprint: String?
     private let process: Process
     private let errors: Pipe
 
@@ -13,19 +15,28 @@ public final class ServedVault {
         let (process, out, err) = try Programs.start("tresor-vault", ["serve", directory, "--listen", "127.0.0.1:0"] + extraArguments)
         self.process = process
         self.errors = err
-        var line = ""
         let handle = out.fileHandleForReading
-        while !line.hasSuffix("\n") {
-            let byte = handle.readData(ofLength: 1)
-            if byte.isEmpty { break }
-            line += String(decoding: byte, as: UTF8.self)
-        }
+        let line = Self.readLine(handle)
         guard let range = line.range(of: "http") else {
             process.terminate()
             let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             throw ServedVaultError(message: "the server did not start: \(stderr)")
         }
         self.url = String(line[range.lowerBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
+        self.certificateFingerprint = self.url.hasPrefix("https")
+            ? Self.readLine(handle).replacingOccurrences(of: "certificate sha256 ", with: "").trimmingCharacters(in: .whitespacesAndNewlines)
+            : nil
+    }
+
+    /// One line of the server's output, read byte by byte so that nothing after it is consumed.
+    private static func readLine(_ handle: FileHandle) -> String {
+        var line = ""
+        while !line.hasSuffix("\n") {
+            let byte = handle.readData(ofLength: 1)
+            if byte.isEmpty { break }
+            line += String(decoding: byte, as: UTF8.self)
+        }
+        return line
     }
 
     /// SIGTERM, and the exit status once it stopped.
