@@ -128,8 +128,8 @@ extension Tresor.Keys {
                 let entry = RecoveryKEK(name: self.recoveryKek, id: recovery.file.id, publicKey: publicKey)
                 if !file.recoveryKEKs.contains(entry) { file.recoveryKEKs.append(entry) }
                 try store.save(file)
-                let opened = try VaultAccess.openLocal(self.vaultOptions, exclusive: true, for: "key maintenance")
-                let added = try KeyMaintenance.addRecoveryWraps(vault: opened.vault, keys: KeyRing(operator: kek), recovery: entry,
+                let opened = try VaultAccess.open(self.vaultOptions, exclusive: true)
+                let added = try KeyMaintenance.addRecoveryWraps(opened.keyWraps, keys: KeyRing(operator: kek), recovery: entry,
                                                                 now: SystemInfo.nowMillis)
                 print("recovery KEK '\(self.recoveryKek)' added to '\(self.keyOptions.kek)': \(added) key wraps written")
             }
@@ -161,16 +161,16 @@ extension Tresor.Keys {
             try runReportingErrors("tresor") {
                 let store = try KeyStore.open(at: self.keyOptions.keystore)
                 let passphrase = try Passphrase.obtain(prompt: "Passphrase for KEK '\(self.keyOptions.kek)': ")
-                let opened = try VaultAccess.openLocal(self.vaultOptions, exclusive: true, for: "key maintenance")
+                let opened = try VaultAccess.open(self.vaultOptions, exclusive: true)
                 if self.bek {
                     let keys = KeyRing(operator: try store.unlock(self.keyOptions.kek, passphrase: passphrase))
                     let vm = try opened.vault.findVM(name: self.vm!, host: self.host)
-                    let id = try BackupEngine.rotateDataKey(vault: opened.vault, keys: keys, domain: vm.domainID, now: SystemInfo.nowMillis)
+                    let id = try BackupEngine.rotateDataKey(opened.keyWraps, keys: keys, domain: vm.domainID, now: SystemInfo.nowMillis)
                     print("new data key \(id) for key domain \(vm.domainID)")
                     return
                 }
                 let (current, retired) = try store.beginRotation(self.keyOptions.kek, passphrase: passphrase, now: SystemInfo.nowMillis)
-                let summary = try KeyMaintenance.rewrap(vault: opened.vault, keys: KeyRing(operator: current, retired: retired),
+                let summary = try KeyMaintenance.rewrap(opened.keyWraps, keys: KeyRing(operator: current, retired: retired),
                                                         oldKEKID: retired.file.id, now: SystemInfo.nowMillis)
                 try store.finishRotation(self.keyOptions.kek)
                 if self.output.json {

@@ -10,6 +10,8 @@ public struct OpenedVault: Sendable {
     public let vault: Vault
     /// Where backups go: the vault's own service in this process, or the server's sessions.
     public let destination: any BackupDestination
+    /// Where key maintenance reads and writes wraps: the directory itself, or the server's admin routes.
+    public let keyWraps: any KeyWrapStore
     let lock: VaultLock?
 }
 
@@ -19,15 +21,7 @@ public enum VaultAccess {
         guard options.isRemote else { return try Self.open(options.vault, exclusive: exclusive) }
         let remote = try RemoteVault(url: options.vault, token: try options.token(), trust: try options.serverTrust())
         return OpenedVault(vault: Vault(id: remote.vaultID, store: remote.store, catalog: remote.catalog),
-                           destination: remote.destination, lock: nil)
-    }
-
-    /// Commands that change keys work on the vault's own machine for now.
-    public static func openLocal(_ options: VaultOptions, exclusive: Bool, for what: String) throws -> OpenedVault {
-        guard !options.isRemote else {
-            throw TresorError(.invalidArgument, "\(what) is not served over HTTP yet", action: "run it on the vault's machine with --vault DIR")
-        }
-        return try Self.open(options.vault, exclusive: exclusive)
+                           destination: remote.destination, keyWraps: remote.keyWraps, lock: nil)
     }
 
     /// A vault directory on this machine, for the commands that manage one.
@@ -50,7 +44,7 @@ public enum VaultAccess {
             _ = try store.removeTemporaryFiles()
             _ = try CatalogRebuilder.importMissingManifests(vault: vault)
         }
-        return OpenedVault(vault: vault, destination: VaultService(vault: vault), lock: lock)
+        return OpenedVault(vault: vault, destination: VaultService(vault: vault), keyWraps: VaultKeyWraps(vault: vault), lock: lock)
     }
 
     /// Deletes the catalog and rebuilds it from the store.

@@ -43,6 +43,8 @@ public struct TresorError: Error, Sendable, CustomStringConvertible {
         public static let badSignature = Code("keys.bad_signature")
         public static let unsupportedKeyType = Code("keys.unsupported_type")
         public static let passphraseRequired = Code("keys.passphrase_required")
+        /// Deleting the wrap would leave its key under no KEK at all.
+        public static let lastKeyWrap = Code("keys.last_wrap")
         // Backup and restore.
         public static let diskUnreadable = Code("disk.unreadable")
         public static let targetExists = Code("restore.target_exists")

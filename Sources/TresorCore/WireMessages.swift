@@ -35,6 +35,12 @@ public struct IndexPageStored: Codable, Sendable {
     public init(added: Bool) { self.added = added }
 }
 
+/// The answer to deleting a retired KEK's wraps.
+public struct KeyWrapsDeleted: Codable, Sendable {
+    public var deleted: Int
+    public init(deleted: Int) { self.deleted = deleted }
+}
+
 public struct VaultSummary: Codable, Sendable {
     public var vaultID: String
     public var region: String

@@ -196,10 +196,9 @@ public enum BackupEngine {
 
     /// Starts new data for `vm` under a fresh data key (BEK rotation); the ID key stays, so
     /// deduplication continues across the rotation.
-    public static func rotateDataKey(vault: Vault, keys: KeyRing, domain: DomainID, now: Int64) throws -> KeyID {
+    public static func rotateDataKey(_ store: any KeyWrapStore, keys: KeyRing, domain: DomainID, now: Int64) throws -> KeyID {
         let (selected, wraps) = try Self.newDataKey(keys: keys, domain: domain, now: now)
-        try vault.storeWraps(wraps)
-        try vault.catalog.registerDataKey(domain: domain, keyID: selected.id, createdAtMillis: now)
+        try store.store(wraps)
         return selected.id
     }
 }

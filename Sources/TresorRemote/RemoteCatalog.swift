@@ -78,4 +78,5 @@ public struct RemoteVault: Sendable {
     public var store: RemoteObjectStore { RemoteObjectStore(connection: self.connection) }
     public var catalog: RemoteCatalog { RemoteCatalog(connection: self.connection) }
     public var destination: RemoteBackupDestination { RemoteBackupDestination(connection: self.connection) }
+    public var keyWraps: RemoteKeyWraps { RemoteKeyWraps(connection: self.connection) }
 }

@@ -23,7 +23,7 @@ public struct APIError: HTTPResponseError, Sendable {
         case .missingToken, .invalidToken: .unauthorized
         case .forbidden, .writeOnlyClient: .forbidden
         case .notFound, .sessionNotFound: .notFound
-        case .operationInProgress, .commitRejected, .missingObject, .vaultBusy: .conflict
+        case .operationInProgress, .commitRejected, .missingObject, .vaultBusy, .lastKeyWrap: .conflict
         case .requestTooLarge: .contentTooLarge
         case .storageFull: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
         case .invalidArgument, .requestInvalid, .corruptObject, .unsupportedFormat, .integrity: .badRequest

@@ -39,4 +39,17 @@ final class ServerState: Sendable {
                                          action: action, target: target, result: result, requestID: context.id),
                               durable: durable)
     }
+
+    /// Runs a mutating call and writes its audit entry with the outcome.
+    func audited(_ context: VaultRequestContext, action: String, target: String, durable: Bool,
+                 _ body: () async throws -> Response) async throws -> Response {
+        do {
+            let response = try await body()
+            try self.record(context, action: action, target: target, result: "ok", durable: durable)
+            return response
+        } catch let error as TresorError {
+            try self.record(context, action: action, target: target, result: error.code.rawValue, durable: durable)
+            throw error
+        }
+    }
 }

@@ -17,7 +17,7 @@ struct SessionRoutes {
             try AccessRules.require(caller, Self.writers, to: "start backups")
             let opening = try await HTTPCoding.decode(SessionRequest.self, request)
             try AccessRules.requireVM(caller, name: opening.vmName)
-            return try await Self.audited(state, context, action: "session.open", target: "vm \(opening.vmName) on \(opening.host)", durable: false) {
+            return try await state.audited(context, action: "session.open", target: "vm \(opening.vmName) on \(opening.host)", durable: false) {
                 let session = try await state.blocking { try state.service.openSession(opening) }
                 state.metrics.openedSession()
                 return try HTTPCoding.json(session, status: .created)
@@ -40,7 +40,7 @@ struct SessionRoutes {
         api.post("sessions/:session/wraps") { request, context in
             let session = try Self.authorize(state, context)
             let wraps = try await HTTPCoding.decode([KeyWrapRecord].self, request)
-            return try await Self.audited(state, context, action: "wraps.store", target: "session \(session): \(wraps.count) wraps", durable: false) {
+            return try await state.audited(context, action: "wraps.store", target: "session \(session): \(wraps.count) wraps", durable: false) {
                 try await state.blocking { try state.service.storeWraps(session: session, wraps) }
                 return HTTPCoding.noContent()
             }
@@ -62,7 +62,7 @@ struct SessionRoutes {
             }
             return try await state.uploads.withSlot {
                 let body = try await Self.checkedOctets(request)
-                return try await Self.audited(state, context, action: "chunk.store", target: "session \(session): chunk \(id)", durable: false) {
+                return try await state.audited(context, action: "chunk.store", target: "session \(session): chunk \(id)", durable: false) {
                     try await Self.cleaningUpWhenFull(state, session) {
                         try body.withUnsafeReadableBytes { try state.service.putChunk(session: session, id: id, object: $0) }
                     }
@@ -74,7 +74,7 @@ struct SessionRoutes {
         api.post("sessions/:session/index-pages") { request, context in
             let session = try Self.authorize(state, context)
             let page = Array(try await Self.checkedOctets(request).readableBytesView)
-            return try await Self.audited(state, context, action: "index.store", target: "session \(session)", durable: false) {
+            return try await state.audited(context, action: "index.store", target: "session \(session)", durable: false) {
                 let added = try await Self.cleaningUpWhenFull(state, session) { try state.service.putIndexPage(session: session, page) }
                 return try HTTPCoding.json(IndexPageStored(added: added))
             }
@@ -92,7 +92,7 @@ struct SessionRoutes {
         api.post("sessions/:session/commit") { request, context in
             let session = try Self.authorize(state, context)
             let manifest = Array(try await Self.checkedOctets(request).readableBytesView)
-            return try await Self.audited(state, context, action: "session.commit", target: "session \(session)", durable: true) {
+            return try await state.audited(context, action: "session.commit", target: "session \(session)", durable: true) {
                 let record = try await Self.cleaningUpWhenFull(state, session) { try state.service.commit(session: session, manifest: manifest) }
                 state.metrics.committed()
                 return try HTTPCoding.json(record, status: .created)
@@ -100,7 +100,7 @@ struct SessionRoutes {
         }
         api.delete("sessions/:session") { _, context in
             let session = try Self.authorize(state, context)
-            return try await Self.audited(state, context, action: "session.abandon", target: "session \(session)", durable: true) {
+            return try await state.audited(context, action: "session.abandon", target: "session \(session)", durable: true) {
                 state.service.abandon(session: session)
                 return HTTPCoding.noContent()
             }
@@ -140,19 +140,6 @@ struct SessionRoutes {
             return try await state.blocking(body)
         } catch let error as TresorError where error.code == .storageFull {
             state.service.end(session: session, because: error)
-            throw error
-        }
-    }
-
-    /// Runs a mutating call and writes its audit entry with the outcome.
-    private static func audited(_ state: ServerState, _ context: VaultRequestContext, action: String, target: String, durable: Bool,
-                                _ body: () async throws -> Response) async throws -> Response {
-        do {
-            let response = try await body()
-            try state.record(context, action: action, target: target, result: "ok", durable: durable)
-            return response
-        } catch let error as TresorError {
-            try state.record(context, action: action, target: target, result: error.code.rawValue, durable: durable)
             throw error
         }
     }

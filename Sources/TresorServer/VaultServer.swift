@@ -75,6 +75,7 @@ public enum VaultServer {
         StatusRoutes(state: state).register(api)
         ObjectRoutes(state: state).register(api)
         SessionRoutes(state: state).register(api)
+        KeyRoutes(state: state).register(api)
 
         return router
     }

@@ -152,6 +152,59 @@ struct ServerTests {
         #expect(server.stop() == 0)
     }
 
+    @Test func keyMaintenanceOverHTTPAddsARecoveryKEKAndRotatesWithoutLosingAKey() throws {
+        let setup = try Setup(passphrase: self.passphrase)
+        let both = self.passphrase.merging(["TRESOR_RECOVERY_PASSPHRASE": "recovery passphrase"]) { a, _ in a }
+        let rescue = try Programs.run("tresor", ["keys", "create", "rescue", "--keystore", "offline", "--type", "x25519"],
+                                      environment: ["TRESOR_PASSPHRASE": "recovery passphrase"], directory: setup.dir.path)
+        #expect(rescue.status == 0, "\(rescue.stderr)")
+        let server = try ServedVault(directory: setup.dir.file("vault"))
+        #expect(try self.backup(setup, server.url, token: setup.tokens["backup"]!).status == 0)
+        let listed = try setup.run("tresor", ["keys", "list", "--keystore", "keys", "--json"], token: nil)
+        let keks = (try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as! [String: Any])["keks"] as! [[String: Any]]
+        let mainID = try #require(keks.first?["id"] as? String)
+
+        // The vault refuses to delete the only wraps of its keys, and only admins reach the wraps at all.
+        let lastWraps = try RawHTTP.call("DELETE", server.url + "/v1/key-wraps?kek=\(mainID)", token: setup.tokens["admin"]!, directory: setup.dir.path)
+        #expect(lastWraps.status == 409 && lastWraps.body.contains("keys.last_wrap"), "\(lastWraps)")
+        let asBackup = try RawHTTP.call("GET", server.url + "/v1/key-wraps?kek=\(mainID)", token: setup.tokens["backup"]!, directory: setup.dir.path)
+        #expect(asBackup.status == 403)
+        let held = try RawHTTP.call("GET", server.url + "/v1/key-wraps?kek=\(mainID)", token: setup.tokens["admin"]!, directory: setup.dir.path)
+        let wrapCount = (try JSONSerialization.jsonObject(with: Data(held.body.utf8)) as! [Any]).count
+        #expect(held.status == 200 && wrapCount >= 2, "an ID key and a data key at least: \(held.body)")
+
+        let addArguments = ["keys", "add-recovery", "--vault", server.url, "--keystore", "keys", "--kek", "main",
+                            "--recovery-keystore", "offline", "--recovery-kek", "rescue"]
+        let refused = try setup.run("tresor", addArguments, token: setup.tokens["backup"]!, passphrase: both)
+        #expect(refused.status != 0 && refused.stderr.contains("error[auth.forbidden]"), "\(refused.stderr)")
+        let added = try setup.run("tresor", addArguments, token: setup.tokens["admin"]!, passphrase: both)
+        #expect(added.status == 0 && added.stdout.contains("\(wrapCount) key wraps written"), "\(added.stdout) \(added.stderr)")
+
+        let rotated = try setup.run("tresor", ["keys", "rotate", "--vault", server.url, "--keystore", "keys", "--kek", "main", "--json"],
+                                    token: setup.tokens["admin"]!, passphrase: self.passphrase)
+        #expect(rotated.status == 0, "\(rotated.stderr)")
+        let summary = try JSONSerialization.jsonObject(with: Data(rotated.stdout.utf8)) as! [String: Any]
+        #expect(summary["rewrapped"] as? Int == wrapCount && summary["deleted"] as? Int == wrapCount, "\(rotated.stdout)")
+        let bek = try setup.run("tresor", ["keys", "rotate", "--bek", "--vm", "web", "--vault", server.url, "--keystore", "keys", "--kek", "main"],
+                                token: setup.tokens["admin"]!, passphrase: self.passphrase)
+        #expect(bek.status == 0 && bek.stdout.contains("new data key"), "\(bek.stderr)")
+
+        // A backup after the rotations seals under the new data key; both the rotated KEK and the recovery
+        // KEK alone restore it, and the first point too.
+        try TestImages.scribble(setup.dir.file("os.img"), blocks: 2, seed: 41)
+        #expect(try self.backup(setup, server.url, token: setup.tokens["backup"]!).status == 0)
+        for (store, kek, secrets) in [("keys", "main", self.passphrase), ("offline", "rescue", ["TRESOR_PASSPHRASE": "recovery passphrase"])] {
+            let restored = try setup.run("tresor-restore", ["disk", "--vault", server.url, "--vm", "web", "--disk", "0", "--output", "\(kek).img",
+                                                            "--keystore", store, "--kek", kek],
+                                         token: setup.tokens["restore"]!, passphrase: secrets)
+            #expect(restored.status == 0, "\(kek): \(restored.stderr)")
+            #expect(TestImages.equal(setup.dir.file("\(kek).img"), setup.dir.file("os.img")), "restored with \(kek)")
+        }
+        let audit = try setup.run("tresor-vault", ["audit", "vault"], token: nil)
+        #expect(audit.stdout.contains("wraps.delete") && audit.stdout.contains("keys.last_wrap"), "\(audit.stdout)")
+        #expect(server.stop() == 0)
+    }
+
     @Test func eachRoleMayDoWhatItIsForAndNothingElse() throws {
         let setup = try Setup(passphrase: self.passphrase)
         let server = try ServedVault(directory: setup.dir.file("vault"))

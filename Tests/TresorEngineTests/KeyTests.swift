@@ -120,7 +120,7 @@ struct KeyTests {
         #expect(wrapsBefore.allSatisfy { $0.hasSuffix("\(oldID.hex).wrap") })
 
         let (current, retired) = try t.keyStore.beginRotation("main", passphrase: TestVault.passphraseBytes(), now: 2)
-        let summary = try KeyMaintenance.rewrap(vault: t.vault, keys: KeyRing(operator: current, retired: retired), oldKEKID: oldID, now: 2)
+        let summary = try KeyMaintenance.rewrap(VaultKeyWraps(vault: t.vault), keys: KeyRing(operator: current, retired: retired), oldKEKID: oldID, now: 2)
         try t.keyStore.finishRotation("main")
         #expect(summary.rewrapped == wrapsBefore.count && summary.deleted == wrapsBefore.count)
 
@@ -150,10 +150,10 @@ struct KeyTests {
         let entry = RecoveryKEK(name: "recovery", id: recovery.file.id, publicKey: recovery.file.publicKey!)
         file.recoveryKEKs.append(entry)
         try t.keyStore.save(file)
-        #expect(try KeyMaintenance.addRecoveryWraps(vault: t.vault, keys: keys, recovery: entry, now: 3) == 2)
+        #expect(try KeyMaintenance.addRecoveryWraps(VaultKeyWraps(vault: t.vault), keys: keys, recovery: entry, now: 3) == 2)
         // A later backup under a new data key wraps it for the recovery KEK too.
         let mainAgain = try t.ring("main")
-        _ = try BackupEngine.rotateDataKey(vault: t.vault, keys: mainAgain, domain: try t.vault.findVM(name: "vm1", host: nil).domainID,
+        _ = try BackupEngine.rotateDataKey(VaultKeyWraps(vault: t.vault), keys: mainAgain, domain: try t.vault.findVM(name: "vm1", host: nil).domainID,
                                            now: 1_700_000_000_001)
         try TestImages.scribble(disk, blocks: 2, seed: 7)
         let later = try t.backup([disk], keys: mainAgain)
@@ -168,7 +168,7 @@ struct KeyTests {
         let disk = try t.image("d.img", size: 6 << 20, seed: 8)
         let first = try t.backup([disk], keys: keys)
         let domain = try t.vault.findVM(name: "vm1", host: nil).domainID
-        let newKey = try BackupEngine.rotateDataKey(vault: t.vault, keys: keys, domain: domain, now: 1_700_000_000_001)
+        let newKey = try BackupEngine.rotateDataKey(VaultKeyWraps(vault: t.vault), keys: keys, domain: domain, now: 1_700_000_000_001)
         try TestImages.scribble(disk, blocks: 1, seed: 9)
         let second = try t.backup([disk], keys: keys)
         #expect(second.chunksNew == 1)
