@@ -14,18 +14,22 @@ final class ServerState: Sendable {
     /// Threads for the store's and catalog's blocking calls, so they never hold Swift's cooperative pool.
     let pool: NIOThreadPool
     let metrics = ServerMetrics()
-    /// As many upload bodies in memory at once as there are threads to store them, and as many waiting.
+    /// As many chunk uploads received at once as there are threads to store them: more would only hold
+    /// memory while they wait for a thread. Requests past the limit wait before their body is read.
     let uploads: UploadSlots
+    /// Aligned buffers the chunk uploads are received into, one per upload slot at most.
+    let receiver = UploadReceiver()
 
     var vault: Vault { self.service.vault }
 
-    init(directory: VaultDirectory, service: VaultService, tokens: SQLiteTokenStore, audit: AuditLog, pool: NIOThreadPool) {
+    init(directory: VaultDirectory, service: VaultService, tokens: SQLiteTokenStore, audit: AuditLog, pool: NIOThreadPool,
+         blockingThreads: Int) {
         self.directory = directory
         self.service = service
         self.tokens = tokens
         self.audit = audit
         self.pool = pool
-        self.uploads = UploadSlots(16)
+        self.uploads = UploadSlots(blockingThreads)
     }
 
     func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {

@@ -61,13 +61,14 @@ struct SessionRoutes {
                 throw TresorError(.requestInvalid, "not a chunk ID (64 hex digits)")
             }
             return try await state.uploads.withSlot {
-                let body = try await Self.checkedOctets(request)
-                return try await state.audited(context, action: "chunk.store", target: "session \(session): chunk \(id)", durable: false) {
-                    try await Self.cleaningUpWhenFull(state, session) {
-                        try body.withUnsafeReadableBytes { try state.service.putChunk(session: session, id: id, object: $0) }
+                try await state.receiver.receive(request, limit: ServerLimits.maximumBody) { body in
+                    try await state.audited(context, action: "chunk.store", target: "session \(session): chunk \(id)", durable: false) {
+                        try await Self.cleaningUpWhenFull(state, session) {
+                            try body.withUnsafeBytes { try state.service.putChunk(session: session, id: id, object: $0) }
+                        }
+                        state.metrics.storedChunk(bytes: body.count)
+                        return HTTPCoding.noContent()
                     }
-                    state.metrics.storedChunk(bytes: body.readableBytes)
-                    return HTTPCoding.noContent()
                 }
             }
         }

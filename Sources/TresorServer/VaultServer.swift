@@ -33,7 +33,8 @@ public enum VaultServer {
         let pool = NIOThreadPool(numberOfThreads: settings.blockingThreads)
         pool.start()
         let state = ServerState(directory: directory, service: VaultService(vault: vault), tokens: try SQLiteTokenStore(vaultDirectory: path),
-                                audit: try AuditLog(vaultDirectory: path), pool: pool)
+                                audit: try AuditLog(vaultDirectory: path), pool: pool,
+                                blockingThreads: settings.blockingThreads)
 
         let router = Self.makeRouter(state: state, registry: registry)
         if listRoutesOnly {

@@ -295,6 +295,11 @@ struct ServerTests {
         #expect(notAChunk.status == 400 && notAChunk.body.contains("object.corrupt"), "\(notAChunk.body)")
         let huge = Data(repeating: 1, count: 5 << 20)
         #expect(try call("PUT", "/v1/sessions/\(session)/chunks/\(chunkID)", [octets, "x-tresor-crc32c: \(crc32c(huge))"], huge).status == 413)
+        // Without a Content-Length (chunked transfer) the limit still holds while the body arrives.
+        let chunked = "Transfer-Encoding: chunked"
+        #expect(try call("PUT", "/v1/sessions/\(session)/chunks/\(chunkID)", [octets, chunked, "x-tresor-crc32c: \(crc32c(huge))"], huge).status == 413)
+        let smallChunked = try call("PUT", "/v1/sessions/\(session)/chunks/\(chunkID)", [octets, chunked, "x-tresor-crc32c: \(crc32c(junk))"], junk)
+        #expect(smallChunked.status == 400 && smallChunked.body.contains("object.corrupt"), "\(smallChunked.body)")
         #expect(try call("PUT", "/v1/sessions/\(session)/chunks/not-hex", [octets], junk).status == 400)
         #expect(try call("PUT", "/v1/sessions/no-such-session/chunks/\(chunkID)", [octets], junk).status == 404)
         // A rejected commit ends the session: its client starts again and reuses what the vault holds.

@@ -1,0 +1,52 @@
+import Hummingbird
+import TresorChunkStore
+import TresorCore
+
+/// Receives an upload's body part by part straight into a page-aligned buffer from a pool, checks its
+/// length and CRC-32C there, and hands it on. The store then writes it with direct I/O without another
+/// copy, and no per-upload allocation the size of a chunk is made: memory stays at one buffer per upload
+/// slot whatever the number of clients.
+struct UploadReceiver: Sendable {
+    let buffers = AlignedBufferPool()
+
+    func receive<T: Sendable>(_ request: Request, limit: Int, _ use: (ReceivedBytes) async throws -> T) async throws -> T {
+        try HTTPCoding.requireOctets(request)
+        guard let expected = request.headers[.tresorCRC32C] else {
+            throw TresorError(.requestInvalid, "uploads carry their CRC-32C in x-tresor-crc32c")
+        }
+        // The announced length sizes the buffer; a body without one may be as large as the limit.
+        let announced = request.headers[.contentLength].flatMap { Int($0) }
+        if let announced, announced > limit {
+            throw TresorError(.requestTooLarge, "the request body is larger than \(limit) bytes")
+        }
+        return try await self.buffers.withBuffer(capacity: max(announced ?? limit, 1)) { buffer in
+            var length = 0
+            for try await part in request.body {
+                guard length + part.readableBytes <= min(buffer.count, limit) else {
+                    throw TresorError(.requestTooLarge, "the request body is larger than \(announced ?? limit) bytes")
+                }
+                part.withUnsafeReadableBytes { bytes in
+                    UnsafeMutableRawBufferPointer(rebasing: buffer[length..<(length + bytes.count)]).copyMemory(from: bytes)
+                }
+                length += part.readableBytes
+            }
+            let received = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
+            guard CRC32C.hex(received) == expected.lowercased() else {
+                throw TresorError(.requestInvalid, "the body's CRC-32C does not match x-tresor-crc32c (damaged in transit)",
+                                  action: "send it again")
+            }
+            return try await use(ReceivedBytes(address: UInt(bitPattern: received.baseAddress), count: length))
+        }
+    }
+}
+
+/// A received body, named by address so that it can be handed to a blocking thread. Valid only inside
+/// the `use` closure of `UploadReceiver.receive`, which owns the buffer and awaits every use of it.
+struct ReceivedBytes: Sendable {
+    let address: UInt
+    let count: Int
+
+    func withUnsafeBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        try body(UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: self.address), count: self.count))
+    }
+}
