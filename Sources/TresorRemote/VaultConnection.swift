@@ -120,7 +120,8 @@ public final class VaultConnection: Sendable {
             do {
                 let request = try HTTPClient.Request(url: self.baseURL + path, method: method, headers: headers,
                                                      body: body.map { .byteBuffer($0) }, tlsConfiguration: self.tls)
-                response = try self.client.execute(request: request, deadline: .now() + .seconds(300)).wait()
+                response = try self.client.execute(request: request, delegate: SizedBodyCollector(host: request.host),
+                                                     deadline: .now() + .seconds(300)).wait()
             } catch let error where error is NIOSSLError || error is NIOSSLExtraError {
                 // Not transient: an untrusted certificate, or one naming another host, stays so on every attempt.
                 throw TresorError(.tlsFailed, "TLS with \(self.baseURL) failed: \(error)",

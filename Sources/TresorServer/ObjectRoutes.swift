@@ -1,5 +1,7 @@
 import HTTPTypes
 import Hummingbird
+import NIOCore
+import TresorChunkStore
 import TresorCore
 import TresorEngine
 
@@ -13,9 +15,9 @@ struct ObjectRoutes {
         api.get("objects/**") { _, context in
             let key = try await Self.readableKey(context, state)
             do {
-                let bytes = try await state.blocking { try state.vault.store.get(key) }
-                state.metrics.served(bytes: bytes.count)
-                return HTTPCoding.bytes(bytes)
+                let body = try await state.blocking { try Self.read(key, state) }
+                state.metrics.served(bytes: body.readableBytes)
+                return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: ResponseBody(byteBuffer: body))
             } catch let error as TresorError where error.code == .missingObject {
                 throw TresorError(.notFound, "the vault holds no object \(key.path)")
             }
@@ -32,6 +34,19 @@ struct ObjectRoutes {
             let folder = try await Self.readableKey(context, state).path
             let keys = try await state.blocking { try state.vault.store.list(folder: folder) }
             return try HTTPCoding.json(ObjectListing(paths: keys.map(\.path)))
+        }
+    }
+
+    /// An object read with direct I/O into a pooled aligned buffer, as a local restore reads it: objects
+    /// are written with direct I/O, and reading them through the page cache would fill it for nothing.
+    private static func read(_ key: ObjectKey, _ state: ServerState) throws -> ByteBuffer {
+        guard let size = try state.vault.store.size(of: key) else {
+            throw TresorError(.notFound, "the vault holds no object \(key.path)")
+        }
+        let rounded = (size + POSIX.directIOAlignment - 1) & ~(POSIX.directIOAlignment - 1)
+        return try state.buffers.withBuffer(capacity: max(rounded, POSIX.directIOAlignment)) { buffer in
+            let length = try state.vault.store.read(key, into: buffer)
+            return ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
         }
     }
 

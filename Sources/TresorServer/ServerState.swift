@@ -17,8 +17,10 @@ final class ServerState: Sendable {
     /// As many chunk uploads received at once as there are threads to store them: more would only hold
     /// memory while they wait for a thread. Requests past the limit wait before their body is read.
     let uploads: UploadSlots
-    /// Aligned buffers the chunk uploads are received into, one per upload slot at most.
-    let receiver = UploadReceiver()
+    /// Page-aligned buffers for uploads received and objects served, so both go to and from the store with
+    /// direct I/O; as many as were in use at once.
+    let buffers = AlignedBufferPool()
+    var receiver: UploadReceiver { UploadReceiver(buffers: self.buffers) }
 
     var vault: Vault { self.service.vault }
 

@@ -7,7 +7,7 @@ import TresorCore
 /// copy, and no per-upload allocation the size of a chunk is made: memory stays at one buffer per upload
 /// slot whatever the number of clients.
 struct UploadReceiver: Sendable {
-    let buffers = AlignedBufferPool()
+    let buffers: AlignedBufferPool
 
     func receive<T: Sendable>(_ request: Request, limit: Int, _ use: (ReceivedBytes) async throws -> T) async throws -> T {
         try HTTPCoding.requireOctets(request)

@@ -335,8 +335,10 @@ struct ServerTests {
         server = try ServedVault(directory: setup.dir.file("vault"))
         let list = try setup.run("tresor", ["list", "--vault", server.url, "--json"], token: setup.tokens["admin"]!)
         let points = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as! [[String: Any]]
-        #expect(Set(points.compactMap { $0["vmName"] as? String }) == succeeded,
-                "exactly the backups that reported success have a recovery point")
+        // Every backup that reported success has its point. A commit made durable just before the kill may
+        // have lost its answer: that client failed, yet its point is whole (verify below reads it all).
+        let committed = Set(points.compactMap { $0["vmName"] as? String })
+        #expect(succeeded.isSubset(of: committed), "every backup that reported success has a recovery point")
         var adopted = 0
         for i in 1...count where !succeeded.contains("vm\(i)") {
             let rerun = try setup.run("tresor", ["backup", "--vault", server.url, "--vm", "vm\(i)", "--disk", "vm\(i).img",
@@ -352,7 +354,7 @@ struct ServerTests {
                                    token: nil, passphrase: self.passphrase)
         #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(verify.stdout.utf8)) as! [String: Any]
-        #expect(report["recoveryPoints"] as? Int == count)
+        #expect(report["recoveryPoints"] as? Int == count + committed.count - succeeded.count)
     }
 
     @Test(.enabled(if: getuid() == 0, "mounting a small tmpfs needs root"))
