@@ -54,6 +54,9 @@ enum CatalogSchema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2-soft-delete") { db in
+            try db.execute(sql: "ALTER TABLE recovery_points ADD COLUMN deleted_at INTEGER")
+        }
         return migrator
     }
 }

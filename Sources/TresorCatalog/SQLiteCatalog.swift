@@ -39,12 +39,14 @@ public final class SQLiteCatalog: Catalog {
     }
 
     private static func recoveryPoint(_ row: Row) throws -> RecoveryPointRecord {
-        RecoveryPointRecord(
+        var record = RecoveryPointRecord(
             id: row["id"], vmID: row["vm_id"], vmName: row["vm_name"], host: row["host"],
             domainID: try DomainID(row["domain_id"]), sequence: UInt64(row["sequence"] as Int64),
             createdAtMillis: row["created_at"], manifestSHA256: row["manifest_sha256"], chunkSize: row["chunk_size"],
             diskCount: row["disk_count"], logicalBytes: row["logical_bytes"], bytesStored: row["bytes_stored"],
             consistency: row["consistency"])
+        record.deletedAtMillis = row["deleted_at"]
+        return record
     }
 
     public func findVM(name: String, host: String?) throws -> [VMRecord] {
@@ -157,11 +159,11 @@ public final class SQLiteCatalog: Catalog {
             let rp = commit.recoveryPoint
             try db.execute(sql: """
                 INSERT OR REPLACE INTO recovery_points (id, vm_id, vm_name, host, domain_id, sequence, created_at,
-                    manifest_sha256, chunk_size, disk_count, logical_bytes, bytes_stored, consistency)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    manifest_sha256, chunk_size, disk_count, logical_bytes, bytes_stored, consistency, deleted_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [rp.id, rp.vmID, rp.vmName, rp.host, rp.domainID.rawValue, Int64(rp.sequence),
                                  rp.createdAtMillis, rp.manifestSHA256, rp.chunkSize, rp.diskCount, rp.logicalBytes,
-                                 rp.bytesStored, rp.consistency])
+                                 rp.bytesStored, rp.consistency, rp.deletedAtMillis])
             try Self.insertChunks(db, domain: vm.domainID, commit.newChunks)
             for (keyID, seals) in commit.sealsByDataKey {
                 try db.execute(sql: """
@@ -179,6 +181,24 @@ public final class SQLiteCatalog: Catalog {
                     INSERT INTO chunks (domain_id, chunk_id, stored_bytes, data_key_id, bad) VALUES (?, ?, 0, '', 1)
                     ON CONFLICT (domain_id, chunk_id) DO UPDATE SET bad = 1
                     """, arguments: [domain.rawValue, Data(id.bytes)])
+            }
+        }
+    }
+
+    public func setDeleted(recoveryPointID: String, atMillis: Int64?) throws {
+        try self.write { db in
+            try db.execute(sql: "UPDATE recovery_points SET deleted_at = ? WHERE id = ?", arguments: [atMillis, recoveryPointID])
+        }
+    }
+
+    public func removeRecoveryPoint(id: String) throws {
+        try self.write { db in try db.execute(sql: "DELETE FROM recovery_points WHERE id = ?", arguments: [id]) }
+    }
+
+    public func removeChunks(domain: DomainID, ids: [ChunkID]) throws {
+        try self.write { db in
+            for id in ids {
+                try db.execute(sql: "DELETE FROM chunks WHERE domain_id = ? AND chunk_id = ?", arguments: [domain.rawValue, Data(id.bytes)])
             }
         }
     }

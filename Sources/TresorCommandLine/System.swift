@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import TresorCore
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -17,7 +18,7 @@ public enum SystemInfo {
         return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
     }
 
-    public static var nowMillis: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    public static var nowMillis: Int64 { VaultClock.nowMillis }
 
     /// "yyyy-MM-dd HH:mm:ss" in UTC, as the text outputs show times.
     public static func timestamp(millis: Int64) -> String {

@@ -30,6 +30,12 @@ public protocol Catalog: Sendable {
     /// Adds to the seal counts of data keys (rebuild counts them from chunk headers).
     func addSeals(domain: DomainID, _ seals: [KeyID: Int64]) throws
     func removeAll() throws
+    /// Soft-deletes a recovery point at a time, or undeletes it (nil).
+    func setDeleted(recoveryPointID: String, atMillis: Int64?) throws
+    /// Forgets a recovery point whose soft-delete period ended and whose manifest is gone.
+    func removeRecoveryPoint(id: String) throws
+    /// Forgets chunks garbage collection deleted from the store.
+    func removeChunks(domain: DomainID, ids: [ChunkID]) throws
     /// Totals over the whole vault.
     func usage() throws -> CatalogUsage
 }

@@ -45,6 +45,10 @@ public struct RecoveryPointRecord: Sendable, Equatable, Codable {
     public var logicalBytes: Int64
     public var bytesStored: Int64
     public var consistency: String
+    /// When it was soft-deleted (vault clock, ms); nil while it is live. A soft-deleted point keeps its
+    /// data for the vault's soft-delete period, cannot be restored until undeleted, and still counts in
+    /// its VM's chain.
+    public var deletedAtMillis: Int64? = nil
 
     public init(id: String, vmID: String, vmName: String, host: String, domainID: DomainID, sequence: UInt64,
                 createdAtMillis: Int64, manifestSHA256: String, chunkSize: Int, diskCount: Int, logicalBytes: Int64,

@@ -60,6 +60,9 @@ public final class RemoteCatalog: Catalog {
     public func registerDataKey(domain: DomainID, keyID: KeyID, createdAtMillis: Int64) throws { throw Self.serverSide }
     public func addSeals(domain: DomainID, _ seals: [KeyID: Int64]) throws { throw Self.serverSide }
     public func removeAll() throws { throw Self.serverSide }
+    public func setDeleted(recoveryPointID: String, atMillis: Int64?) throws { throw Self.serverSide }
+    public func removeRecoveryPoint(id: String) throws { throw Self.serverSide }
+    public func removeChunks(domain: DomainID, ids: [ChunkID]) throws { throw Self.serverSide }
 
     static let serverSide = TresorError(.invalidArgument, "this changes a served vault's catalog, which only the vault itself does",
                                         action: "run this command on the vault's machine with --vault DIR")

@@ -56,14 +56,3 @@ public enum AccessToken {
 
     static func digest(_ token: String) -> String { Hex.encode(SHA256.hash(Array(token.utf8))) }
 }
-
-/// Durations as operators write them: 90s, 30m, 12h, 30d.
-public enum DurationText {
-    public static func milliseconds(_ text: String) throws -> Int64 {
-        let units: [Character: Int64] = ["s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000]
-        guard let unit = text.last.flatMap({ units[$0] }), let value = Int64(text.dropLast()), value > 0 else {
-            throw TresorError(.invalidArgument, "'\(text)' is not a duration", action: "write it like 90s, 30m, 12h or 30d")
-        }
-        return value * unit
-    }
-}

@@ -28,9 +28,5 @@ struct SessionSweeper: Service {
 }
 
 enum Clock {
-    static var nowMillis: Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-    }
+    static var nowMillis: Int64 { VaultClock.nowMillis }
 }
