@@ -67,6 +67,25 @@ public struct VaultDirectory: Sendable {
     }
 }
 
+extension VaultDirectory {
+    /// Readers of the directory (restore, verify, list) hold this shared for as long as they read;
+    /// garbage collection holds it exclusive while it deletes, so it never removes what a reader on this
+    /// machine is reading (readers of a served vault hold leases instead). Readers wait for a collection
+    /// to finish; a collection does not wait for readers: nil when one is reading.
+    public func readersLock(exclusive: Bool) throws -> VaultLock? {
+        let fd = try POSIX.open(self.path + "/readers.lock", O_RDWR | O_CREAT, 0o600)
+        while flock(fd, exclusive ? LOCK_EX | LOCK_NB : LOCK_SH) != 0 {
+            let failure = errno
+            if failure == EINTR { continue }
+            close(fd)
+            if failure == EWOULDBLOCK { return nil }
+            errno = failure
+            throw POSIX.error("flock", self.path + "/readers.lock")
+        }
+        return VaultLock(descriptor: fd)
+    }
+}
+
 /// Holds the vault's flock until it is released or goes away (the kernel drops it if the process dies).
 public final class VaultLock: Sendable {
     private let descriptor: Int32

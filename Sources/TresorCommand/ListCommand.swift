@@ -26,11 +26,12 @@ extension Tresor {
                     print("no recovery points")
                     return
                 }
-                let header = ["RECOVERY POINT", "VM", "HOST", "SEQ", "CREATED (UTC)", "DISKS", "LOGICAL", "STORED", "CONSISTENCY"]
+                let header = ["RECOVERY POINT", "VM", "HOST", "SEQ", "CREATED (UTC)", "DISKS", "LOGICAL", "STORED", "CONSISTENCY", "STATE"]
                 let rows = points.map { point in
                     [point.id, point.vmName, point.host, String(point.sequence),
                      SystemInfo.timestamp(millis: point.createdAtMillis),
-                     String(point.diskCount), String(point.logicalBytes), String(point.bytesStored), point.consistency]
+                     String(point.diskCount), String(point.logicalBytes), String(point.bytesStored), point.consistency,
+                     RecoveryPointState.describe(point)]
                 }
                 printTable(header: header, rows: rows)
             }

@@ -34,6 +34,9 @@ extension Tresor {
                 let keys = try self.keyOptions.keyRing()
                 // Exclusive: verify marks damaged chunks bad in the catalog.
                 let opened = try VaultAccess.open(self.vaultOptions, exclusive: true)
+                // Every point, soft-deleted ones too (their data is kept, so it must be sound).
+                let hold = try opened.maintenance.holdForReading(try opened.vault.catalog.recoveryPoints(vmID: nil).map(\.id))
+                defer { hold.release() }
                 let progress = ProgressCounter()
                 let report = try ProgressDisplay(counter: progress, label: "verify", quiet: self.output.json).during {
                     try Verifier.run(vault: opened.vault, keys: keys, mode: mode, progress: progress)

@@ -12,7 +12,11 @@ public struct OpenedVault: Sendable {
     public let destination: any BackupDestination
     /// Where key maintenance reads and writes wraps: the directory itself, or the server's admin routes.
     public let keyWraps: any KeyWrapStore
+    /// Deleting, undeleting, collecting; holding points while reading them.
+    public let maintenance: any VaultMaintenance
     let lock: VaultLock?
+    /// A local reader's share of the directory's readers lock, so that no collection deletes under it.
+    let readers: VaultLock?
 }
 
 public enum VaultAccess {
@@ -21,7 +25,8 @@ public enum VaultAccess {
         guard options.isRemote else { return try Self.open(options.vault, exclusive: exclusive) }
         let remote = try RemoteVault(url: options.vault, token: try options.token(), trust: try options.serverTrust())
         return OpenedVault(vault: Vault(id: remote.vaultID, store: remote.store, catalog: remote.catalog),
-                           destination: remote.destination, keyWraps: remote.keyWraps, lock: nil)
+                           destination: remote.destination, keyWraps: remote.keyWraps, maintenance: remote.maintenance,
+                           lock: nil, readers: nil)
     }
 
     /// A vault directory on this machine, for the commands that manage one.
@@ -32,11 +37,12 @@ public enum VaultAccess {
 
     /// Opens a vault directory. Commands that write take the vault's exclusive lock; they also tidy what
     /// a killed writer left (temporary files) and bring the catalog up to the store. Readers (list,
-    /// restore) take no lock and run beside a backup: they read only committed recovery points, whose
-    /// objects nothing deletes while there is no garbage collection (which will bring read leases).
+    /// restore) run beside a backup and read only committed recovery points; they share the readers lock,
+    /// which garbage collection needs alone before it deletes anything.
     public static func open(_ path: String, exclusive: Bool) throws -> OpenedVault {
         let directory = try VaultDirectory.open(at: path)
         let lock = exclusive ? try directory.lock(exclusive: true) : nil
+        let readers = exclusive ? nil : try directory.readersLock(exclusive: false)
         let store = try directory.openStore()
         let catalog = try SQLiteCatalog(path: directory.catalogPath)
         let vault = Vault(id: directory.config.vaultID, store: store, catalog: catalog)
@@ -44,7 +50,10 @@ public enum VaultAccess {
             _ = try store.removeTemporaryFiles()
             _ = try CatalogRebuilder.importMissingManifests(vault: vault)
         }
-        return OpenedVault(vault: vault, destination: VaultService(vault: vault), keyWraps: VaultKeyWraps(vault: vault), lock: lock)
+        let service = VaultService(vault: vault)
+        return OpenedVault(vault: vault, destination: service, keyWraps: VaultKeyWraps(vault: vault),
+                           maintenance: LocalMaintenance(service: service, directory: directory, writable: exclusive),
+                           lock: lock, readers: readers)
     }
 
     /// Deletes the catalog and rebuilds it from the store.

@@ -27,6 +27,17 @@ public struct ObjectKey: Hashable, Sendable, CustomStringConvertible {
         ObjectKey(path: "domains/\(domain)/keys/\(keyID.hex)/\(kekID.hex).wrap")
     }
 
+    /// The soft-delete record of a recovery point, beside its manifest (docs/formats.md, "Soft delete").
+    public static func softDelete(recoveryPoint id: String) -> ObjectKey {
+        ObjectKey(path: "manifests/\(id).deleted")
+    }
+
+    /// The recovery point a soft-delete record names, or nil for any other object.
+    public var softDeletedID: String? {
+        guard self.path.hasPrefix(Self.manifestsFolder + "/"), self.path.hasSuffix(".deleted") else { return nil }
+        return String(self.path.dropFirst(Self.manifestsFolder.count + 1).dropLast(".deleted".count))
+    }
+
     public static func manifest(recoveryPoint id: String) -> ObjectKey {
         ObjectKey(path: "manifests/\(id).manifest")
     }

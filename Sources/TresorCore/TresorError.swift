@@ -48,6 +48,8 @@ public struct TresorError: Error, Sendable, CustomStringConvertible {
         // Backup and restore.
         public static let diskUnreadable = Code("disk.unreadable")
         public static let targetExists = Code("restore.target_exists")
+        /// The recovery point is soft-deleted: undelete it to restore it.
+        public static let recoveryPointDeleted = Code("restore.point_deleted")
         public static let targetUnwritable = Code("restore.target_unwritable")
         public static let integrity = Code("data.integrity")
         public static let invalidArgument = Code("usage.invalid_argument")

@@ -74,6 +74,7 @@ public enum CatalogRebuilder {
             summary.chunks += list.count
             try vault.catalog.addSeals(domain: domain, seals)
         }
+        try vault.reconcileSoftDeletes()
         summary.vms = vmIDs.count
         return summary
     }
@@ -92,6 +93,7 @@ extension CatalogRebuilder {
             try vault.catalog.commit(commit)
             imported += 1
         }
+        try vault.reconcileSoftDeletes()
         return imported
     }
 }

@@ -41,17 +41,22 @@ extension Vault {
                           action: "name the host with --host")
     }
 
-    /// `latest` or a recovery point ID of the VM.
+    /// `latest` (the newest live point) or a recovery point ID of the VM. A soft-deleted point is not
+    /// restored until it is undeleted.
     public func resolveRecoveryPoint(vm: VMRecord, reference: String) throws -> RecoveryPointRecord {
         let points = try self.catalog.recoveryPoints(vmID: vm.id)
         if reference == "latest" {
-            guard let last = points.max(by: { $0.sequence < $1.sequence }) else {
+            guard let last = points.filter({ $0.deletedAtMillis == nil }).max(by: { $0.sequence < $1.sequence }) else {
                 throw TresorError(.notFound, "VM '\(vm.name)' has no recovery points")
             }
             return last
         }
         guard let point = points.first(where: { $0.id == reference || $0.id.hasPrefix(reference) && reference.count >= 8 }) else {
             throw TresorError(.notFound, "VM '\(vm.name)' has no recovery point '\(reference)'", action: "list them with 'tresor list --vm \(vm.name)'")
+        }
+        guard point.deletedAtMillis == nil else {
+            throw TresorError(.recoveryPointDeleted, "recovery point \(point.id) of VM '\(vm.name)' is deleted (its data is kept for the soft-delete period)",
+                              action: "undelete it first: tresor recovery-point undelete \(point.id)")
         }
         return point
     }

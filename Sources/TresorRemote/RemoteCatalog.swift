@@ -82,4 +82,5 @@ public struct RemoteVault: Sendable {
     public var catalog: RemoteCatalog { RemoteCatalog(connection: self.connection) }
     public var destination: RemoteBackupDestination { RemoteBackupDestination(connection: self.connection) }
     public var keyWraps: RemoteKeyWraps { RemoteKeyWraps(connection: self.connection) }
+    public var maintenance: RemoteMaintenance { RemoteMaintenance(connection: self.connection) }
 }

@@ -17,14 +17,21 @@ struct RecoveryPointOptions: ParsableArguments {
     @Option(help: "The VM's host, when several VMs share the name.") var host: String?
     @Option(help: "A recovery point ID (or its first 8+ characters), or 'latest'.") var recoveryPoint = "latest"
 
-    /// Opens the vault for reading (the returned value holds its shared lock) and the recovery point,
+    /// Opens the vault for reading (the returned value holds its shared lock), holds the recovery point
+    /// against garbage collection (a lease on a served vault; release it when done), and opens the point,
     /// verified and with its keys unwrapped.
-    func open(vault: VaultOptions, keys keyOptions: KeyOptions) throws -> (OpenedVault, OpenedRecoveryPoint) {
+    func open(vault: VaultOptions, keys keyOptions: KeyOptions) throws -> (OpenedVault, OpenedRecoveryPoint, any ReadHold) {
         let keys = try keyOptions.keyRing()
         let opened = try VaultAccess.open(vault, exclusive: false)
         let vm = try opened.vault.findVM(name: self.vm, host: self.host)
         let record = try opened.vault.resolveRecoveryPoint(vm: vm, reference: self.recoveryPoint)
-        return (opened, try OpenedRecoveryPoint(vault: opened.vault, keys: keys, recoveryPointID: record.id))
+        let hold = try opened.maintenance.holdForReading([record.id])
+        do {
+            return (opened, try OpenedRecoveryPoint(vault: opened.vault, keys: keys, recoveryPointID: record.id), hold)
+        } catch {
+            hold.release()
+            throw error
+        }
     }
 }
 
@@ -46,8 +53,11 @@ extension TresorRestore {
 
         func run() throws {
             try runReportingErrors("tresor-restore") {
-                let (opened, recoveryPoint) = try self.point.open(vault: self.vaultOptions, keys: self.keyOptions)
-                defer { withExtendedLifetime(opened) {} }
+                let (opened, recoveryPoint, hold) = try self.point.open(vault: self.vaultOptions, keys: self.keyOptions)
+                defer {
+                    hold.release()
+                    withExtendedLifetime(opened) {}
+                }
                 let progress = ProgressCounter()
                 let result = try ProgressDisplay(counter: progress, label: "restore", quiet: self.outputOptions.json).during {
                     try RestoreEngine.restoreDisk(recoveryPoint, position: self.disk, output: self.output, force: self.force,
@@ -75,8 +85,11 @@ extension TresorRestore {
 
         func run() throws {
             try runReportingErrors("tresor-restore") {
-                let (opened, recoveryPoint) = try self.point.open(vault: self.vaultOptions, keys: self.keyOptions)
-                defer { withExtendedLifetime(opened) {} }
+                let (opened, recoveryPoint, hold) = try self.point.open(vault: self.vaultOptions, keys: self.keyOptions)
+                defer {
+                    hold.release()
+                    withExtendedLifetime(opened) {}
+                }
                 try POSIX.makeDirectories(self.outputDir)
                 var results: [RestoreResult] = []
                 for disk in recoveryPoint.body.disks {

@@ -46,6 +46,16 @@ final class ServerState: Sendable {
                               durable: durable)
     }
 
+    /// A collection, unless a reader on the vault's machine holds the directory (it is then skipped).
+    func collectGarbage() throws -> GarbageReport {
+        guard let readers = try self.directory.readersLock(exclusive: true) else {
+            var report = GarbageReport()
+            report.skipped = "a restore, verify or list on the vault's machine is reading the directory; try again when it ends"
+            return report
+        }
+        return try withExtendedLifetime(readers) { try self.service.collectGarbage(now: Clock.nowMillis) }
+    }
+
     /// Runs a mutating call and writes its audit entry with the outcome.
     func audited(_ context: VaultRequestContext, action: String, target: String, durable: Bool,
                  _ body: () async throws -> Response) async throws -> Response {

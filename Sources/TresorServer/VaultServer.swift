@@ -32,7 +32,8 @@ public enum VaultServer {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let pool = NIOThreadPool(numberOfThreads: settings.blockingThreads)
         pool.start()
-        let state = ServerState(directory: directory, service: VaultService(vault: vault), tokens: try SQLiteTokenStore(vaultDirectory: path),
+        let leases = try ReadLeases(file: path + "/leases.json")
+        let state = ServerState(directory: directory, service: VaultService(vault: vault, leases: leases), tokens: try SQLiteTokenStore(vaultDirectory: path),
                                 audit: try AuditLog(vaultDirectory: path), pool: pool,
                                 blockingThreads: settings.blockingThreads)
 
@@ -77,6 +78,7 @@ public enum VaultServer {
         ObjectRoutes(state: state).register(api)
         SessionRoutes(state: state).register(api)
         KeyRoutes(state: state).register(api)
+        MaintenanceRoutes(state: state).register(api)
 
         return router
     }

@@ -12,7 +12,13 @@ import TresorCrypto
 /// the vault server calls the same code for remote clients (docs/server.md says which checks are whose).
 public final class VaultService: BackupDestination {
     public let vault: Vault
-    private let sessions = Mutex<[String: VaultSession]>([:])
+    let sessions = Mutex<[String: VaultSession]>([:])
+    /// Held by garbage collection while it deletes a batch, and by everything that tells a client what the
+    /// vault holds (opening a session, lookups, index pages), so that no answer "already stored" is given
+    /// for an object a collection is deleting. Taken before `sessions` when both are.
+    let collecting = Mutex<Void>(())
+    /// Read leases of restores and verifies (docs/server.md, "Deleting and collecting").
+    public let leases: ReadLeases
     /// How sessions ended lately, oldest first and bounded: a commit repeated because its answer was lost
     /// gets the same recovery point, and calls still in flight on a session a failure ended get that
     /// failure instead of "no such session".
@@ -35,8 +41,10 @@ public final class VaultService: BackupDestination {
         self.finished.withLock { $0.last { $0.session == session }?.outcome }
     }
 
-    public init(vault: Vault) {
+    public init(vault: Vault, leases: ReadLeases? = nil) {
         self.vault = vault
+        // A vault used in-process (a local command) has no readers but its own: its leases need no file.
+        self.leases = leases ?? ReadLeases()
     }
 
     public var lookupBatchSize: Int { 1 }
@@ -52,7 +60,7 @@ public final class VaultService: BackupDestination {
         }
         // Identification and the busy check run under the registry's lock, so two first backups of one
         // new VM cannot both create it.
-        return try self.sessions.withLock { sessions in
+        return try self.collecting.withLock { _ in try self.sessions.withLock { sessions in
             if let key = request.requestKey,
                let same = sessions.values.first(where: { $0.requestKey == key && $0.info.vm.name == request.vmName && $0.info.vm.host == request.host }) {
                 return same.info
@@ -77,7 +85,7 @@ public final class VaultService: BackupDestination {
                                        requestKey: request.requestKey)
             sessions[info.id] = session
             return info
-        }
+        } }
     }
 
     public func abandon(session: String) {
@@ -157,9 +165,11 @@ public final class VaultService: BackupDestination {
 
     public func lookup(session: String, _ ids: [ChunkID]) throws -> [KeyID?] {
         let open = try self.session(session)
-        return try ids.map { id in
-            if let keyID = open.keyID(of: id) { return keyID }
-            return try self.adoptLeftover(id, session: open)?.dataKeyID
+        return try self.collecting.withLock { _ in
+            try ids.map { id in
+                if let keyID = open.keyID(of: id) { return keyID }
+                return try self.adoptLeftover(id, session: open)?.dataKeyID
+            }
         }
     }
 
@@ -183,9 +193,12 @@ public final class VaultService: BackupDestination {
         let hash = Hex.encode(SHA256.hash(page))
         let key = ObjectKey.indexPage(domain: open.domain, sha256: hash)
         _ = try IndexPage.decode(page, name: key.path)
-        if try self.vault.store.size(of: key) != nil { return false }
-        try self.vault.store.put(key, bytes: page)
-        return true
+        return try self.collecting.withLock { _ in
+            open.recordPage(hash)
+            if try self.vault.store.size(of: key) != nil { return false }
+            try self.vault.store.put(key, bytes: page)
+            return true
+        }
     }
 
     public func indexPage(session: String, sha256: String) throws -> [UInt8] {

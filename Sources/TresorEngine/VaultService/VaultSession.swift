@@ -9,6 +9,10 @@ final class VaultSession: Sendable {
         var known: [ChunkID: KeyID]
         /// Chunks this session stored or adopted, for the catalog at commit.
         var stored: [ChunkID: StoredChunk] = [:]
+        /// Chunks answered "already stored": garbage collection keeps them while the session is open.
+        var answered: Set<ChunkID> = []
+        /// Index pages this session stored or found stored.
+        var pages: Set<String> = []
         /// Data keys of the domain with a stored wrap.
         var dataKeys: Set<KeyID>
         var lastActivity: ContinuousClock.Instant
@@ -37,7 +41,34 @@ final class VaultSession: Sendable {
     func keyID(of id: ChunkID) -> KeyID? {
         self.state.withLock { state in
             state.lastActivity = .now
-            return state.known[id] ?? state.stored[id]?.dataKeyID
+            if let key = state.known[id] {
+                state.answered.insert(id)
+                return key
+            }
+            return state.stored[id]?.dataKeyID
+        }
+    }
+
+    func recordPage(_ sha256: String) {
+        self.state.withLock { state in
+            state.lastActivity = .now
+            state.pages.insert(sha256)
+        }
+    }
+
+    /// What garbage collection must keep for this session among `chunks` and `pages`; the other chunks
+    /// are forgotten, so the session answers "missing" for them from now on and its client uploads them.
+    func keep(chunks: [ChunkID], pages: [String]) -> (chunks: Set<ChunkID>, pages: Set<String>) {
+        self.state.withLock { state in
+            var kept = Set<ChunkID>()
+            for id in chunks {
+                if state.answered.contains(id) || state.stored[id] != nil {
+                    kept.insert(id)
+                } else {
+                    state.known.removeValue(forKey: id)
+                }
+            }
+            return (kept, Set(pages.filter { state.pages.contains($0) }))
         }
     }
 

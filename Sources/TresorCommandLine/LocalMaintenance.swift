@@ -1,0 +1,43 @@
+import TresorChunkStore
+import TresorCore
+import TresorEngine
+
+/// Maintenance of a vault directory by a command on its machine, which holds the vault's writer lock.
+struct LocalMaintenance: VaultMaintenance {
+    let service: VaultService
+    let directory: VaultDirectory
+    /// Opened with the writer lock: only then may it change the vault.
+    let writable: Bool
+
+    private func requireWritable() throws {
+        guard self.writable else { throw TresorError(.vaultBusy, "this command opened the vault for reading only") }
+    }
+
+    func deleteRecoveryPoint(_ id: String) throws -> RecoveryPointRecord {
+        try self.requireWritable()
+        return try self.service.deleteRecoveryPoint(id, by: "local", now: VaultClock.nowMillis)
+    }
+
+    func undeleteRecoveryPoint(_ id: String) throws -> RecoveryPointRecord {
+        try self.requireWritable()
+        return try self.service.undeleteRecoveryPoint(id)
+    }
+
+    /// Skipped, deleting nothing, while a restore or verify on this machine reads the directory.
+    func collectGarbage() throws -> GarbageReport {
+        try self.requireWritable()
+        guard let readers = try self.directory.readersLock(exclusive: true) else {
+            var report = GarbageReport()
+            report.skipped = "a restore, verify or list on this machine is reading the vault; run it again when it ends"
+            return report
+        }
+        return try withExtendedLifetime(readers) { try self.service.collectGarbage(now: VaultClock.nowMillis) }
+    }
+
+    /// Local readers hold the directory's readers lock from the moment they open it.
+    func holdForReading(_ points: [String]) throws -> any ReadHold { NoHold() }
+}
+
+struct NoHold: ReadHold {
+    func release() {}
+}
