@@ -205,6 +205,75 @@ struct ServerTests {
         #expect(server.stop() == 0)
     }
 
+    @Test func garbageCollectionRunsBesideBackupsAndRestoresAndPurgesOnlyUnleasedPointsPastTheirPeriod() throws {
+        let setup = try Setup(passphrase: self.passphrase)
+        var server = try ServedVault(directory: setup.dir.file("vault"))
+        let admin = setup.tokens["admin"]!
+        #expect(try self.backup(setup, server.url, token: admin).status == 0)
+        try TestImages.scribble(setup.dir.file("os.img"), blocks: 4, seed: 51)
+        #expect(try self.backup(setup, server.url, token: admin).status == 0)
+        let list = try setup.run("tresor", ["list", "--vault", server.url, "--vm", "web", "--json"], token: admin)
+        let ids = (try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as! [[String: Any]]).map { $0["id"] as! String }
+        #expect(ids.count == 2)
+        let (first, second) = (ids[0], ids[1])
+
+        // Only admins delete; a backup token (a VM's own) cannot destroy its backups.
+        let byBackup = try RawHTTP.call("DELETE", server.url + "/v1/recovery-points/\(first)", token: setup.tokens["backup"]!, directory: setup.dir.path)
+        #expect(byBackup.status == 403)
+        let deleted = try setup.run("tresor", ["recovery-point", "delete", "--vault", server.url, first], token: admin)
+        #expect(deleted.status == 0 && deleted.stdout.contains("deleted, purged after"), "\(deleted.stderr)")
+
+        // Collections run again and again while other backups and restores run: all of them succeed.
+        try TestImages.write(setup.dir.file("db.img"), size: 12 << 20, seed: 52)
+        let environment = self.passphrase.merging(["TRESOR_TOKEN": admin]) { $1 }
+        var workers: [Process] = []
+        for i in 0..<3 {
+            workers.append(try Programs.start("tresor", ["backup", "--vault", server.url, "--vm", "db\(i)", "--disk", "db.img",
+                                                         "--keystore", "keys", "--kek", "main"], environment: environment, directory: setup.dir.path).0)
+            workers.append(try Programs.start("tresor-restore", ["disk", "--vault", server.url, "--vm", "web", "--disk", "0", "--output", "r\(i).img",
+                                                                 "--keystore", "keys", "--kek", "main"], environment: environment, directory: setup.dir.path).0)
+        }
+        var collections = 0
+        while workers.contains(where: \.isRunning) || collections < 3 {
+            let gc = try setup.run("tresor", ["gc", "--vault", server.url, "--json"], token: admin)
+            #expect(gc.status == 0, "\(gc.stderr)")
+            collections += 1
+        }
+        for worker in workers {
+            worker.waitUntilExit()
+            #expect(worker.terminationStatus == 0)
+        }
+        for i in 0..<3 { #expect(TestImages.equal(setup.dir.file("r\(i).img"), setup.dir.file("os.img"))) }
+        let leases = try RawHTTP.call("GET", server.url + "/v1/leases", token: admin, directory: setup.dir.path)
+        #expect(leases.status == 200 && leases.body.hasPrefix("[]"), "every restore released its lease: \(leases.body)")
+        #expect(server.stop() == 0)
+
+        // Fifteen days later (the vault's clock, set at start-up) the deleted point may go, unless leased.
+        server = try ServedVault(directory: setup.dir.file("vault"), environment: ["TRESOR_CLOCK_OFFSET": "15d"])
+        let lease = try RawHTTP.call("POST", server.url + "/v1/leases", token: setup.tokens["restore"]!,
+                                     headers: ["Content-Type: application/json"], body: Data("{\"recoveryPoints\":[\"\(first)\"]}".utf8),
+                                     directory: setup.dir.path)
+        #expect(lease.status == 201, "\(lease.body)")
+        let leaseID = try #require((try JSONSerialization.jsonObject(with: Data(lease.body.utf8)) as? [String: Any])?["id"] as? String)
+        let held = try setup.run("tresor", ["gc", "--vault", server.url, "--json"], token: admin)
+        let heldReport = try JSONSerialization.jsonObject(with: Data(held.stdout.utf8)) as! [String: Any]
+        #expect(heldReport["recoveryPointsHeld"] as? [String] == [first] && (heldReport["recoveryPointsPurged"] as? [String])?.isEmpty == true,
+                "\(held.stdout) \(held.stderr)")
+        #expect(try RawHTTP.call("DELETE", server.url + "/v1/leases/\(leaseID)", token: setup.tokens["restore"]!, directory: setup.dir.path).status == 204)
+        let purged = try setup.run("tresor", ["gc", "--vault", server.url, "--json"], token: admin)
+        let purgedReport = try JSONSerialization.jsonObject(with: Data(purged.stdout.utf8)) as! [String: Any]
+        #expect(purgedReport["recoveryPointsPurged"] as? [String] == [first] && (purgedReport["chunksDeleted"] as? Int ?? 0) > 0,
+                "\(purged.stdout)")
+        let remaining = try setup.run("tresor", ["list", "--vault", server.url, "--vm", "web", "--json"], token: admin)
+        #expect(!remaining.stdout.contains(first) && remaining.stdout.contains(second))
+        let verify = try setup.run("tresor", ["verify", "--vault", server.url, "--read-data", "--keystore", "keys", "--kek", "main"],
+                                   token: setup.tokens["restore"]!, passphrase: self.passphrase)
+        #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
+        let audit = try setup.run("tresor-vault", ["audit", "vault"], token: nil)
+        #expect(audit.stdout.contains("recovery_point.delete") && audit.stdout.contains("gc"))
+        #expect(server.stop() == 0)
+    }
+
     @Test func eachRoleMayDoWhatItIsForAndNothingElse() throws {
         let setup = try Setup(passphrase: self.passphrase)
         let server = try ServedVault(directory: setup.dir.file("vault"))

@@ -10,9 +10,10 @@ public final class ServedVault {
     private let errors: Pipe
 
     /// Starts the server on `directory` and waits for its "listening on" line.
-    public init(directory: String, extraArguments: [String] = []) throws {
+    public init(directory: String, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
         self.directory = directory
-        let (process, out, err) = try Programs.start("tresor-vault", ["serve", directory, "--listen", "127.0.0.1:0"] + extraArguments)
+        let (process, out, err) = try Programs.start("tresor-vault", ["serve", directory, "--listen", "127.0.0.1:0"] + extraArguments,
+                                                     environment: environment)
         self.process = process
         self.errors = err
         let handle = out.fileHandleForReading
