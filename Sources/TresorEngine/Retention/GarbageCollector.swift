@@ -1,4 +1,4 @@
-public import TresorCore
+import TresorCore
 
 /// What one garbage collection did.
 public struct GarbageReport: Codable, Sendable, Equatable {

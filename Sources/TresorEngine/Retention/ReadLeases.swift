@@ -4,7 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Synchronization
-public import TresorCore
+import TresorCore
 
 /// A restore's or verify's hold on recovery points: while it lasts, garbage collection purges none of
 /// them and deletes nothing they reference. Renewed by its holder; one that is not renewed expires, so

@@ -1,4 +1,4 @@
-public import TresorCore
+import TresorCore
 
 /// The record that soft-deletes a recovery point, stored beside its manifest so that the catalog can be
 /// rebuilt with it. The point's data stays for `SoftDelete.periodMillis`; only then may garbage
