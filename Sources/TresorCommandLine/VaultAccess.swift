@@ -14,6 +14,8 @@ public struct OpenedVault: Sendable {
     public let keyWraps: any KeyWrapStore
     /// Deleting, undeleting, collecting; holding points while reading them.
     public let maintenance: any VaultMaintenance
+    /// Backup policies: the directory's store, or the server's policy routes.
+    public let policies: any PolicyStore
     let lock: VaultLock?
     /// A local reader's share of the directory's readers lock, so that no collection deletes under it.
     let readers: VaultLock?
@@ -26,7 +28,7 @@ public enum VaultAccess {
         let remote = try RemoteVault(url: options.vault, token: try options.token(), trust: try options.serverTrust())
         return OpenedVault(vault: Vault(id: remote.vaultID, store: remote.store, catalog: remote.catalog),
                            destination: remote.destination, keyWraps: remote.keyWraps, maintenance: remote.maintenance,
-                           lock: nil, readers: nil)
+                           policies: remote.policies, lock: nil, readers: nil)
     }
 
     /// A vault directory on this machine, for the commands that manage one.
@@ -53,7 +55,7 @@ public enum VaultAccess {
         let service = VaultService(vault: vault)
         return OpenedVault(vault: vault, destination: service, keyWraps: VaultKeyWraps(vault: vault),
                            maintenance: LocalMaintenance(service: service, directory: directory, writable: exclusive),
-                           lock: lock, readers: readers)
+                           policies: PolicyBook(vault: vault, now: { VaultClock.nowMillis }), lock: lock, readers: readers)
     }
 
     /// Deletes the catalog and rebuilds it from the store.

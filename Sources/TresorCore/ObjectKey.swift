@@ -38,6 +38,13 @@ public struct ObjectKey: Hashable, Sendable, CustomStringConvertible {
         return String(self.path.dropFirst(Self.manifestsFolder.count + 1).dropLast(".deleted".count))
     }
 
+    /// A backup policy (docs/formats.md, "Policy"); policy names are letters, digits, '-' and '_'.
+    public static func policy(named name: String) -> ObjectKey {
+        ObjectKey(path: "policies/\(name).json")
+    }
+
+    public static let policiesFolder = "policies"
+
     public static func manifest(recoveryPoint id: String) -> ObjectKey {
         ObjectKey(path: "manifests/\(id).manifest")
     }

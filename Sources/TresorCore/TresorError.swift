@@ -29,6 +29,9 @@ public struct TresorError: Error, Sendable, CustomStringConvertible {
         public static let unreachable = Code("network.unreachable")
         public static let tlsFailed = Code("network.tls_failed")
         public static let serverError = Code("server.error")
+        /// A policy of that name exists already (create) or does not (update, show).
+        public static let policyExists = Code("policy.exists")
+        public static let policyNotFound = Code("policy.not_found")
         // Catalog.
         public static let catalog = Code("catalog.error")
         public static let notFound = Code("catalog.not_found")

@@ -83,4 +83,5 @@ public struct RemoteVault: Sendable {
     public var destination: RemoteBackupDestination { RemoteBackupDestination(connection: self.connection) }
     public var keyWraps: RemoteKeyWraps { RemoteKeyWraps(connection: self.connection) }
     public var maintenance: RemoteMaintenance { RemoteMaintenance(connection: self.connection) }
+    public var policies: RemotePolicies { RemotePolicies(connection: self.connection) }
 }

@@ -79,6 +79,7 @@ public enum VaultServer {
         SessionRoutes(state: state).register(api)
         KeyRoutes(state: state).register(api)
         MaintenanceRoutes(state: state).register(api)
+        PolicyRoutes(state: state).register(api)
 
         return router
     }

@@ -274,6 +274,36 @@ struct ServerTests {
         #expect(server.stop() == 0)
     }
 
+    @Test func policiesAreReadByStatusRolesAndChangedByAdminsOnly() throws {
+        let setup = try Setup(passphrase: self.passphrase)
+        let server = try ServedVault(directory: setup.dir.file("vault"))
+        let listed = try setup.run("tresor", ["policy", "list", "--vault", server.url, "--json"], token: setup.tokens["reader"]!)
+        let names = (try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as! [[String: Any]]).map { ($0["policy"] as! [String: Any])["name"] as! String }
+        #expect(names == ["DefaultPolicy"], "every vault has the default policy: \(listed.stderr)")
+        let create = ["policy", "create", "gfs", "--vault", server.url, "--zone", "Europe/Berlin", "--daily-at", "22:00",
+                      "--keep-days", "30", "--keep-weeks", "12", "--keep-months", "12", "--monthly-on", "last sunday"]
+        let refused = try setup.run("tresor", create, token: setup.tokens["backup"]!)
+        #expect(refused.status != 0 && refused.stderr.contains("error[auth.forbidden]"))
+        let made = try setup.run("tresor", create, token: setup.tokens["admin"]!)
+        #expect(made.status == 0 && made.stdout.contains("monthly (last sunday) 12 mo"), "\(made.stderr)")
+        let twice = try setup.run("tresor", create, token: setup.tokens["admin"]!)
+        #expect(twice.status != 0 && twice.stderr.contains("error[policy.exists]"))
+        let invalid = try setup.run("tresor", ["policy", "update", "gfs", "--vault", server.url, "--keep-days", "3"], token: setup.tokens["admin"]!)
+        #expect(invalid.status != 0 && invalid.stderr.contains("7 to 9999 days"))
+        let mismatch = try RawHTTP.call("PUT", server.url + "/v1/policies/gfs", token: setup.tokens["admin"]!, headers: ["Content-Type: application/json"],
+                                        body: Data(#"{"name":"other","timeZone":"UTC","schedule":{"frequency":"daily","times":["02:00"],"weekdays":[]},"retention":{"daily":{"days":30}},"instantRestoreDays":2}"#.utf8),
+                                        directory: setup.dir.path)
+        #expect(mismatch.status == 400)
+        let shown = try setup.run("tresor", ["policy", "show", "gfs", "--vault", server.url], token: setup.tokens["restore"]!)
+        #expect(shown.stdout.contains("policy gfs (Europe/Berlin): daily at 22:00"), "\(shown.stderr)")
+        #expect(server.stop() == 0)
+        // The store holds it: the vault directory answers the same without the server.
+        let local = try setup.run("tresor", ["policy", "show", "gfs", "--vault", "vault", "--json"], token: nil)
+        #expect(local.status == 0 && local.stdout.contains("Europe/Berlin"))
+        let audit = try setup.run("tresor-vault", ["audit", "vault"], token: nil)
+        #expect(audit.stdout.contains("policy.create"))
+    }
+
     @Test func eachRoleMayDoWhatItIsForAndNothingElse() throws {
         let setup = try Setup(passphrase: self.passphrase)
         let server = try ServedVault(directory: setup.dir.file("vault"))
