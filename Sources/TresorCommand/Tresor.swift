@@ -5,5 +5,5 @@ struct Tresor: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tresor",
         abstract: "Tresor's backup client: keys, backups, listing, verification and benchmarks.",
-        subcommands: [Keys.self, Backup.self, List.self, RecoveryPoint.self, Verify.self, GC.self, Policy.self, Benchmark.self])
+        subcommands: [Keys.self, Backup.self, List.self, RecoveryPoint.self, Verify.self, GC.self, Policy.self, VM.self, Benchmark.self])
 }

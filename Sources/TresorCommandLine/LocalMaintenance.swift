@@ -41,3 +41,21 @@ struct LocalMaintenance: VaultMaintenance {
 struct NoHold: ReadHold {
     func release() {}
 }
+
+/// Protection of a vault directory's VMs by a command on its machine.
+struct LocalProtection: ProtectionStore {
+    let service: VaultService
+    let writable: Bool
+
+    func protections() throws -> [ProtectionRecord] { try self.service.protections() }
+
+    func protect(vmName: String, host: String?, policy: String) throws -> ProtectionRecord {
+        guard self.writable else { throw TresorError(.vaultBusy, "this command opened the vault for reading only") }
+        return try self.service.protect(vmName: vmName, host: host, policy: policy, now: VaultClock.nowMillis)
+    }
+
+    func stopProtection(vmName: String, host: String?, deleteData: Bool) throws -> ProtectionRecord {
+        guard self.writable else { throw TresorError(.vaultBusy, "this command opened the vault for reading only") }
+        return try self.service.stopProtection(vmName: vmName, host: host, deleteData: deleteData, by: "local", now: VaultClock.nowMillis)
+    }
+}

@@ -16,6 +16,8 @@ public struct OpenedVault: Sendable {
     public let maintenance: any VaultMaintenance
     /// Backup policies: the directory's store, or the server's policy routes.
     public let policies: any PolicyStore
+    /// Which VMs follow which policy.
+    public let protection: any ProtectionStore
     let lock: VaultLock?
     /// A local reader's share of the directory's readers lock, so that no collection deletes under it.
     let readers: VaultLock?
@@ -28,7 +30,7 @@ public enum VaultAccess {
         let remote = try RemoteVault(url: options.vault, token: try options.token(), trust: try options.serverTrust())
         return OpenedVault(vault: Vault(id: remote.vaultID, store: remote.store, catalog: remote.catalog),
                            destination: remote.destination, keyWraps: remote.keyWraps, maintenance: remote.maintenance,
-                           policies: remote.policies, lock: nil, readers: nil)
+                           policies: remote.policies, protection: remote.protection, lock: nil, readers: nil)
     }
 
     /// A vault directory on this machine, for the commands that manage one.
@@ -55,7 +57,8 @@ public enum VaultAccess {
         let service = VaultService(vault: vault)
         return OpenedVault(vault: vault, destination: service, keyWraps: VaultKeyWraps(vault: vault),
                            maintenance: LocalMaintenance(service: service, directory: directory, writable: exclusive),
-                           policies: PolicyBook(vault: vault, now: { VaultClock.nowMillis }), lock: lock, readers: readers)
+                           policies: PolicyBook(vault: vault, now: { VaultClock.nowMillis }),
+                           protection: LocalProtection(service: service, writable: exclusive), lock: lock, readers: readers)
     }
 
     /// Deletes the catalog and rebuilds it from the store.

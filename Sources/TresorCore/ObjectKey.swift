@@ -45,6 +45,13 @@ public struct ObjectKey: Hashable, Sendable, CustomStringConvertible {
 
     public static let policiesFolder = "policies"
 
+    /// A VM's protection: which policy it follows (docs/formats.md, "Protection").
+    public static func protection(vmID: String) -> ObjectKey {
+        ObjectKey(path: "protection/\(vmID).json")
+    }
+
+    public static let protectionFolder = "protection"
+
     public static func manifest(recoveryPoint id: String) -> ObjectKey {
         ObjectKey(path: "manifests/\(id).manifest")
     }

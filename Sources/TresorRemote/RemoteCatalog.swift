@@ -84,4 +84,5 @@ public struct RemoteVault: Sendable {
     public var keyWraps: RemoteKeyWraps { RemoteKeyWraps(connection: self.connection) }
     public var maintenance: RemoteMaintenance { RemoteMaintenance(connection: self.connection) }
     public var policies: RemotePolicies { RemotePolicies(connection: self.connection) }
+    public var protection: RemoteProtection { RemoteProtection(connection: self.connection) }
 }

@@ -80,6 +80,7 @@ public enum VaultServer {
         KeyRoutes(state: state).register(api)
         MaintenanceRoutes(state: state).register(api)
         PolicyRoutes(state: state).register(api)
+        ProtectionRoutes(state: state).register(api)
 
         return router
     }

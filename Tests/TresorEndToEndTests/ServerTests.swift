@@ -274,7 +274,7 @@ struct ServerTests {
         #expect(server.stop() == 0)
     }
 
-    @Test func policiesAreReadByStatusRolesAndChangedByAdminsOnly() throws {
+    @Test func policiesAreReadByStatusRolesAndChangedByAdminsOnlyAndVMsAreProtectedUnderThem() throws {
         let setup = try Setup(passphrase: self.passphrase)
         let server = try ServedVault(directory: setup.dir.file("vault"))
         let listed = try setup.run("tresor", ["policy", "list", "--vault", server.url, "--json"], token: setup.tokens["reader"]!)
@@ -296,6 +296,14 @@ struct ServerTests {
         #expect(mismatch.status == 400)
         let shown = try setup.run("tresor", ["policy", "show", "gfs", "--vault", server.url], token: setup.tokens["restore"]!)
         #expect(shown.stdout.contains("policy gfs (Europe/Berlin): daily at 22:00"), "\(shown.stderr)")
+        // Protecting the VM under it, over HTTP; the listing shows state and policy.
+        #expect(try self.backup(setup, server.url, token: setup.tokens["backup"]!).status == 0)
+        let protect = try setup.run("tresor", ["vm", "protect", "--vault", server.url, "--vm", "web", "--policy", "gfs"], token: setup.tokens["admin"]!)
+        #expect(protect.status == 0 && protect.stdout.contains("protected under policy gfs"), "\(protect.stderr)")
+        let vms = try setup.run("tresor", ["vm", "list", "--vault", server.url], token: setup.tokens["reader"]!)
+        #expect(vms.stdout.contains("web") && vms.stdout.contains("protected") && vms.stdout.contains("gfs"), "\(vms.stdout) \(vms.stderr)")
+        let stop = try setup.run("tresor", ["vm", "stop-protection", "--vault", server.url, "--vm", "web", "--retain-data"], token: setup.tokens["admin"]!)
+        #expect(stop.status == 0 && stop.stdout.contains("protection stopped (data retained)"), "\(stop.stderr)")
         #expect(server.stop() == 0)
         // The store holds it: the vault directory answers the same without the server.
         let local = try setup.run("tresor", ["policy", "show", "gfs", "--vault", "vault", "--json"], token: nil)

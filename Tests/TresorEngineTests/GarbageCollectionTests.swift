@@ -124,3 +124,52 @@ struct GarbageCollectionTests {
         #expect(try service.lookup(session: session.id, [chunkIDs[0]])[0] != nil)
     }
 }
+
+/// Retention applied by collections to protected VMs.
+struct ProtectionRetentionTests {
+    let day: Int64 = 86_400_000
+    let start: Int64 = 1_700_000_000_000
+
+    @Test func aProtectedVMLosesItsExpiredPointsAStoppedOneKeepsThemAndTheNewestAlwaysStays() throws {
+        let t = try TestVault()
+        let keys = try t.makeKEK("main")
+        let disk = try t.image("d.img", size: 2 << 20, seed: 81)
+        var ids: [String] = []
+        for i in 0..<10 {
+            try TestImages.scribble(disk, blocks: 1, seed: UInt64(90 + i))
+            let result = try BackupEngine.run(BackupRequest(vmName: "vm1", host: "host1", diskPaths: [disk], workers: 2),
+                                              vault: t.vault, keys: keys, now: self.start + Int64(i) * self.day)
+            ids.append(result.recoveryPoint)
+        }
+        let service = VaultService(vault: t.vault)
+        let book = PolicyBook(vault: t.vault, now: { 1 })
+        _ = try book.create(BackupPolicy(name: "week", timeZone: "UTC", schedule: BackupSchedule(frequency: .daily, times: ["02:00"]),
+                                         retention: RetentionRules(daily: .init(days: 7)), instantRestoreDays: 2))
+        #expect { try service.protect(vmName: "vm1", host: nil, policy: "nope", now: 1) } throws: { ($0 as? TresorError)?.code == .policyNotFound }
+        _ = try service.protect(vmName: "vm1", host: nil, policy: "week", now: self.start)
+
+        // Nine days and an hour after the first point: the first three are past their seven days.
+        let report = try service.collectGarbage(now: self.start + 9 * self.day + 3_600_000)
+        #expect(report.recoveryPointsExpired == Array(ids[0..<3]).sorted())
+        #expect(Set(report.recoveryPointsPurged) == Set(ids[0..<3]))
+        #expect(try t.vault.catalog.recoveryPoints(vmID: nil).map(\.id) == Array(ids[3...]))
+        #expect(TestImages.equal(try t.restore(ids[9], keys: keys), disk))
+        #expect(try Verifier.run(vault: t.vault, keys: keys, mode: .all).ok)
+
+        // Stopped with data retained: nothing expires, however late.
+        _ = try service.stopProtection(vmName: "vm1", host: nil, deleteData: false, by: "test", now: self.start)
+        #expect(try service.collectGarbage(now: self.start + 400 * self.day).recoveryPointsPurged.isEmpty)
+        // Resumed: everything but the newest point goes.
+        _ = try service.protect(vmName: "vm1", host: nil, policy: "week", now: self.start)
+        let late = try service.collectGarbage(now: self.start + 400 * self.day)
+        #expect(Set(late.recoveryPointsPurged) == Set(ids[3..<9]))
+        #expect(try t.vault.catalog.recoveryPoints(vmID: nil).map(\.id) == [ids[9]])
+        #expect(TestImages.equal(try t.restore(ids[9], keys: keys), disk))
+        // Stopped with data deleted: the last point is soft-deleted, recoverable for 14 days.
+        let stopped = try service.stopProtection(vmName: "vm1", host: nil, deleteData: true, by: "test", now: self.start + 400 * self.day)
+        #expect(stopped.state == .stopped)
+        #expect(try t.vault.catalog.recoveryPoint(id: ids[9])?.deletedAtMillis == self.start + 400 * self.day)
+        _ = try CatalogRebuilder.run(vault: t.vault)
+        #expect(try service.protections().map(\.state) == [.stopped], "protection is in the store, not only the catalog")
+    }
+}

@@ -2,8 +2,11 @@ import TresorCore
 
 /// What one garbage collection did.
 public struct GarbageReport: Codable, Sendable, Equatable {
-    /// Soft-deleted recovery points whose period ended, removed with their manifests.
+    /// Recovery points removed with their manifests: soft-deleted ones whose period ended, and those
+    /// whose retention under their VM's policy ended.
     public var recoveryPointsPurged: [String] = []
+    /// Of the points due, those due because their retention ended.
+    public var recoveryPointsExpired: [String] = []
     /// Purgeable points kept because a reader leases them or a backup builds on them.
     public var recoveryPointsHeld: [String] = []
     public var chunksReferenced = 0

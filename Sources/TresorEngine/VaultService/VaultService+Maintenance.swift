@@ -48,16 +48,25 @@ extension VaultService {
         let manifests = Set(try self.vault.store.list(folder: ObjectKey.manifestsFolder).compactMap(\.manifestID))
         let records = try self.vault.softDeleteRecords()
 
-        // Purge, under the lock that session opening takes, so no backup starts on a point going away.
+        // Purge (soft-deleted points past their period, and points whose retention ended), under the lock
+        // that session opening takes, so no backup starts on a point going away.
+        let expired = try self.expiredByRetention(now: now)
+        report.recoveryPointsExpired = expired
+        let due = Set(records.filter { SoftDelete.purgeableAt($0.value.deletedAtMillis) <= now }.keys).union(expired)
         var purged = Set<String>()
         try self.collecting.withLock { _ in
             let held = Set(self.leases.active(now: now).flatMap(\.recoveryPoints))
                 .union(self.sessions.withLock { $0.values.compactMap { $0.info.previous?.id } })
-            for (id, record) in records.sorted(by: { $0.key < $1.key })
-            where manifests.contains(id) && SoftDelete.purgeableAt(record.deletedAtMillis) <= now {
+            for id in due.sorted() where manifests.contains(id) {
                 if held.contains(id) {
                     report.recoveryPointsHeld.append(id)
                     continue
+                }
+                if records[id] == nil {
+                    // Expired by retention: a soft-delete record first, so that a purge interrupted after the
+                    // manifest is gone is finished by the next writer like any other (docs/formats.md).
+                    let record = SoftDeleteRecord(recoveryPointID: id, deletedAtMillis: now, deletedBy: "retention")
+                    try self.vault.store.putDurably(.softDelete(recoveryPoint: id), bytes: try JSON.encode(record))
                 }
                 try self.vault.store.delete(.manifest(recoveryPoint: id))
                 try self.vault.store.synchronize()

@@ -1,0 +1,52 @@
+import TresorCore
+
+/// Protection of VMs under policies, and the retention it brings to garbage collection.
+extension VaultService {
+    public func protections() throws -> [ProtectionRecord] {
+        try self.vault.protectionRecords()
+    }
+
+    /// Puts a VM the vault knows under a policy (or back under it, to resume); retention applies from the
+    /// next collection.
+    public func protect(vmName: String, host: String?, policy: String, now: Int64) throws -> ProtectionRecord {
+        let vm = try self.vault.findVM(name: vmName, host: host)
+        _ = try PolicyBook(vault: self.vault, now: { now }).policy(named: policy)
+        guard ObjectKey.isValidManifestID(vm.id) else { throw TresorError(.corruptObject, "VM '\(vm.name)' has a malformed ID") }
+        let record = ProtectionRecord(vmID: vm.id, vmName: vm.name, host: vm.host, policy: policy, state: .protected, updatedAtMillis: now)
+        try self.vault.write(record)
+        return record
+    }
+
+    /// Stops protection: retention no longer prunes the VM's points. With `deleteData` every point is
+    /// soft-deleted as well (refused while a backup of the VM runs), so it stays recoverable 14 days.
+    public func stopProtection(vmName: String, host: String?, deleteData: Bool, by actor: String, now: Int64) throws -> ProtectionRecord {
+        let vm = try self.vault.findVM(name: vmName, host: host)
+        guard var record = try self.vault.protectionRecords().first(where: { $0.vmID == vm.id }) else {
+            throw TresorError(.invalidArgument, "VM '\(vm.name)' on \(vm.host) is not protected", action: "protect it with 'tresor vm protect'")
+        }
+        if deleteData {
+            for point in try self.vault.catalog.recoveryPoints(vmID: vm.id) where point.deletedAtMillis == nil {
+                _ = try self.deleteRecoveryPoint(point.id, by: actor, now: now)
+            }
+        }
+        record.state = .stopped
+        record.updatedAtMillis = now
+        try self.vault.write(record)
+        return record
+    }
+
+    /// Points whose retention under their VM's policy has ended. The newest live point of a VM is never
+    /// among them, so a VM whose backups stopped keeps at least one.
+    func expiredByRetention(now: Int64) throws -> [String] {
+        let book = PolicyBook(vault: self.vault, now: { now })
+        var expired: [String] = []
+        for protection in try self.vault.protectionRecords() where protection.state == .protected {
+            let policy = try book.policy(named: protection.policy).policy
+            let live = try self.vault.catalog.recoveryPoints(vmID: protection.vmID).filter { $0.deletedAtMillis == nil }
+            guard let newest = live.max(by: { $0.sequence < $1.sequence }) else { continue }
+            let points = live.map { RetentionPoint(id: $0.id, createdAtMillis: $0.createdAtMillis) }
+            expired += try RetentionPlan.expired(points, policy: policy, now: now).filter { $0 != newest.id }
+        }
+        return expired.sorted()
+    }
+}
