@@ -42,6 +42,14 @@ extension VaultService {
     /// and whatever an open backup was told is stored. The caller keeps readers of the vault directory
     /// out meanwhile (`VaultDirectory.readersLock`).
     public func collectGarbage(now: Int64) throws -> GarbageReport {
+        try self.oneCollection.withLock { _ in
+            self.committedDuringCollection.withLock { $0 = CollectionPins() }
+            defer { self.committedDuringCollection.withLock { $0 = nil } }
+            return try self.collectOnce(now: now)
+        }
+    }
+
+    private func collectOnce(now: Int64) throws -> GarbageReport {
         let started = ContinuousClock.now
         var report = GarbageReport()
         defer { report.seconds = (ContinuousClock.now - started).seconds }
@@ -107,6 +115,10 @@ extension VaultService {
                 heldChunks.formUnion(kept.chunks)
                 heldPages.formUnion(kept.pages)
             }
+            if let pins = self.committedDuringCollection.withLock({ $0 }) {
+                heldChunks.formUnion(pins.chunks[domain, default: []].intersection(chunks))
+                heldPages.formUnion(pins.pages[domain, default: []].intersection(pages))
+            }
             report.heldBySessions += heldChunks.count + heldPages.count
             let doomed = chunks.filter { !heldChunks.contains($0) }
             try self.vault.catalog.removeChunks(domain: domain, ids: doomed)
@@ -123,5 +135,17 @@ extension VaultService {
                 report.indexPagesDeleted += 1
             }
         }
+    }
+}
+
+/// What sessions that committed during a collection hold, by domain.
+struct CollectionPins {
+    var chunks: [DomainID: Set<ChunkID>] = [:]
+    var pages: [DomainID: Set<String>] = [:]
+
+    mutating func add(_ session: VaultSession) {
+        let held = session.held
+        self.chunks[session.domain, default: []].formUnion(held.chunks)
+        self.pages[session.domain, default: []].formUnion(held.pages)
     }
 }

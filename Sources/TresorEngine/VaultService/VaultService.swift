@@ -17,6 +17,11 @@ public final class VaultService: BackupDestination {
     /// vault holds (opening a session, lookups, index pages), so that no answer "already stored" is given
     /// for an object a collection is deleting. Taken before `sessions` when both are.
     let collecting = Mutex<Void>(())
+    /// While a collection runs: what sessions that committed meanwhile were told is stored or stored
+    /// themselves, which their new points may reference although the collection's mark did not see them.
+    let committedDuringCollection = Mutex<CollectionPins?>(nil)
+    /// One collection at a time.
+    let oneCollection = Mutex<Void>(())
     /// Read leases of restores and verifies (docs/server.md, "Deleting and collecting").
     public let leases: ReadLeases
     /// How sessions ended lately, oldest first and bounded: a commit repeated because its answer was lost
@@ -240,7 +245,14 @@ public final class VaultService: BackupDestination {
     public func commit(session: String, manifest: [UInt8]) throws -> RecoveryPointRecord {
         if case .committed(let record) = self.outcome(of: session) { return record }
         let open = try self.session(session)
-        defer { self.abandon(session: session) }
+        defer {
+            // Pinned and ended together, under the collection's lock: a collection running now never sees
+            // the session gone while its chunks are unpinned.
+            self.collecting.withLock { _ in
+                self.committedDuringCollection.withLock { $0?.add(open) }
+                self.abandon(session: session)
+            }
+        }
         let check = try CommitCheck(vault: self.vault, session: open, manifestBytes: manifest)
         try check.run()
         // Everything the session wrote, then the manifest: the commit point.

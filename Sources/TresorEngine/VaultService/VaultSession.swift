@@ -83,5 +83,11 @@ final class VaultSession: Sendable {
     func addDataKey(_ id: KeyID) { self.state.withLock { _ = $0.dataKeys.insert(id) } }
 
     var storedChunks: [StoredChunk] { self.state.withLock { Array($0.stored.values) } }
+
+    /// Everything garbage collection must keep for this session: chunks it was told are stored or stored,
+    /// and index pages it uploaded or found.
+    var held: (chunks: Set<ChunkID>, pages: Set<String>) {
+        self.state.withLock { ($0.answered.union($0.stored.keys), $0.pages) }
+    }
     var lastActivity: ContinuousClock.Instant { self.state.withLock { $0.lastActivity } }
 }
