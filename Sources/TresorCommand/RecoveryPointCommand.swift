@@ -22,11 +22,7 @@ extension Tresor {
             @OptionGroup var output: OutputOptions
 
             func run() throws {
-                try runReportingErrors("tresor") {
-                    let opened = try VaultAccess.open(self.vaultOptions, exclusive: true)
-                    let point = try opened.maintenance.deleteRecoveryPoint(self.id)
-                    try report(point, output: self.output)
-                }
+                try change(self.vaultOptions, self.output) { try $0.deleteRecoveryPoint(self.id) }
             }
         }
 
@@ -37,13 +33,17 @@ extension Tresor {
             @OptionGroup var output: OutputOptions
 
             func run() throws {
-                try runReportingErrors("tresor") {
-                    let opened = try VaultAccess.open(self.vaultOptions, exclusive: true)
-                    let point = try opened.maintenance.undeleteRecoveryPoint(self.id)
-                    try report(point, output: self.output)
-                }
+                try change(self.vaultOptions, self.output) { try $0.undeleteRecoveryPoint(self.id) }
             }
         }
+    }
+}
+
+/// Opens the vault as its writer, makes one change to a recovery point and reports the point.
+private func change(_ vault: VaultOptions, _ output: OutputOptions, _ body: (any VaultMaintenance) throws -> RecoveryPointRecord) throws {
+    try runReportingErrors("tresor") {
+        let opened = try VaultAccess.open(vault, exclusive: true)
+        try report(try body(opened.maintenance), output: output)
     }
 }
 

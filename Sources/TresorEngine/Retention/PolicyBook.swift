@@ -78,10 +78,7 @@ public struct PolicyBook: PolicyStore {
     }
 
     static func parse(_ bytes: [UInt8], name: String) throws -> PolicyRecord {
-        let record = try JSON.decode(PolicyRecord.self, from: bytes, what: name)
-        guard record.format == PolicyRecord.format, record.version == 1 else {
-            throw TresorError(.unsupportedFormat, "\(name) is a policy of format \(record.format) version \(record.version)")
-        }
-        return record
+        try FormatStamp.check(bytes, format: PolicyRecord.format, supported: 1, what: "policy \(name)")
+        return try JSON.decode(PolicyRecord.self, from: bytes, what: name)
     }
 }

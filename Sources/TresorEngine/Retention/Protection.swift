@@ -48,11 +48,9 @@ public protocol ProtectionStore: Sendable {
 extension Vault {
     func protectionRecords() throws -> [ProtectionRecord] {
         try self.store.list(folder: ObjectKey.protectionFolder).filter { $0.path.hasSuffix(".json") }.map { key in
-            let record = try JSON.decode(ProtectionRecord.self, from: try self.store.get(key), what: key.path)
-            guard record.format == ProtectionRecord.format, record.version == 1 else {
-                throw TresorError(.unsupportedFormat, "\(key.path) is a protection record of format \(record.format) version \(record.version)")
-            }
-            return record
+            let bytes = try self.store.get(key)
+            try FormatStamp.check(bytes, format: ProtectionRecord.format, supported: 1, what: "protection record \(key.path)")
+            return try JSON.decode(ProtectionRecord.self, from: bytes, what: key.path)
         }.sorted { ($0.vmName, $0.host) < ($1.vmName, $1.host) }
     }
 

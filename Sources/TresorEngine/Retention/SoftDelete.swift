@@ -19,11 +19,8 @@ public struct SoftDeleteRecord: Codable, Sendable, Equatable {
     }
 
     static func parse(_ bytes: [UInt8], name: String) throws -> SoftDeleteRecord {
-        let record = try JSON.decode(SoftDeleteRecord.self, from: bytes, what: name)
-        guard record.format == Self.format, record.version == 1 else {
-            throw TresorError(.unsupportedFormat, "\(name) is a soft-delete record of format \(record.format) version \(record.version)")
-        }
-        return record
+        try FormatStamp.check(bytes, format: Self.format, supported: 1, what: "soft-delete record \(name)")
+        return try JSON.decode(SoftDeleteRecord.self, from: bytes, what: name)
     }
 }
 
