@@ -4,7 +4,8 @@
 #   Tools/bench-remote.sh [-s SIZE] [-w WORKDIR] [-n CLIENTS] [--keep]
 #
 # 1. SIZE image (default 2G, tresor-diskgen): initial backup, 1 % mutation, incremental backup, full restore,
-#    each into/from a local vault and through `tresor-vault serve` on loopback (plain HTTP), alternating.
+#    each into/from a local vault and through `tresor-vault serve` on loopback (plain HTTP), alternating;
+#    then the same three over HTTPS (self-signed P-256 certificate, pinned with --tls-fingerprint).
 # 2. CLIENTS (default 20) clients backing up CLIENTS different VMs (256 MiB images) at once against one
 #    server, then 2 clients the same way against a fresh server: every backup must succeed; the server's
 #    peak RSS (VmHWM) of both runs is reported.
@@ -37,10 +38,11 @@ trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true' EXIT
 
 # start_server DIR: serves DIR on a free port; sets server_pid and url.
 start_server() {
-    "$bin/tresor-vault" serve "$1" --listen 127.0.0.1:0 > server.out 2> server.err &
+    "$bin/tresor-vault" serve "$1" --listen 127.0.0.1:0 "${@:2}" > server.out 2> server.err &
     server_pid=$!
     for _ in $(seq 100); do grep -q listening server.out 2>/dev/null && break; sleep 0.05; done
     url=$(sed -n 's/^listening on //p' server.out)
+    fingerprint=$(sed -n 's/^certificate sha256 //p' server.out)
     [ -n "$url" ] || { echo "server did not start:" >&2; cat server.err >&2; exit 1; }
 }
 stop_server() {
@@ -85,6 +87,24 @@ cmp restored.img mutated.img
 rm -f restored.img disk.img
 stop_server
 
+echo "== HTTPS" >&2
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key -out tls.crt -days 2 \
+    -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
+"$bin/tresor-vault" init vault-tls >/dev/null
+TRESOR_TOKEN=$("$bin/tresor-vault" token create vault-tls --role admin)
+start_server vault-tls --tls-cert tls.crt --tls-key tls.key
+tls_backup() { "$bin/tresor" backup --vault "$url" --tls-fingerprint "$fingerprint" --vm bench --disk disk.img --keystore keys --kek main; }
+tls_restore() {
+    rm -f restored.img
+    "$bin/tresor-restore" disk --vault "$url" --tls-fingerprint "$fingerprint" --vm bench --disk 0 --output restored.img --keystore keys --kek main
+}
+use base.img;    timed https-initial tls_backup
+use mutated.img; timed https-incremental tls_backup
+timed https-restore tls_restore
+cmp restored.img mutated.img
+rm -f restored.img disk.img
+stop_server
+
 # many N: N clients, N VMs of 256 MiB, one fresh server; prints "wall failures peakKiB".
 many() {
     local n=$1
@@ -116,14 +136,14 @@ import sys
 size, clients, wall_many, fail_many, peak_many, wall_two, fail_two, peak_two = sys.argv[1:]
 t = dict(line.split() for line in open("times.txt"))
 print(f"Image {size}; wall seconds of the whole command; client and server share the machine's cores.\n")
-print("| step | local vault s | HTTP (loopback) s | HTTP throughput as % of local | issue's target |")
-print("| --- | --- | --- | --- | --- |")
+print("| step | local vault s | HTTP (loopback) s | HTTP as % of local | HTTPS s | HTTPS as % of local | issue's target (HTTP) |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
 for step in ["initial", "incremental", "restore"]:
-    local, http = float(t[f"local-{step}"]), float(t[f"http-{step}"])
-    print(f"| {step} | {local:.2f} | {http:.2f} | {100 * local / http:.0f} % | ≥ 80 % |")
+    local, http, https = float(t[f"local-{step}"]), float(t[f"http-{step}"]), float(t[f"https-{step}"])
+    print(f"| {step} | {local:.2f} | {http:.2f} | {100 * local / http:.0f} % | {https:.2f} | {100 * local / https:.0f} % | ≥ 80 % |")
 print()
 print(f"{clients} clients, {clients} VMs of 256 MiB at once: {int(fail_many)} failed, {float(wall_many):.1f} s, "
       f"server peak RSS {int(peak_many) / 1024:.0f} MiB. 2 clients: {int(fail_two)} failed, {float(wall_two):.1f} s, "
       f"server peak RSS {int(peak_two) / 1024:.0f} MiB ({100 * (int(peak_many) / int(peak_two) - 1):+.0f} %).")
 EOF
-if [ "$keep" = 0 ]; then rm -rf "$work"/*.img "$work"/vault-* "$work"/keys; fi
+if [ "$keep" = 0 ]; then rm -rf "$work"/*.img "$work"/vault-* "$work"/keys "$work"/tls.*; fi
