@@ -7,7 +7,7 @@ extension Tresor {
     struct GC: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "gc",
-            abstract: "Purge soft-deleted recovery points past their 14 days, then delete chunks and index pages nothing references.",
+            abstract: "Purge soft-deleted points past their 14 days and protected VMs' points past their retention, then delete chunks and index pages nothing references.",
             discussion: """
                 Kept whatever their age: every live or soft-deleted point, points a restore or verify holds (a lease \
                 on a served vault; on the vault's machine, a running reader makes the collection wait for a later \

@@ -4,6 +4,6 @@ import ArgumentParser
 struct Tresor: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tresor",
-        abstract: "Tresor's backup client: keys, backups, listing, verification and benchmarks.",
+        abstract: "Tresor's backup client: keys, backups, recovery points, policies and protection, verification, collection and benchmarks.",
         subcommands: [Keys.self, Backup.self, List.self, RecoveryPoint.self, Verify.self, GC.self, Policy.self, VM.self, Benchmark.self])
 }
