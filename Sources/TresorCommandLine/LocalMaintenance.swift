@@ -26,12 +26,7 @@ struct LocalMaintenance: VaultMaintenance {
     /// Skipped, deleting nothing, while a restore or verify on this machine reads the directory.
     func collectGarbage() throws -> GarbageReport {
         try self.requireWritable()
-        guard let readers = try self.directory.readersLock(exclusive: true) else {
-            var report = GarbageReport()
-            report.skipped = "a restore, verify or list on this machine is reading the vault; run it again when it ends"
-            return report
-        }
-        return try withExtendedLifetime(readers) { try self.service.collectGarbage(now: VaultClock.nowMillis) }
+        return try self.service.collectGarbage(now: VaultClock.nowMillis, readersLock: { try self.directory.readersLock(exclusive: true) })
     }
 
     /// Local readers hold the directory's readers lock from the moment they open it.

@@ -16,7 +16,7 @@ struct MaintenanceRoutes {
             try AccessRules.require(caller, [.admin], to: "delete recovery points")
             let id = try context.parameters.require("id")
             return try await state.audited(context, action: "recovery_point.delete", target: id, durable: true) {
-                let point = try await state.blocking { try state.service.deleteRecoveryPoint(id, by: caller.id, now: Clock.nowMillis) }
+                let point = try await state.blocking { try state.service.deleteRecoveryPoint(id, by: caller.id, now: VaultClock.nowMillis) }
                 return try HTTPCoding.json(point)
             }
         }
@@ -35,7 +35,7 @@ struct MaintenanceRoutes {
         }
         api.get("leases") { _, context in
             try AccessRules.require(try context.requireCaller(), [.admin], to: "list read leases")
-            return try HTTPCoding.json(state.service.leases.active(now: Clock.nowMillis))
+            return try HTTPCoding.json(state.service.leases.active(now: VaultClock.nowMillis))
         }
         api.post("leases") { request, context in
             let caller = try context.requireCaller()
@@ -43,7 +43,7 @@ struct MaintenanceRoutes {
             let asked = try await HTTPCoding.decode(LeaseRequest.self, request)
             try await Self.requireReadable(asked.recoveryPoints, caller, state)
             let lease = try await state.blocking {
-                try state.service.leases.grant(asked.recoveryPoints, holder: caller.id, now: Clock.nowMillis)
+                try state.service.leases.grant(asked.recoveryPoints, holder: caller.id, now: VaultClock.nowMillis)
             }
             return try HTTPCoding.json(lease, status: .created)
         }
@@ -54,14 +54,14 @@ struct MaintenanceRoutes {
             let asked = try await HTTPCoding.decode(LeaseRequest.self, request)
             try await Self.requireReadable(asked.recoveryPoints, caller, state)
             let lease = try await state.blocking {
-                try state.service.leases.renew(id, points: asked.recoveryPoints, holder: caller.id, now: Clock.nowMillis)
+                try state.service.leases.renew(id, points: asked.recoveryPoints, holder: caller.id, now: VaultClock.nowMillis)
             }
             return try HTTPCoding.json(lease)
         }
         api.delete("leases/:id") { _, context in
             try AccessRules.require(try context.requireCaller(), Self.readers, to: "release leases")
             let id = try Self.leaseID(context)
-            try await state.blocking { try state.service.leases.release(id, now: Clock.nowMillis) }
+            try await state.blocking { try state.service.leases.release(id, now: VaultClock.nowMillis) }
             return HTTPCoding.noContent()
         }
     }

@@ -9,7 +9,7 @@ struct PolicyRoutes {
 
     func register(_ api: RouterGroup<VaultRequestContext>) {
         let state = self.state
-        let book = PolicyBook(vault: state.vault, now: { Clock.nowMillis })
+        let book = PolicyBook(vault: state.vault, now: { VaultClock.nowMillis })
         api.get("policies") { _, context in
             try AccessRules.require(try context.requireCaller(), Self.readers, to: "read policies")
             return try HTTPCoding.json(try await state.blocking { try book.policies() })

@@ -25,7 +25,7 @@ struct ProtectionRoutes {
             }
             return try await state.audited(context, action: "vm.protect", target: "\(vm) with \(policy)", durable: true) {
                 try HTTPCoding.json(try await state.blocking {
-                    try state.service.protect(vmName: vm, host: host, policy: policy, now: Clock.nowMillis)
+                    try state.service.protect(vmName: vm, host: host, policy: policy, now: VaultClock.nowMillis)
                 })
             }
         }
@@ -38,7 +38,7 @@ struct ProtectionRoutes {
             guard data == "retain" || data == "delete" else { throw TresorError(.requestInvalid, "data= takes retain or delete") }
             return try await state.audited(context, action: "vm.stop_protection", target: "\(vm), data \(data)", durable: true) {
                 try HTTPCoding.json(try await state.blocking {
-                    try state.service.stopProtection(vmName: vm, host: host, deleteData: data == "delete", by: caller.id, now: Clock.nowMillis)
+                    try state.service.stopProtection(vmName: vm, host: host, deleteData: data == "delete", by: caller.id, now: VaultClock.nowMillis)
                 })
             }
         }

@@ -41,19 +41,14 @@ final class ServerState: Sendable {
     /// Records a mutating call. An audit log that cannot be written fails the call: nothing changes unseen.
     func record(_ context: VaultRequestContext, action: String, target: String, result: String, durable: Bool) throws {
         let caller = context.caller
-        try self.audit.append(AuditEntry(atMillis: Clock.nowMillis, actor: caller?.id ?? "anonymous", role: caller?.role.rawValue ?? "-",
+        try self.audit.append(AuditEntry(atMillis: VaultClock.nowMillis, actor: caller?.id ?? "anonymous", role: caller?.role.rawValue ?? "-",
                                          action: action, target: target, result: result, requestID: context.id),
                               durable: durable)
     }
 
     /// A collection, unless a reader on the vault's machine holds the directory (it is then skipped).
     func collectGarbage() throws -> GarbageReport {
-        guard let readers = try self.directory.readersLock(exclusive: true) else {
-            var report = GarbageReport()
-            report.skipped = "a restore, verify or list on the vault's machine is reading the directory; try again when it ends"
-            return report
-        }
-        return try withExtendedLifetime(readers) { try self.service.collectGarbage(now: Clock.nowMillis) }
+        try self.service.collectGarbage(now: VaultClock.nowMillis, readersLock: { try self.directory.readersLock(exclusive: true) })
     }
 
     /// Runs a mutating call and writes its audit entry with the outcome.

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import ServiceLifecycle
 import TresorCore
@@ -19,14 +16,10 @@ struct SessionSweeper: Service {
                 do { try await Task.sleep(for: interval) } catch { return }
                 for id in self.state.service.expireSessions(idleFor: self.idleLimit) {
                     self.logger.info("backup session expired", metadata: ["session": "\(id)"])
-                    try? self.state.audit.append(AuditEntry(atMillis: Clock.nowMillis, actor: "vault", role: "-", action: "session.expire",
+                    try? self.state.audit.append(AuditEntry(atMillis: VaultClock.nowMillis, actor: "vault", role: "-", action: "session.expire",
                                                             target: id, result: "ok"), durable: true)
                 }
             }
         }
     }
-}
-
-enum Clock {
-    static var nowMillis: Int64 { VaultClock.nowMillis }
 }

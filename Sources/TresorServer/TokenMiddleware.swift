@@ -18,7 +18,7 @@ struct TokenMiddleware: RouterMiddleware {
             throw TresorError(.invalidToken, "the Authorization header is not a bearer token")
         }
         var context = context
-        context.caller = try AccessToken.authenticate(String(header.dropFirst("Bearer ".count)), in: self.tokens, now: Clock.nowMillis)
+        context.caller = try AccessToken.authenticate(String(header.dropFirst("Bearer ".count)), in: self.tokens, now: VaultClock.nowMillis)
         return try await next(request, context)
     }
 }

@@ -42,6 +42,22 @@ extension VaultService {
     /// and whatever an open backup was told is stored. The caller keeps readers of the vault directory
     /// out meanwhile (`VaultDirectory.readersLock`).
     public func collectGarbage(now: Int64) throws -> GarbageReport {
+        try self.collectGarbage(now: now, readersLock: { () })
+    }
+
+    /// The same, once `readersLock` took the vault directory's readers lock exclusively, held until the
+    /// collection ends; it returns nil when a reader on the vault's machine holds it, and then nothing is
+    /// collected and the report says why.
+    public func collectGarbage(now: Int64, readersLock: () throws -> (any Sendable)?) throws -> GarbageReport {
+        guard let readers = try readersLock() else {
+            var report = GarbageReport()
+            report.skipped = "a restore, verify or list on the vault's machine is reading the directory; run the collection again when it ends"
+            return report
+        }
+        return try withExtendedLifetime(readers) { try self.collectExclusively(now: now) }
+    }
+
+    private func collectExclusively(now: Int64) throws -> GarbageReport {
         try self.oneCollection.withLock { _ in
             self.committedDuringCollection.withLock { $0 = CollectionPins() }
             defer { self.committedDuringCollection.withLock { $0 = nil } }
