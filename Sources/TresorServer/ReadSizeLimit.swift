@@ -1,8 +1,8 @@
 import NIOCore
 
 /// Caps how many bytes one socket read takes on a connection. A connection whose request waits for an
-/// upload slot keeps what was read until then in its body stream (Hummingbird buffers up to ten reads),
-/// so the cap, not the number of clients, bounds that memory.
+/// upload slot keeps what was read until then in its body stream (two reads, `BoundedHTTP1Channel`), so
+/// the cap, not the number of clients, bounds that memory.
 final class ReadSizeLimit: ChannelInboundHandler, RemovableChannelHandler, Sendable {
     typealias InboundIn = NIOAny
     static let bytes = 16 << 10

@@ -30,8 +30,7 @@ public struct ServerSettings: Sendable {
 
     /// HTTP/1.1, over TLS 1.2 or later when a certificate is given.
     func serverBuilder() throws -> HTTPServerBuilder {
-        let http1 = HTTPServerBuilder.http1(configuration: .init(additionalChannelHandlers: [ReadSizeLimit()],
-                                                                  idleTimeout: .seconds(self.idleTimeout.components.seconds)))
+        let http1 = BoundedHTTP1Channel.builder(idleTimeout: self.idleTimeout)
         guard let tls = self.tls else { return http1 }
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
