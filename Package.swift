@@ -114,7 +114,7 @@ let package = Package(
         // Layer 6: thin executables.
         .executableTarget(name: "TresorVaultCommand", dependencies: commandDependencies + ["TresorServer", "TresorCatalog", "TresorRemote"],
                           swiftSettings: strict),
-        .executableTarget(name: "TresorCommand", dependencies: commandDependencies,
+        .executableTarget(name: "TresorCommand", dependencies: commandDependencies + ["TresorRemote"],
                           swiftSettings: strict),
         .executableTarget(name: "TresorRestoreCommand", dependencies: commandDependencies,
                           swiftSettings: strict),

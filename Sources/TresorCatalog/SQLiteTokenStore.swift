@@ -26,6 +26,9 @@ public final class SQLiteTokenStore: Sendable {
                     )
                     """)
             }
+            migrator.registerMigration("v2-agent-host") { db in
+                try db.execute(sql: "ALTER TABLE tokens ADD COLUMN host_name TEXT")
+            }
             try migrator.migrate(self.database)
         } catch {
             throw TresorError(.catalog, "cannot open the token database \(path): \(error)")
@@ -35,9 +38,9 @@ public final class SQLiteTokenStore: Sendable {
     public func insert(_ record: AccessTokenRecord) throws {
         try self.write { db in
             try db.execute(sql: """
-                INSERT INTO tokens (id, role, vm_name, created_at, expires_at, revoked_at, secret_sha256)
-                VALUES (?, ?, ?, ?, ?, NULL, ?)
-                """, arguments: [record.id, record.role.rawValue, record.vmName, record.createdAtMillis,
+                INSERT INTO tokens (id, role, vm_name, host_name, created_at, expires_at, revoked_at, secret_sha256)
+                VALUES (?, ?, ?, ?, ?, ?, NULL, ?)
+                """, arguments: [record.id, record.role.rawValue, record.vmName, record.hostName, record.createdAtMillis,
                                  record.expiresAtMillis, record.secretSHA256])
         }
     }
@@ -66,7 +69,7 @@ public final class SQLiteTokenStore: Sendable {
         guard let role = Role(rawValue: row["role"]) else {
             throw TresorError(.catalog, "token \(row["id"] as String) has an unknown role")
         }
-        return AccessTokenRecord(id: row["id"], role: role, vmName: row["vm_name"], createdAtMillis: row["created_at"],
+        return AccessTokenRecord(id: row["id"], role: role, vmName: row["vm_name"], hostName: row["host_name"], createdAtMillis: row["created_at"],
                                  expiresAtMillis: row["expires_at"], revokedAtMillis: row["revoked_at"],
                                  secretSHA256: row["secret_sha256"])
     }

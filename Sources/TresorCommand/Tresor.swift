@@ -4,6 +4,7 @@ import ArgumentParser
 struct Tresor: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tresor",
-        abstract: "Tresor's backup client: keys, backups, recovery points, policies and protection, verification, collection and benchmarks.",
-        subcommands: [Keys.self, Backup.self, List.self, RecoveryPoint.self, Verify.self, GC.self, Policy.self, VM.self, Benchmark.self])
+        abstract: "Tresor's backup client: keys, backups, recovery points, policies and protection, jobs and agents, verification, collection and benchmarks.",
+        subcommands: [Keys.self, Backup.self, BackupNow.self, List.self, RecoveryPoint.self, Verify.self, GC.self, Policy.self, VM.self,
+                      Job.self, Agent.self, Benchmark.self])
 }

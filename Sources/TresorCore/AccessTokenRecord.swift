@@ -9,6 +9,9 @@ public enum Role: String, Codable, Sendable, CaseIterable {
     case restore
     /// Status only: vault summary, VMs and recovery points listed.
     case reader
+    /// `tresor agent` on one host: reports the host's VMs, runs the jobs the vault gives it, and backs up
+    /// (with the rights of `backup`) the VMs of that host only.
+    case agent
 }
 
 /// A token as the vault keeps it: never the secret, only its SHA-256.
@@ -18,17 +21,20 @@ public struct AccessTokenRecord: Codable, Sendable, Equatable {
     public var role: Role
     /// The VM name it is limited to, or nil for every VM.
     public var vmName: String?
+    /// The host an agent token speaks for (agent tokens only).
+    public var hostName: String?
     public var createdAtMillis: Int64
     public var expiresAtMillis: Int64?
     public var revokedAtMillis: Int64?
     /// SHA-256 (hex) of the whole token string.
     public var secretSHA256: String
 
-    public init(id: String, role: Role, vmName: String?, createdAtMillis: Int64, expiresAtMillis: Int64?,
+    public init(id: String, role: Role, vmName: String?, hostName: String? = nil, createdAtMillis: Int64, expiresAtMillis: Int64?,
                 revokedAtMillis: Int64?, secretSHA256: String) {
         self.id = id
         self.role = role
         self.vmName = vmName
+        self.hostName = hostName
         self.createdAtMillis = createdAtMillis
         self.expiresAtMillis = expiresAtMillis
         self.revokedAtMillis = revokedAtMillis

@@ -52,6 +52,13 @@ public struct ObjectKey: Hashable, Sendable, CustomStringConvertible {
 
     public static let protectionFolder = "protection"
 
+    /// How long an on-demand ("backup now") recovery point is kept (docs/formats.md, "On-demand retention").
+    public static func onDemandKeep(recoveryPoint id: String) -> ObjectKey {
+        ObjectKey(path: "retention/\(id).json")
+    }
+
+    public static let retentionFolder = "retention"
+
     public static func manifest(recoveryPoint id: String) -> ObjectKey {
         ObjectKey(path: "manifests/\(id).manifest")
     }

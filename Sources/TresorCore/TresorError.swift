@@ -32,6 +32,11 @@ public struct TresorError: Error, Sendable, CustomStringConvertible {
         /// A policy of that name exists already (create) or does not (update, show).
         public static let policyExists = Code("policy.exists")
         public static let policyNotFound = Code("policy.not_found")
+        public static let jobNotFound = Code("job.not_found")
+        public static let jobNotCancellable = Code("job.not_cancellable")
+        public static let onDemandLimit = Code("job.on_demand_limit")
+        public static let vmNotReported = Code("vm.not_reported")
+        public static let agentNotRunning = Code("agent.not_running")
         // Catalog.
         public static let catalog = Code("catalog.error")
         public static let notFound = Code("catalog.not_found")

@@ -136,6 +136,7 @@ final class BackupPass: Sendable {
 
         try self.idKey.withUnsafeBytes { idKey in
             while !stop.isSet, let next = queue.take() {
+                if self.progress.isCancelled { throw TresorError(.cancelled, "the backup was cancelled") }
                 let item = self.plan.items[next]
                 let length = self.plan.length(item)
                 let slot = pending.count

@@ -85,4 +85,5 @@ public struct RemoteVault: Sendable {
     public var maintenance: RemoteMaintenance { RemoteMaintenance(connection: self.connection) }
     public var policies: RemotePolicies { RemotePolicies(connection: self.connection) }
     public var protection: RemoteProtection { RemoteProtection(connection: self.connection) }
+    public var jobs: RemoteJobs { RemoteJobs(connection: self.connection) }
 }

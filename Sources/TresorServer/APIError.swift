@@ -22,8 +22,10 @@ public struct APIError: HTTPResponseError, Sendable {
         switch code {
         case .missingToken, .invalidToken: .unauthorized
         case .forbidden, .writeOnlyClient: .forbidden
-        case .notFound, .sessionNotFound, .policyNotFound: .notFound
-        case .operationInProgress, .commitRejected, .missingObject, .vaultBusy, .lastKeyWrap, .policyExists: .conflict
+        case .notFound, .sessionNotFound, .policyNotFound, .jobNotFound, .vmNotReported: .notFound
+        case .operationInProgress, .commitRejected, .missingObject, .vaultBusy, .lastKeyWrap, .policyExists, .jobNotCancellable,
+             .agentNotRunning: .conflict
+        case .onDemandLimit: .tooManyRequests
         case .requestTooLarge: .contentTooLarge
         case .storageFull: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
         case .invalidArgument, .requestInvalid, .corruptObject, .unsupportedFormat, .integrity: .badRequest

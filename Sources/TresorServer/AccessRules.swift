@@ -18,6 +18,14 @@ enum AccessRules {
         }
     }
 
+    /// An agent token acts for its own host's VMs only.
+    static func requireHost(_ caller: AccessTokenRecord, host: String) throws {
+        guard caller.role == .agent else { return }
+        guard let scope = caller.hostName, scope == host else {
+            throw TresorError(.forbidden, "this agent token speaks for host '\(caller.hostName ?? "-")', not '\(host)'")
+        }
+    }
+
     static func visible(_ caller: AccessTokenRecord, vmName: String) -> Bool {
         caller.vmName == nil || caller.vmName == vmName
     }

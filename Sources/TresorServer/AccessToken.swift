@@ -13,10 +13,10 @@ public enum AccessToken {
     public static let prefix = "tresor_"
 
     /// Creates a token and returns it: the only time the secret exists outside its holder.
-    public static func create(in store: SQLiteTokenStore, role: Role, vmName: String?, expiresAfterMillis: Int64?,
-                              now: Int64) throws -> (AccessTokenRecord, String) {
+    public static func create(in store: SQLiteTokenStore, role: Role, vmName: String?, hostName: String? = nil,
+                              expiresAfterMillis: Int64?, now: Int64) throws -> (AccessTokenRecord, String) {
         let (id, token) = try Self.generate()
-        let record = AccessTokenRecord(id: id, role: role, vmName: vmName, createdAtMillis: now,
+        let record = AccessTokenRecord(id: id, role: role, vmName: vmName, hostName: hostName, createdAtMillis: now,
                                        expiresAtMillis: expiresAfterMillis.map { now + $0 }, revokedAtMillis: nil,
                                        secretSHA256: Self.digest(token))
         try store.insert(record)

@@ -3,6 +3,7 @@ import HummingbirdTLS
 import NIOCore
 import NIOSSL
 import TresorCore
+public import TresorEngine
 
 public struct ServerSettings: Sendable {
     public var host: String
@@ -18,6 +19,8 @@ public struct ServerSettings: Sendable {
     public var maximumConnections = 32
     /// An idle keep-alive connection is closed after this, so waiting clients get its place.
     public var idleTimeout: Duration = .seconds(5)
+    /// Running jobs and job starts per minute, vault-wide; on-demand limits per VM.
+    public var jobLimits = JobQueue.Limits()
 
     public init(host: String, port: Int, sessionIdleLimit: Duration = .seconds(900), blockingThreads: Int = 8,
                 tls: (certificate: String, key: String)? = nil) {

@@ -9,6 +9,8 @@ import TresorCatalog
 final class ServerState: Sendable {
     let directory: VaultDirectory
     let service: VaultService
+    /// Jobs and agents' reports (docs/jobs.md).
+    let jobs: JobQueue
     let tokens: SQLiteTokenStore
     let audit: AuditLog
     /// Threads for the store's and catalog's blocking calls, so they never hold Swift's cooperative pool.
@@ -24,10 +26,11 @@ final class ServerState: Sendable {
 
     var vault: Vault { self.service.vault }
 
-    init(directory: VaultDirectory, service: VaultService, tokens: SQLiteTokenStore, audit: AuditLog, pool: NIOThreadPool,
+    init(directory: VaultDirectory, service: VaultService, jobs: JobQueue, tokens: SQLiteTokenStore, audit: AuditLog, pool: NIOThreadPool,
          blockingThreads: Int) {
         self.directory = directory
         self.service = service
+        self.jobs = jobs
         self.tokens = tokens
         self.audit = audit
         self.pool = pool

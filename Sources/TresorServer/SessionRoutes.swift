@@ -8,7 +8,7 @@ import TresorEngine
 /// the vault lacks, upload those, upload index pages, commit the signed manifest.
 struct SessionRoutes {
     let state: ServerState
-    private static let writers: Set<Role> = [.admin, .backup]
+    private static let writers: Set<Role> = [.admin, .backup, .agent]
 
     func register(_ api: RouterGroup<VaultRequestContext>) {
         let state = self.state
@@ -17,6 +17,7 @@ struct SessionRoutes {
             try AccessRules.require(caller, Self.writers, to: "start backups")
             let opening = try await HTTPCoding.decode(SessionRequest.self, request)
             try AccessRules.requireVM(caller, name: opening.vmName)
+            try AccessRules.requireHost(caller, host: opening.host)
             return try await state.audited(context, action: "session.open", target: "vm \(opening.vmName) on \(opening.host)", durable: false) {
                 let session = try await state.blocking { try state.service.openSession(opening) }
                 state.metrics.openedSession()
@@ -114,6 +115,7 @@ struct SessionRoutes {
         try AccessRules.require(caller, Self.writers, to: "take part in backups")
         let session = try context.parameters.require("session")
         try AccessRules.requireVM(caller, name: try state.service.sessionVMName(session))
+        try AccessRules.requireHost(caller, host: try state.service.sessionHost(session))
         return session
     }
 

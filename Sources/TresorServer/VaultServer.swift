@@ -33,7 +33,9 @@ public enum VaultServer {
         let pool = NIOThreadPool(numberOfThreads: settings.blockingThreads)
         pool.start()
         let leases = try ReadLeases(file: path + "/leases.json")
-        let state = ServerState(directory: directory, service: VaultService(vault: vault, leases: leases), tokens: try SQLiteTokenStore(vaultDirectory: path),
+        let jobs = JobQueue(store: try SQLiteJobStore(vaultDirectory: path), vault: vault, limits: settings.jobLimits)
+        let state = ServerState(directory: directory, service: VaultService(vault: vault, leases: leases), jobs: jobs,
+                                tokens: try SQLiteTokenStore(vaultDirectory: path),
                                 audit: try AuditLog(vaultDirectory: path), pool: pool,
                                 blockingThreads: settings.blockingThreads)
 
@@ -81,6 +83,7 @@ public enum VaultServer {
         MaintenanceRoutes(state: state).register(api)
         PolicyRoutes(state: state).register(api)
         ProtectionRoutes(state: state).register(api)
+        JobRoutes(state: state).register(api)
 
         return router
     }

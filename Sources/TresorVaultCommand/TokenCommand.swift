@@ -43,11 +43,14 @@ extension TresorVault.Token {
         @Argument(help: "The vault directory.", completion: .directory)
         var directory: String
 
-        @Option(help: "admin, backup, restore or reader.")
+        @Option(help: "admin, backup, restore, reader or agent.")
         var role: String
 
         @Option(help: "Limit the token to the VM of this name.")
         var vm: String?
+
+        @Option(help: "The host an agent token speaks for (required with --role agent).")
+        var host: String?
 
         @Option(help: "Lifetime, e.g. 12h or 90d (default: until revoked).")
         var expires: String?
@@ -56,15 +59,19 @@ extension TresorVault.Token {
             try runReportingErrors("tresor-vault") {
                 _ = try VaultDirectory.open(at: self.directory)
                 guard let role = Role(rawValue: self.role) else {
-                    throw TresorError(.invalidArgument, "'\(self.role)' is not a role", action: "use admin, backup, restore or reader")
+                    throw TresorError(.invalidArgument, "'\(self.role)' is not a role", action: "use admin, backup, restore, reader or agent")
+                }
+                guard (role == .agent) == (self.host != nil) else {
+                    throw TresorError(.invalidArgument, "--host goes with --role agent, and an agent token needs it",
+                                      action: "e.g. --role agent --host hv1")
                 }
                 let lifetime = try self.expires.map(DurationText.milliseconds)
                 let now = SystemInfo.nowMillis
                 let (record, token) = try AccessToken.create(in: try SQLiteTokenStore(vaultDirectory: self.directory), role: role,
-                                                             vmName: self.vm, expiresAfterMillis: lifetime, now: now)
+                                                             vmName: self.vm, hostName: self.host, expiresAfterMillis: lifetime, now: now)
                 try AuditLog(vaultDirectory: self.directory).append(
                     AuditEntry(atMillis: now, actor: "local", role: "-", action: "token.create",
-                               target: "token \(record.id) (\(record.role.rawValue)\(record.vmName.map { ", vm \($0)" } ?? ""))", result: "ok"),
+                               target: "token \(record.id) (\(record.role.rawValue)\(record.vmName.map { ", vm \($0)" } ?? "")\(record.hostName.map { ", host \($0)" } ?? ""))", result: "ok"),
                     durable: true)
                 print(token)
             }
@@ -83,6 +90,7 @@ extension TresorVault.Token {
             var id: String
             var role: Role
             var vm: String?
+            var host: String?
             var status: String
             var createdAtMillis: Int64
             var expiresAtMillis: Int64?
@@ -93,12 +101,12 @@ extension TresorVault.Token {
                 _ = try VaultDirectory.open(at: self.directory)
                 let now = SystemInfo.nowMillis
                 let rows = try SQLiteTokenStore(vaultDirectory: self.directory).list().map {
-                    Row(id: $0.id, role: $0.role, vm: $0.vmName, status: $0.status(now: now), createdAtMillis: $0.createdAtMillis,
+                    Row(id: $0.id, role: $0.role, vm: $0.vmName, host: $0.hostName, status: $0.status(now: now), createdAtMillis: $0.createdAtMillis,
                         expiresAtMillis: $0.expiresAtMillis)
                 }
                 if self.output.json { return try self.output.print(rows) }
                 for row in rows {
-                    print("\(row.id)  \(row.role.rawValue)  vm=\(row.vm ?? "*")  \(row.status)  expires=\(row.expiresAtMillis.map(SystemInfo.timestamp(millis:)) ?? "never")")
+                    print("\(row.id)  \(row.role.rawValue)  vm=\(row.vm ?? "*")\(row.host.map { "  host=\($0)" } ?? "")  \(row.status)  expires=\(row.expiresAtMillis.map(SystemInfo.timestamp(millis:)) ?? "never")")
                 }
             }
         }

@@ -95,6 +95,7 @@ extension VaultService {
                 try self.vault.store.delete(.manifest(recoveryPoint: id))
                 try self.vault.store.synchronize()
                 try self.vault.store.delete(.softDelete(recoveryPoint: id))
+                try self.vault.store.delete(.onDemandKeep(recoveryPoint: id))
                 try self.vault.catalog.removeRecoveryPoint(id: id)
                 purged.insert(id)
             }

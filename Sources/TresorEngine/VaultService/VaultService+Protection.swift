@@ -40,11 +40,12 @@ extension VaultService {
     func expiredByRetention(now: Int64) throws -> [String] {
         let book = PolicyBook(vault: self.vault, now: { now })
         var expired: [String] = []
+        let keeps = try self.vault.onDemandKeeps()
         for protection in try self.vault.protectionRecords() where protection.state == .protected {
             let policy = try book.policy(named: protection.policy).policy
             let live = try self.vault.catalog.recoveryPoints(vmID: protection.vmID).filter { $0.deletedAtMillis == nil }
             guard let newest = live.max(by: { $0.sequence < $1.sequence }) else { continue }
-            let points = live.map { RetentionPoint(id: $0.id, createdAtMillis: $0.createdAtMillis) }
+            let points = live.map { RetentionPoint(id: $0.id, createdAtMillis: $0.createdAtMillis, keepUntilMillis: keeps[$0.id]) }
             expired += try RetentionPlan.expired(points, policy: policy, now: now).filter { $0 != newest.id }
         }
         return expired.sorted()

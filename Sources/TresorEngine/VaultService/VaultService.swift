@@ -123,6 +123,11 @@ public final class VaultService: BackupDestination {
         return try self.session(id).info.vm.name
     }
 
+    public func sessionHost(_ id: String) throws -> String {
+        if case .committed(let record) = self.outcome(of: id) { return record.host }
+        return try self.session(id).info.vm.host
+    }
+
     private func session(_ id: String) throws -> VaultSession {
         guard let session = self.sessions.withLock({ $0[id] }) else {
             if case .failed(let cause) = self.outcome(of: id) { throw cause }

@@ -1,0 +1,147 @@
+import Foundation
+import Synchronization
+import TresorCore
+import TresorEngine
+import TresorKeys
+public import TresorRemote
+
+/// `tresor agent`: reports its host's VMs to the vault, takes the jobs the vault queues for the host, runs
+/// them and reports progress and outcome (docs/jobs.md, "Agents"). A job cancelled in the vault stops at
+/// the agent's next progress report; its session is abandoned and leaves no recovery point.
+public final class AgentRunner: Sendable {
+    public static let version = "1"
+    /// How often the agent reports even while idle; the vault calls an agent silent after three minutes.
+    static let reportEverySeconds = 60.0
+
+    let config: AgentConfig
+    let remote: RemoteVault
+    let keys: KeyRing
+    let log: @Sendable (String) -> Void
+
+    public init(config: AgentConfig, remote: RemoteVault, log: @escaping @Sendable (String) -> Void) throws {
+        self.config = config
+        self.remote = remote
+        self.keys = try AgentRunner.keyRing(config)
+        self.log = log
+    }
+
+    /// An agent holds a write-only client's key store: it backs up and cannot decrypt anything.
+    private static func keyRing(_ config: AgentConfig) throws -> KeyRing {
+        let store = try KeyStore.open(at: config.keystore)
+        guard store.isWriteOnly else {
+            throw TresorError(.invalidArgument, "the agent's key store \(config.keystore) holds private keys",
+                              action: "give the agent a write-only key store made with `tresor keys export-public`")
+        }
+        return try KeyRing(client: store, kekName: config.kek)
+    }
+
+    /// Runs until `shouldStop` says so; with `once`, reports, runs the jobs queued now, and returns.
+    public func run(pollSeconds: Int, once: Bool, shouldStop: @Sendable () -> Bool) throws {
+        var lastReport = -Double.infinity
+        while !shouldStop() {
+            if ProcessInfo.processInfo.systemUptime - lastReport >= Self.reportEverySeconds {
+                try self.remote.jobs.report(self.report())
+                lastReport = ProcessInfo.processInfo.systemUptime
+            }
+            guard self.config.windowIsOpen(atMillis: VaultClock.nowMillis) else {
+                if once { return }
+                Thread.sleep(forTimeInterval: Double(pollSeconds))
+                continue
+            }
+            guard let job = try self.remote.jobs.nextJob(waitSeconds: once ? 0 : pollSeconds) else {
+                if once { return }
+                continue
+            }
+            let finished = try self.run(job)
+            self.log("job \(finished.id) (\(finished.kind.rawValue) of \(finished.vmName)): \(finished.status.rawValue)"
+                     + (finished.recoveryPoint.map { ", recovery point \($0)" } ?? "")
+                     + (finished.errorCode.map { ", error[\($0)] \(finished.message ?? "")" } ?? ""))
+        }
+    }
+
+    /// The host's VMs as the configuration names them, with their disks' current sizes.
+    func report() -> AgentReport {
+        AgentReport(host: self.config.host, region: self.config.region, agentVersion: Self.version, vms: self.config.vms.map { vm in
+            ReportedVM(name: vm.name, powerState: vm.power ?? .unknown, disks: vm.disks.map { disk in
+                ReportedDisk(path: disk.path, role: disk.role, sizeBytes: Self.size(of: disk.path))
+            })
+        })
+    }
+
+    private static func size(of path: String) -> Int64 {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? -1
+    }
+
+    /// Runs one job and reports how it ended; the vault's answer is returned.
+    func run(_ job: JobRecord) throws -> JobRecord {
+        guard let vm = self.config.vms.first(where: { $0.name == job.vmName }) else {
+            return try self.remote.jobs.finish(jobID: job.id, JobOutcome(
+                status: .failed, errorCode: TresorError.Code.invalidArgument.rawValue,
+                message: "the agent on \(self.config.host) has no VM '\(job.vmName)' in its configuration",
+                action: "add the VM to the agent's configuration file"))
+        }
+        // The OS disk first, then the data disks in the configuration's order; the temporary disk never.
+        let disks = vm.disks.filter { $0.role == .os } + vm.disks.filter { $0.role == .data }
+        let progress = ProgressCounter()
+        let started = VaultClock.nowMillis
+        // No snapshot provider yet: the disks are read as they are, and the recovery point says so.
+        var tasks = [JobTask(name: "snapshot", status: .completed, startedAtMillis: started, endedAtMillis: started),
+                     JobTask(name: "transfer", status: .inProgress, startedAtMillis: started)]
+        let reporter = ProgressReporter(jobs: self.remote.jobs, jobID: job.id, counter: progress, tasks: tasks)
+        reporter.start()
+        var destination: any BackupDestination = self.remote.destination
+        if let limit = self.config.bandwidthBytesPerSecond { destination = ThrottledDestination(destination, bytesPerSecond: limit) }
+        let request = BackupRequest(vmName: vm.name, host: self.config.host, diskPaths: disks.map(\.path))
+        var outcome: JobOutcome
+        do {
+            let result = try BackupEngine.run(request, destination: destination, keys: self.keys, progress: progress, now: VaultClock.nowMillis)
+            outcome = JobOutcome(status: .completed, recoveryPoint: result.recoveryPoint)
+        } catch let error as TresorError {
+            outcome = JobOutcome(status: error.code == .cancelled ? .cancelled : .failed, errorCode: error.code.rawValue,
+                                 message: error.message, action: error.recommendedAction)
+        } catch {
+            outcome = JobOutcome(status: .failed, errorCode: TresorError.Code.serverError.rawValue, message: "\(error)")
+        }
+        reporter.stop()
+        let ended = VaultClock.nowMillis
+        tasks[1].status = outcome.status
+        tasks[1].endedAtMillis = ended
+        outcome.progress = JobProgress(bytesDone: progress.bytesDone, bytesTotal: progress.bytesTotal, tasks: tasks)
+        return try self.remote.jobs.finish(jobID: job.id, outcome)
+    }
+}
+
+/// Sends a job's progress every second from its own thread and cancels the backup when the vault says the
+/// job was cancelled.
+final class ProgressReporter: Sendable {
+    private let jobs: RemoteJobs
+    private let jobID: String
+    private let counter: ProgressCounter
+    private let tasks: [JobTask]
+    private let stopped = Atomic<Bool>(false)
+    private let done = DispatchSemaphore(value: 0)
+
+    init(jobs: RemoteJobs, jobID: String, counter: ProgressCounter, tasks: [JobTask]) {
+        self.jobs = jobs
+        self.jobID = jobID
+        self.counter = counter
+        self.tasks = tasks
+    }
+
+    func start() {
+        Thread.detachNewThread {
+            while !self.stopped.load(ordering: .relaxed) {
+                let progress = JobProgress(bytesDone: self.counter.bytesDone, bytesTotal: self.counter.bytesTotal,
+                                           tasks: self.tasks)
+                if let answer = try? self.jobs.progress(jobID: self.jobID, progress), answer.cancel { self.counter.cancel() }
+                Thread.sleep(forTimeInterval: 1)
+            }
+            self.done.signal()
+        }
+    }
+
+    func stop() {
+        self.stopped.store(true, ordering: .relaxed)
+        self.done.wait()
+    }
+}

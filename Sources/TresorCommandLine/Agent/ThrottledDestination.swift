@@ -1,0 +1,45 @@
+import Foundation
+import Synchronization
+import TresorCore
+
+/// A backup destination that sends chunk objects no faster than `bytesPerSecond` (an agent's bandwidth
+/// limit): each upload reserves its bytes on one shared timeline and sleeps until its turn, so the limit
+/// holds across all pipeline workers together. Everything else passes straight through.
+final class ThrottledDestination: BackupDestination {
+    private let inner: any BackupDestination
+    private let bytesPerSecond: Double
+    /// When the line is next free (seconds on the monotonic clock).
+    private let nextFree = Mutex<Double>(0)
+
+    init(_ inner: any BackupDestination, bytesPerSecond: Int) {
+        self.inner = inner
+        self.bytesPerSecond = Double(bytesPerSecond)
+    }
+
+    var lookupBatchSize: Int { self.inner.lookupBatchSize }
+
+    func putChunk(session: String, id: ChunkID, object: UnsafeRawBufferPointer) throws {
+        let now = ProcessInfo.processInfo.systemUptime
+        let start = self.nextFree.withLock { next in
+            let start = max(next, now)
+            next = start + Double(object.count) / self.bytesPerSecond
+            return start
+        }
+        if start > now { Thread.sleep(forTimeInterval: start - now) }
+        try self.inner.putChunk(session: session, id: id, object: object)
+    }
+
+    func openSession(_ request: SessionRequest) throws -> BackupSession { try self.inner.openSession(request) }
+    func wrap(session: String, keyID: KeyID, kekIDs: [KeyID]) throws -> KeyWrapRecord? {
+        try self.inner.wrap(session: session, keyID: keyID, kekIDs: kekIDs)
+    }
+    func storeWraps(session: String, _ records: [KeyWrapRecord]) throws { try self.inner.storeWraps(session: session, records) }
+    func lookup(session: String, _ ids: [ChunkID]) throws -> [KeyID?] { try self.inner.lookup(session: session, ids) }
+    func putIndexPage(session: String, _ page: [UInt8]) throws -> Bool { try self.inner.putIndexPage(session: session, page) }
+    func indexPage(session: String, sha256: String) throws -> [UInt8] { try self.inner.indexPage(session: session, sha256: sha256) }
+    func manifest(session: String, recoveryPointID: String) throws -> [UInt8] {
+        try self.inner.manifest(session: session, recoveryPointID: recoveryPointID)
+    }
+    func commit(session: String, manifest: [UInt8]) throws -> RecoveryPointRecord { try self.inner.commit(session: session, manifest: manifest) }
+    func abandon(session: String) { self.inner.abandon(session: session) }
+}

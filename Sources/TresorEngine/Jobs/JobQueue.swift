@@ -1,0 +1,237 @@
+import Foundation
+import Synchronization
+public import TresorCore
+
+/// The vault's jobs: created by "backup now" and the scheduler, handed to the agent of the VM's host, and
+/// followed to their end (docs/jobs.md). One queue per vault process; its mutex makes each step (check
+/// then change) atomic, and every change is in `jobs.sqlite` before it is answered.
+public final class JobQueue: Sendable {
+    public struct Limits: Sendable {
+        /// Jobs in progress at once, vault-wide.
+        public var maximumRunning: Int
+        /// Job starts per minute, vault-wide: scheduled backups of many VMs are staggered.
+        public var startsPerMinute: Int
+        /// On-demand backups of one VM per UTC day (Azure: three, beside the scheduled one) ...
+        public var onDemandPerDay: Int
+        /// ... and on-demand attempts, failed ones included, per 24 hours (Azure: nine).
+        public var onDemandAttemptsPer24Hours: Int
+
+        public init(maximumRunning: Int = 4, startsPerMinute: Int = 10, onDemandPerDay: Int = 3, onDemandAttemptsPer24Hours: Int = 9) {
+            self.maximumRunning = maximumRunning
+            self.startsPerMinute = startsPerMinute
+            self.onDemandPerDay = onDemandPerDay
+            self.onDemandAttemptsPer24Hours = onDemandAttemptsPer24Hours
+        }
+    }
+
+    private let store: any JobStore
+    private let vault: Vault
+    private let limits: Limits
+    private let steps = Mutex<[Int64]>([])  // start times of the last minute
+
+    public init(store: any JobStore, vault: Vault, limits: Limits = Limits()) {
+        self.store = store
+        self.vault = vault
+        self.limits = limits
+    }
+
+    // MARK: Agents
+
+    public func report(_ report: AgentReport, now: Int64) throws {
+        try self.store.saveAgent(AgentRecord(report: report, lastSeenMillis: now))
+    }
+
+    public func agents() throws -> [AgentRecord] { try self.store.agents() }
+
+    /// The reported VM of that name (on that host, when given) and its agent.
+    public func reportedVM(name: String, host: String?) throws -> (vm: ReportedVM, agent: AgentRecord) {
+        let matches = try self.store.agents().flatMap { agent in
+            agent.report.vms.filter { $0.name == name && (host == nil || agent.report.host == host) }.map { ($0, agent) }
+        }
+        guard let first = matches.first else {
+            throw TresorError(.vmNotReported, "no agent reports a VM named '\(name)'\(host.map { " on host \($0)" } ?? "")",
+                              action: "run `tresor agent` on the VM's host with the VM in its configuration")
+        }
+        guard matches.count == 1 else {
+            let hosts = matches.map(\.1.report.host).sorted().joined(separator: ", ")
+            throw TresorError(.invalidArgument, "VMs named '\(name)' run on several hosts (\(hosts))", action: "name one with --host")
+        }
+        return first
+    }
+
+    // MARK: Creating jobs
+
+    /// An operator's "backup now": refused while the VM has an active job, when its agent is silent, and past
+    /// the on-demand limits.
+    public func backupNow(_ request: BackupNowRequest, now: Int64) throws -> JobRecord {
+        guard (1...36_500).contains(request.keepDays) else {
+            throw TresorError(.invalidArgument, "keep an on-demand recovery point 1 to 36500 days, not \(request.keepDays)")
+        }
+        return try self.steps.withLock { _ in
+            let (vm, agent) = try self.reportedVM(name: request.vmName, host: request.host)
+            let host = agent.report.host
+            guard agent.isRunning(now: now) else {
+                throw TresorError(.agentNotRunning, "the agent on host \(host) has not reported for \((now - agent.lastSeenMillis) / 1000) s",
+                                  action: "start `tresor agent` on \(host) and check it reaches the vault")
+            }
+            try self.requireIdle(vmName: vm.name, host: host)
+            let recent = try self.store.jobs(JobFilter(kind: .backup, vmName: vm.name, sinceMillis: now - 86_400_000))
+                .filter { $0.host == host && $0.trigger == .onDemand }
+            // UTC days: whole multiples of 86 400 000 ms since the epoch.
+            let today = now / 86_400_000
+            let todays = recent.filter { $0.createdAtMillis / 86_400_000 == today && $0.status != .failed && $0.status != .cancelled }
+            if todays.count >= self.limits.onDemandPerDay {
+                throw TresorError(.onDemandLimit, "VM '\(vm.name)' already had \(todays.count) on-demand backups today (UTC); the limit is \(self.limits.onDemandPerDay)",
+                                  action: "wait until 00:00 UTC, or rely on the policy's scheduled backup")
+            }
+            if recent.count >= self.limits.onDemandAttemptsPer24Hours {
+                throw TresorError(.onDemandLimit, "VM '\(vm.name)' had \(recent.count) on-demand attempts in 24 hours; the limit is \(self.limits.onDemandAttemptsPer24Hours)",
+                                  action: "find why the attempts fail (`tresor job list --vm \(vm.name)`) before trying again")
+            }
+            let job = JobRecord(id: UUID().uuidString.lowercased(), kind: .backup, trigger: .onDemand, vmName: vm.name, host: host,
+                                createdAtMillis: now, keepUntilMillis: now + Int64(request.keepDays) * 86_400_000)
+            try self.store.insert(job)
+            return job
+        }
+    }
+
+    /// A scheduled backup for a policy slot; nil when the VM already has an active job (the slot is then
+    /// reported missed by the caller).
+    public func schedule(vmName: String, host: String, slotMillis: Int64, now: Int64) throws -> JobRecord? {
+        try self.steps.withLock { _ in
+            guard (try? self.requireIdle(vmName: vmName, host: host)) != nil else { return nil }
+            let job = JobRecord(id: UUID().uuidString.lowercased(), kind: .backup, trigger: .scheduled, vmName: vmName, host: host,
+                                createdAtMillis: now, scheduledForMillis: slotMillis)
+            try self.store.insert(job)
+            return job
+        }
+    }
+
+    private func requireIdle(vmName: String, host: String) throws {
+        let active = try self.store.jobs(JobFilter(vmName: vmName)).first { $0.host == host && $0.status.isActive }
+        if let active {
+            throw TresorError(.operationInProgress, "another operation is in progress for this item (job \(active.id), \(active.status.rawValue))",
+                              action: "wait for it or cancel it with `tresor job cancel \(active.id)`")
+        }
+    }
+
+    // MARK: Agents running jobs
+
+    /// The oldest queued job for `host`, now in progress; nil when there is none or the vault's limits
+    /// (running jobs, starts per minute) say wait.
+    public func claim(host: String, now: Int64) throws -> JobRecord? {
+        try self.steps.withLock { starts in
+            starts.removeAll { $0 <= now - 60_000 }
+            guard starts.count < self.limits.startsPerMinute else { return nil }
+            let running = try self.store.jobs(JobFilter()).filter { $0.status == .inProgress || $0.status == .cancelling }
+            guard running.count < self.limits.maximumRunning else { return nil }
+            guard var job = try self.store.jobs(JobFilter(status: .queued)).first(where: { $0.host == host }) else { return nil }
+            job.status = .inProgress
+            job.startedAtMillis = now
+            job.tasks = [JobTask(name: "snapshot", status: .queued), JobTask(name: "transfer", status: .queued)]
+            try self.store.update(job)
+            starts.append(now)
+            return job
+        }
+    }
+
+    /// Records an agent's progress; the answer says whether the job was cancelled meanwhile.
+    public func progress(jobID: String, host: String, _ progress: JobProgress) throws -> JobProgressAnswer {
+        try self.steps.withLock { _ in
+            var job = try self.agentsJob(jobID, host: host)
+            guard !job.status.isFinished else { return JobProgressAnswer(cancel: true) }
+            job.bytesDone = progress.bytesDone
+            job.bytesTotal = progress.bytesTotal
+            job.tasks = progress.tasks
+            try self.store.update(job)
+            return JobProgressAnswer(cancel: job.status == .cancelling)
+        }
+    }
+
+    /// Records how a job ended. A backup that made a recovery point for an on-demand job gets its keep
+    /// record first, so the point never counts as a scheduled one.
+    public func finish(jobID: String, host: String, _ outcome: JobOutcome, now: Int64) throws -> JobRecord {
+        guard outcome.status.isFinished else {
+            throw TresorError(.requestInvalid, "a job ends completed, failed or cancelled, not \(outcome.status.rawValue)")
+        }
+        return try self.steps.withLock { _ in
+            var job = try self.agentsJob(jobID, host: host)
+            guard !job.status.isFinished else { return job }
+            if let point = outcome.recoveryPoint {
+                guard let record = try self.vault.catalog.recoveryPoint(id: point), record.vmName == job.vmName, record.host == job.host else {
+                    throw TresorError(.requestInvalid, "recovery point \(point) is not a recovery point of VM \(job.vmName) on \(job.host)")
+                }
+                if let keepUntil = job.keepUntilMillis {
+                    try self.vault.writeOnDemandKeep(OnDemandKeepRecord(recoveryPointID: point, keepUntilMillis: keepUntil, jobID: job.id))
+                }
+            }
+            job.status = outcome.status
+            job.endedAtMillis = now
+            job.recoveryPoint = outcome.recoveryPoint
+            job.errorCode = outcome.errorCode
+            job.message = outcome.message
+            job.action = outcome.action
+            if let progress = outcome.progress {
+                job.bytesDone = progress.bytesDone
+                job.bytesTotal = progress.bytesTotal
+                job.tasks = progress.tasks
+            }
+            try self.store.update(job)
+            return job
+        }
+    }
+
+    private func agentsJob(_ id: String, host: String) throws -> JobRecord {
+        guard let job = try self.store.job(id: id), job.host == host else {
+            throw TresorError(.jobNotFound, "no job \(id) for host \(host)")
+        }
+        return job
+    }
+
+    // MARK: Operators
+
+    public func job(id: String) throws -> JobRecord {
+        guard let job = try self.store.job(id: id) else { throw TresorError(.jobNotFound, "no job \(id)") }
+        return job
+    }
+
+    public func jobs(_ filter: JobFilter) throws -> [JobRecord] { try self.store.jobs(filter) }
+
+    /// Cancels a queued job at once; a running one is marked `cancelling` and its agent stops at its next
+    /// progress report.
+    public func cancel(id: String, now: Int64) throws -> JobRecord {
+        try self.steps.withLock { _ in
+            var job = try self.job(id: id)
+            switch job.status {
+            case .queued:
+                job.status = .cancelled
+                job.endedAtMillis = now
+                job.message = "cancelled before it started"
+            case .inProgress:
+                job.status = .cancelling
+            case .cancelling:
+                return job
+            case .cancelled, .completed, .failed:
+                throw TresorError(.jobNotCancellable, "job \(id) isn't in a cancelable state: it is \(job.status.rawValue)")
+            }
+            try self.store.update(job)
+            return job
+        }
+    }
+
+    /// Fails jobs whose agent stopped reporting while it ran them (a host that crashed or lost the network).
+    public func failSilentJobs(now: Int64) throws {
+        try self.steps.withLock { _ in
+            let agents = Dictionary(try self.store.agents().map { ($0.report.host, $0) }, uniquingKeysWith: { a, _ in a })
+            for var job in try self.store.jobs(JobFilter()) where job.status == .inProgress || job.status == .cancelling {
+                guard agents[job.host].map({ !$0.isRunning(now: now) }) ?? true else { continue }
+                job.status = job.status == .cancelling ? .cancelled : .failed
+                job.endedAtMillis = now
+                job.errorCode = TresorError.Code.agentNotRunning.rawValue
+                job.message = "the agent on \(job.host) stopped reporting while the job ran"
+                job.action = "check the host and its agent; the next scheduled or on-demand backup starts afresh"
+                try self.store.update(job)
+            }
+        }
+    }
+}
