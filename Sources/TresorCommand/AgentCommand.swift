@@ -24,6 +24,7 @@ extension Tresor {
 
         func run() throws {
             try runReportingErrors("tresor") {
+                StopSignal.install()
                 let config = try AgentConfig.load(path: self.config)
                 guard self.vaultOptions.isRemote else {
                     throw TresorError(.invalidArgument, "the agent needs the vault server", action: "pass --vault http(s)://HOST:PORT")
@@ -31,7 +32,6 @@ extension Tresor {
                 let remote = try RemoteVault(url: self.vaultOptions.vault, token: try self.vaultOptions.token(),
                                              trust: try self.vaultOptions.serverTrust())
                 let runner = try AgentRunner(config: config, remote: remote) { FileHandleOutput.standardError("tresor agent: \($0)\n") }
-                StopSignal.install()
                 FileHandleOutput.standardError("tresor agent: host \(config.host), \(config.vms.count) VMs, vault \(self.vaultOptions.vault)\n")
                 try runner.run(pollSeconds: max(1, min(self.pollSeconds, 30)), once: self.once, shouldStop: { StopSignal.isSet })
             }
@@ -48,5 +48,12 @@ enum StopSignal {
     static func install() {
         signal(SIGTERM) { _ in StopSignal.flag.store(true, ordering: .relaxed) }
         signal(SIGINT) { _ in StopSignal.flag.store(true, ordering: .relaxed) }
+        // A parent may start the agent with these signals blocked (the mask is inherited): unblock them
+        // on this thread, so that they reach the handler instead of staying pending.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 }

@@ -90,7 +90,7 @@ public final class AgentRunner: Sendable {
         let reporter = ProgressReporter(jobs: self.remote.jobs, jobID: job.id, counter: progress, tasks: tasks)
         reporter.start()
         var destination: any BackupDestination = self.remote.destination
-        if let limit = self.config.bandwidthBytesPerSecond { destination = ThrottledDestination(destination, bytesPerSecond: limit) }
+        if let limit = self.config.bandwidthBytesPerSecond { destination = ThrottledDestination(destination, bytesPerSecond: limit, progress: progress) }
         let request = BackupRequest(vmName: vm.name, host: self.config.host, diskPaths: disks.map(\.path))
         var outcome: JobOutcome
         do {

@@ -1,19 +1,23 @@
 import Foundation
 import Synchronization
 import TresorCore
+import TresorEngine
 
 /// A backup destination that sends chunk objects no faster than `bytesPerSecond` (an agent's bandwidth
 /// limit): each upload reserves its bytes on one shared timeline and sleeps until its turn, so the limit
-/// holds across all pipeline workers together. Everything else passes straight through.
+/// holds across all pipeline workers together. A wait ends early, with `cancelled`, when the job is
+/// cancelled, so that a slow line does not delay a cancel. Everything else passes straight through.
 final class ThrottledDestination: BackupDestination {
     private let inner: any BackupDestination
     private let bytesPerSecond: Double
     /// When the line is next free (seconds on the monotonic clock).
     private let nextFree = Mutex<Double>(0)
+    private let progress: ProgressCounter
 
-    init(_ inner: any BackupDestination, bytesPerSecond: Int) {
+    init(_ inner: any BackupDestination, bytesPerSecond: Int, progress: ProgressCounter) {
         self.inner = inner
         self.bytesPerSecond = Double(bytesPerSecond)
+        self.progress = progress
     }
 
     var lookupBatchSize: Int { self.inner.lookupBatchSize }
@@ -25,7 +29,10 @@ final class ThrottledDestination: BackupDestination {
             next = start + Double(object.count) / self.bytesPerSecond
             return start
         }
-        if start > now { Thread.sleep(forTimeInterval: start - now) }
+        while ProcessInfo.processInfo.systemUptime < start {
+            if self.progress.isCancelled { throw TresorError(.cancelled, "the backup was cancelled") }
+            Thread.sleep(forTimeInterval: min(0.1, start - ProcessInfo.processInfo.systemUptime))
+        }
         try self.inner.putChunk(session: session, id: id, object: object)
     }
 

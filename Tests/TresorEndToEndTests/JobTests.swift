@@ -1,0 +1,177 @@
+import Foundation
+import Testing
+import TresorCore
+import TresorTestSupport
+
+/// Jobs run by a real `tresor agent` against a real `tresor-vault serve`: backup now, its retention and
+/// limits, cancelling queued and running jobs, and what an agent token may do.
+@Suite(.serialized)
+struct JobTests {
+    static let passphrase = ["TRESOR_PASSPHRASE": "job passphrase"]
+
+    /// A vault with an x25519 KEK, the agent's write-only key store, tokens, and a host "hv1" with VM "web"
+    /// (an OS disk, a data disk and a temporary disk).
+    final class Setup {
+        let dir = TemporaryDirectory()
+        let server: ServedVault
+        let admin: String
+        let agent: String
+
+        init(bandwidthLimit: String? = nil) throws {
+            try TestImages.write(self.dir.file("os.img"), size: 12 << 20, seed: 61)
+            try TestImages.write(self.dir.file("data.img"), size: 4 << 20, seed: 62)
+            try TestImages.write(self.dir.file("temp.img"), size: 2 << 20, seed: 63)
+            #expect(try Programs.run("tresor-vault", ["init", "vault"], directory: self.dir.path).status == 0)
+            #expect(try Programs.run("tresor", ["keys", "create", "main", "--keystore", "keys", "--type", "x25519"],
+                                     environment: JobTests.passphrase, directory: self.dir.path).status == 0)
+            #expect(try Programs.run("tresor", ["keys", "export-public", "main", "--keystore", "keys", "--output", "agent-keys"],
+                                     environment: JobTests.passphrase, directory: self.dir.path).status == 0)
+            self.admin = try Self.token(["--role", "admin"], in: self.dir)
+            self.agent = try Self.token(["--role", "agent", "--host", "hv1"], in: self.dir)
+            let limit = bandwidthLimit.map { #""bandwidthLimit": "\#($0)", "# } ?? ""
+            let config = """
+                {"host": "hv1", "region": "test", "keystore": "\(self.dir.file("agent-keys"))", "kek": "main", \(limit)
+                 "vms": [{"name": "web", "power": "running", "disks": [
+                    {"path": "\(self.dir.file("os.img"))", "role": "os"},
+                    {"path": "\(self.dir.file("data.img"))", "role": "data"},
+                    {"path": "\(self.dir.file("temp.img"))", "role": "temporary"}]}]}
+                """
+            try config.write(toFile: self.dir.file("agent.json"), atomically: true, encoding: .utf8)
+            self.server = try ServedVault(directory: self.dir.file("vault"))
+        }
+
+        static func token(_ arguments: [String], in dir: TemporaryDirectory) throws -> String {
+            let made = try Programs.run("tresor-vault", ["token", "create", "vault"] + arguments, directory: dir.path)
+            #expect(made.status == 0, "\(made.stderr)")
+            return made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+
+        func run(_ program: String, _ arguments: [String], token: String?, environment: [String: String] = [:]) throws -> Programs.Result {
+            var environment = environment
+            if let token { environment["TRESOR_TOKEN"] = token }
+            return try Programs.run(program, arguments, environment: environment, directory: self.dir.path)
+        }
+
+        func startAgent() throws -> Process {
+            let (process, _, _) = try Programs.start("tresor", ["agent", "--vault", self.server.url, "--config", "agent.json", "--poll-seconds", "1"],
+                                                     environment: ["TRESOR_TOKEN": self.agent], directory: self.dir.path)
+            return process
+        }
+
+        func job(_ id: String) throws -> [String: Any] {
+            let shown = try self.run("tresor", ["job", "show", id, "--vault", self.server.url, "--json"], token: self.admin)
+            #expect(shown.status == 0, "\(shown.stderr)")
+            return try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as! [String: Any]
+        }
+
+        /// Waits (up to a minute) until the job's status is one of `statuses`.
+        func waitForJob(_ id: String, in statuses: Set<String>) throws -> [String: Any] {
+            for _ in 0..<600 {
+                let job = try self.job(id)
+                if statuses.contains(job["status"] as! String) { return job }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            Issue.record("job \(id) never reached \(statuses)")
+            return try self.job(id)
+        }
+
+        func backupNow(_ extra: [String] = []) throws -> Programs.Result {
+            try self.run("tresor", ["backup-now", "--vault", self.server.url, "--vm", "web", "--json"] + extra, token: self.admin)
+        }
+
+        /// Backup now, retried while the agent has not reported yet.
+        func backupNowOnceReported(_ extra: [String] = []) throws -> Programs.Result {
+            for _ in 0..<100 {
+                let asked = try self.backupNow(extra)
+                if !asked.stderr.contains("vm.not_reported") { return asked }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            return try self.backupNow(extra)
+        }
+    }
+
+    @Test func anAgentRunsBackupNowJobsWhosePointsKeepTheirOwnRetentionUpToTheDailyLimit() throws {
+        let setup = try Setup()
+        let agent = try setup.startAgent()
+        defer { agent.terminate(); agent.waitUntilExit(); _ = setup.server.stop() }
+
+        let first = try setup.backupNowOnceReported(["--wait", "--keep-days", "90"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let job = try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as! [String: Any]
+        #expect(job["status"] as? String == "completed" && job["trigger"] as? String == "on-demand")
+        #expect((job["tasks"] as! [[String: Any]]).map { $0["name"] as! String } == ["snapshot", "transfer"])
+        #expect(job["bytesDone"] as? Int == 16 << 20, "the OS and data disks, not the temporary disk")
+        let point = try #require(job["recoveryPoint"] as? String)
+        let keep = try #require(job["keepUntilMillis"] as? Int64)
+        let created = try #require(job["createdAtMillis"] as? Int64)
+        #expect(keep - created == 90 * 86_400_000)
+        // The on-demand record is in the store, beside the manifest, so retention sees it without the job database.
+        let record = try String(contentsOfFile: setup.dir.file("vault/store/retention/\(point).json"), encoding: .utf8)
+        #expect(record.contains("\"keepUntilMillis\":\(keep)") || record.contains("\"keepUntilMillis\" : \(keep)"))
+
+        // The point restores with the operator's key to the two disks that were backed up.
+        let restored = try setup.run("tresor-restore", ["vm", "--vault", setup.server.url, "--vm", "web", "--output-dir", "whole",
+                                                        "--keystore", "keys", "--kek", "main"], token: setup.admin, environment: JobTests.passphrase)
+        #expect(restored.status == 0, "\(restored.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: setup.dir.file("whole")).sorted()
+        #expect(files == ["disk-0-os.img", "disk-1-data.img"], "\(files)")
+        #expect(TestImages.equal(setup.dir.file("whole/disk-0-os.img"), setup.dir.file("os.img")))
+        #expect(TestImages.equal(setup.dir.file("whole/disk-1-data.img"), setup.dir.file("data.img")))
+
+        // Three on-demand backups a UTC day; the fourth is refused with the limit named.
+        for _ in 0..<2 { #expect(try setup.backupNow(["--wait"]).status == 0) }
+        let fourth = try setup.backupNow()
+        #expect(fourth.status != 0 && fourth.stderr.contains("error[job.on_demand_limit]") && fourth.stderr.contains("the limit is 3"),
+                "\(fourth.stderr)")
+
+        let listed = try setup.run("tresor", ["job", "list", "--vault", setup.server.url, "--status", "completed", "--json"], token: setup.admin)
+        #expect((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as! [[String: Any]]).count == 3)
+        let late = try setup.run("tresor", ["job", "cancel", point, "--vault", setup.server.url], token: setup.admin)
+        #expect(late.stderr.contains("error[job.not_found]"))
+        let done = try setup.run("tresor", ["job", "cancel", job["id"] as! String, "--vault", setup.server.url], token: setup.admin)
+        #expect(done.status != 0 && done.stderr.contains("error[job.not_cancellable]"), "\(done.stderr)")
+
+        // An agent token is for its host's agent work only.
+        let peek = try setup.run("tresor", ["job", "list", "--vault", setup.server.url], token: setup.agent)
+        #expect(peek.stderr.contains("error[auth.forbidden]"))
+        let other = try setup.run("tresor", ["backup", "--vault", setup.server.url, "--vm", "web", "--host", "hv2", "--disk", "os.img",
+                                             "--keystore", "agent-keys", "--kek", "main"], token: setup.agent)
+        #expect(other.status != 0 && other.stderr.contains("error[auth.forbidden]") && other.stderr.contains("hv1"), "\(other.stderr)")
+        // The job database is readable from the directory too.
+        let local = try setup.run("tresor", ["job", "list", "--vault", "vault", "--vm", "web"], token: nil)
+        #expect(local.stdout.split(separator: "\n").count == 3, "\(local.stdout) \(local.stderr)")
+    }
+
+    @Test func aCancelledQueuedJobNeverRunsAndACancelledRunningOneLeavesNoRecoveryPoint() throws {
+        // 256 KiB/s: the 16 MiB backup runs long enough to be cancelled in the middle.
+        let setup = try Setup(bandwidthLimit: "256KiB")
+        defer { _ = setup.server.stop() }
+        // An agent that reports and leaves: the VM is known, nothing runs its jobs.
+        let once = try setup.run("tresor", ["agent", "--vault", setup.server.url, "--config", "agent.json", "--once"], token: setup.agent)
+        #expect(once.status == 0, "\(once.stderr)")
+        let queued = try JSONSerialization.jsonObject(with: Data(try setup.backupNow().stdout.utf8)) as! [String: Any]
+        let queuedID = queued["id"] as! String
+        #expect(queued["status"] as? String == "queued")
+        let second = try setup.backupNow()
+        #expect(second.stderr.contains("error[vault.operation_in_progress]") && second.stderr.contains(queuedID), "\(second.stderr)")
+        let cancelled = try setup.run("tresor", ["job", "cancel", queuedID, "--vault", setup.server.url], token: setup.admin)
+        #expect(cancelled.stdout.contains("cancelled"), "\(cancelled.stderr)")
+
+        let agent = try setup.startAgent()
+        defer { agent.terminate(); agent.waitUntilExit() }
+        let running = try JSONSerialization.jsonObject(with: Data(try setup.backupNow().stdout.utf8)) as! [String: Any]
+        let runningID = running["id"] as! String
+        let started = try setup.waitForJob(runningID, in: ["in-progress"])
+        #expect(started["startedAtMillis"] != nil)
+        let asked = try setup.run("tresor", ["job", "cancel", runningID, "--vault", setup.server.url, "--json"], token: setup.admin)
+        #expect(asked.stdout.contains("\"cancelling\"") || asked.stdout.contains("\"cancelled\""), "\(asked.stdout) \(asked.stderr)")
+        let ended = try setup.waitForJob(runningID, in: ["cancelled", "completed", "failed"])
+        #expect(ended["status"] as? String == "cancelled", "\(ended)")
+        #expect(ended["errorCode"] as? String == "operation.cancelled")
+        #expect(ended["recoveryPoint"] == nil)
+        let points = try setup.run("tresor", ["list", "--vault", setup.server.url, "--json"], token: setup.admin)
+        #expect((try JSONSerialization.jsonObject(with: Data(points.stdout.utf8)) as! [Any]).isEmpty, "no recovery point: \(points.stdout)")
+        #expect(queued["id"] as? String != runningID)
+        #expect(try setup.job(queuedID)["startedAtMillis"] == nil, "the cancelled queued job never started")
+    }
+}
