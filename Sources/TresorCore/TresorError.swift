@@ -33,6 +33,7 @@ public struct TresorError: Error, Sendable, CustomStringConvertible {
         public static let policyExists = Code("policy.exists")
         public static let policyNotFound = Code("policy.not_found")
         public static let jobNotFound = Code("job.not_found")
+        public static let scheduleMissed = Code("schedule.missed")
         public static let jobNotCancellable = Code("job.not_cancellable")
         public static let onDemandLimit = Code("job.on_demand_limit")
         public static let vmNotReported = Code("vm.not_reported")

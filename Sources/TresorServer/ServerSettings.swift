@@ -21,6 +21,8 @@ public struct ServerSettings: Sendable {
     public var idleTimeout: Duration = .seconds(5)
     /// Running jobs and job starts per minute, vault-wide; on-demand limits per VM.
     public var jobLimits = JobQueue.Limits()
+    /// How often the scheduler creates due jobs and expires stale ones.
+    public var schedulerInterval: Duration = .seconds(30)
 
     public init(host: String, port: Int, sessionIdleLimit: Duration = .seconds(900), blockingThreads: Int = 8,
                 tls: (certificate: String, key: String)? = nil) {

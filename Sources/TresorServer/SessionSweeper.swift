@@ -14,7 +14,6 @@ struct SessionSweeper: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do { try await Task.sleep(for: interval) } catch { return }
-                try? self.state.jobs.failSilentJobs(now: VaultClock.nowMillis)
                 for id in self.state.service.expireSessions(idleFor: self.idleLimit) {
                     self.logger.info("backup session expired", metadata: ["session": "\(id)"])
                     try? self.state.audit.append(AuditEntry(atMillis: VaultClock.nowMillis, actor: "vault", role: "-", action: "session.expire",

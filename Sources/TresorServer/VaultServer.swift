@@ -54,9 +54,12 @@ public enum VaultServer {
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? settings.port) },
             logger: logger)
         let sweeper = SessionSweeper(state: state, idleLimit: settings.sessionIdleLimit, logger: logger)
+        let scheduler = SchedulerService(state: state, scheduler: BackupScheduler(vault: vault, jobs: jobs),
+                                         interval: settings.schedulerInterval, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            // The sweeper ends first on shutdown; the server then lets running requests finish.
-            services: [.init(service: app), .init(service: sweeper, successTerminationBehavior: .ignore)],
+            // The sweeper and scheduler end first on shutdown; the server then lets running requests finish.
+            services: [.init(service: app), .init(service: sweeper, successTerminationBehavior: .ignore),
+                       .init(service: scheduler, successTerminationBehavior: .ignore)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         try await pool.shutdownGracefully()

@@ -36,6 +36,9 @@ extension TresorVault {
         @Option(help: "PEM private key of --tls-cert.", completion: .file())
         var tlsKey: String?
 
+        @Option(help: "Seconds between the scheduler's looks at policies and jobs.")
+        var schedulerSeconds = 30
+
         @Flag(help: "Print every route (METHOD /path) and exit instead of serving.")
         var listRoutes = false
 
@@ -60,6 +63,7 @@ extension TresorVault {
                 logger.logLevel = level
                 var settings = ServerSettings(host: host, port: port, sessionIdleLimit: .milliseconds(idle), tls: tls)
                 settings.maximumConnections = self.maxConnections
+                settings.schedulerInterval = .seconds(max(1, self.schedulerSeconds))
                 try await VaultServer.run(
                     directory: self.directory, settings: settings,
                     logger: logger, listRoutesOnly: self.listRoutes,

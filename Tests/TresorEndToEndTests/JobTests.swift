@@ -17,7 +17,7 @@ struct JobTests {
         let admin: String
         let agent: String
 
-        init(bandwidthLimit: String? = nil) throws {
+        init(bandwidthLimit: String? = nil, serverEnvironment: [String: String] = [:]) throws {
             try TestImages.write(self.dir.file("os.img"), size: 12 << 20, seed: 61)
             try TestImages.write(self.dir.file("data.img"), size: 4 << 20, seed: 62)
             try TestImages.write(self.dir.file("temp.img"), size: 2 << 20, seed: 63)
@@ -37,7 +37,8 @@ struct JobTests {
                     {"path": "\(self.dir.file("temp.img"))", "role": "temporary"}]}]}
                 """
             try config.write(toFile: self.dir.file("agent.json"), atomically: true, encoding: .utf8)
-            self.server = try ServedVault(directory: self.dir.file("vault"))
+            self.server = try ServedVault(directory: self.dir.file("vault"), extraArguments: ["--scheduler-seconds", "1"],
+                                          environment: serverEnvironment)
         }
 
         static func token(_ arguments: [String], in dir: TemporaryDirectory) throws -> String {
@@ -173,5 +174,43 @@ struct JobTests {
         #expect((try JSONSerialization.jsonObject(with: Data(points.stdout.utf8)) as! [Any]).isEmpty, "no recovery point: \(points.stdout)")
         #expect(queued["id"] as? String != runningID)
         #expect(try setup.job(queuedID)["startedAtMillis"] == nil, "the cancelled queued job never started")
+    }
+
+    @Test func theSchedulerQueuesAProtectedVMsBackupAtItsPolicysTimeAndTheAgentRunsIt() throws {
+        // The vault's clock runs ahead so that its next full minute is about 30 s away: the policy's time.
+        let real = Int64(Date().timeIntervalSince1970)
+        var offset = (90 - real % 60) % 60
+        if offset == 0 { offset = 60 }
+        let slot = (real + offset + 30) / 60 * 60
+        let setup = try Setup(serverEnvironment: ["TRESOR_CLOCK_OFFSET": "\(offset)s"])
+        let agent = try setup.startAgent()
+        defer { agent.terminate(); agent.waitUntilExit(); _ = setup.server.stop() }
+        // A first backup makes the VM known; then a daily policy at the slot's minute (UTC), and protection.
+        #expect(try setup.backupNowOnceReported(["--wait"]).status == 0)
+        let at = String(format: "%02d:%02d", (slot / 3600) % 24, (slot / 60) % 60)
+        let made = try setup.run("tresor", ["policy", "create", "nightly", "--vault", setup.server.url, "--zone", "UTC",
+                                            "--daily-at", at, "--keep-days", "7"], token: setup.admin)
+        #expect(made.status == 0, "\(made.stderr)")
+        let protect = try setup.run("tresor", ["vm", "protect", "--vault", setup.server.url, "--vm", "web", "--policy", "nightly"], token: setup.admin)
+        #expect(protect.status == 0, "\(protect.stderr)")
+        // Within a minute and a half the scheduled job is made, taken by the agent and completed.
+        var scheduled: [String: Any]?
+        for _ in 0..<900 {
+            let listed = try setup.run("tresor", ["job", "list", "--vault", setup.server.url, "--json"], token: setup.admin)
+            let jobs = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as! [[String: Any]]
+            if let job = jobs.first(where: { $0["trigger"] as? String == "scheduled" }), (job["status"] as? String).map({ ["completed", "failed"].contains($0) }) == true {
+                scheduled = job
+                break
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        let job = try #require(scheduled, "no scheduled job ended")
+        #expect(job["status"] as? String == "completed", "\(job)")
+        #expect(job["scheduledForMillis"] as? Int64 == slot * 1000)
+        #expect(job["keepUntilMillis"] == nil, "a scheduled point follows the policy")
+        let point = try #require(job["recoveryPoint"] as? String)
+        #expect(!FileManager.default.fileExists(atPath: setup.dir.file("vault/store/retention/\(point).json")))
+        let list = try setup.run("tresor", ["list", "--vault", setup.server.url, "--json"], token: setup.admin)
+        #expect((try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as! [Any]).count == 2)
     }
 }

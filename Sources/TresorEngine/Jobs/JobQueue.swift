@@ -107,6 +107,24 @@ public final class JobQueue: Sendable {
         }
     }
 
+    /// A slot that will not run, recorded as a failed job so that it is seen (`schedule.missed`).
+    public func recordMissed(vmName: String, host: String, slotMillis: Int64, now: Int64, reason: String) throws -> JobRecord {
+        var job = JobRecord(id: UUID().uuidString.lowercased(), kind: .backup, trigger: .scheduled, vmName: vmName, host: host,
+                            createdAtMillis: now, scheduledForMillis: slotMillis)
+        job.status = .failed
+        job.endedAtMillis = now
+        job.errorCode = TresorError.Code.scheduleMissed.rawValue
+        job.message = "the scheduled backup did not run: \(reason)"
+        job.action = "the next slot runs as planned; `tresor backup-now --vm \(vmName)` takes one now"
+        try self.store.insert(job)
+        return job
+    }
+
+    /// The newest slot the scheduler handled for a VM (made a job for, or recorded missed).
+    public func lastScheduledSlot(vmName: String, host: String) throws -> Int64? {
+        try self.store.jobs(JobFilter(kind: .backup, vmName: vmName)).filter { $0.host == host }.compactMap(\.scheduledForMillis).max()
+    }
+
     private func requireIdle(vmName: String, host: String) throws {
         let active = try self.store.jobs(JobFilter(vmName: vmName)).first { $0.host == host && $0.status.isActive }
         if let active {
@@ -219,9 +237,18 @@ public final class JobQueue: Sendable {
         }
     }
 
-    /// Fails jobs whose agent stopped reporting while it ran them (a host that crashed or lost the network).
-    public func failSilentJobs(now: Int64) throws {
+    /// Fails jobs whose agent stopped reporting while it ran them (a host that crashed or lost the network),
+    /// and queued jobs no agent took within the scheduler's grace period.
+    public func expireJobs(now: Int64) throws {
         try self.steps.withLock { _ in
+            for var job in try self.store.jobs(JobFilter(status: .queued)) where now - job.createdAtMillis > BackupScheduler.graceMillis {
+                job.status = .failed
+                job.endedAtMillis = now
+                job.errorCode = TresorError.Code.scheduleMissed.rawValue
+                job.message = "no agent took the job within two hours: the agent on \(job.host) is not running, or outside its backup window"
+                job.action = "check `tresor agent` on \(job.host) and its backupWindow"
+                try self.store.update(job)
+            }
             let agents = Dictionary(try self.store.agents().map { ($0.report.host, $0) }, uniquingKeysWith: { a, _ in a })
             for var job in try self.store.jobs(JobFilter()) where job.status == .inProgress || job.status == .cancelling {
                 guard agents[job.host].map({ !$0.isRunning(now: now) }) ?? true else { continue }
