@@ -6,5 +6,5 @@ struct Tresor: ParsableCommand {
         commandName: "tresor",
         abstract: "Tresor's backup client: keys, backups, recovery points, policies and protection, jobs and agents, verification, collection and benchmarks.",
         subcommands: [Keys.self, Backup.self, BackupNow.self, List.self, RecoveryPoint.self, Verify.self, GC.self, Policy.self, VM.self,
-                      Job.self, Agent.self, Benchmark.self])
+                      Job.self, Agent.self, DashboardCommand.self, UsageCommand.self, Benchmark.self])
 }

@@ -1,4 +1,5 @@
 import TresorCatalog
+import TresorEngine
 import TresorChunkStore
 public import TresorCore
 public import TresorRemote
@@ -15,6 +16,13 @@ public enum JobAccess {
         if options.isRemote { return try Self.remote(options).job(id: id) }
         guard let job = try Self.local(options).job(id: id) else { throw TresorError(.jobNotFound, "no job \(id)") }
         return job
+    }
+
+    /// The dashboard: the server's, or built here from a vault directory and its job database.
+    public static func dashboard(_ options: VaultOptions) throws -> Dashboard {
+        if options.isRemote { return try Self.remote(options).dashboard() }
+        let opened = try VaultAccess.open(options.vault, exclusive: false)
+        return try DashboardBuilder(vault: opened.vault, jobs: try Self.local(options)).build(now: VaultClock.nowMillis)
     }
 
     /// A served vault's jobs; `what` names the action for the error a directory gets.

@@ -30,6 +30,10 @@ public struct RemoteJobs: Sendable {
         try self.connection.postJSON(JobRecord.self, "/v1/backup-now", request)
     }
 
+    public func dashboard() throws -> Dashboard {
+        try self.connection.getJSON(Dashboard.self, "/v1/dashboard")
+    }
+
     public func agents() throws -> [AgentRecord] {
         try self.connection.getJSON([AgentRecord].self, "/v1/agents")
     }

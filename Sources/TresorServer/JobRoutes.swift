@@ -38,6 +38,12 @@ struct JobRoutes {
                 return try HTTPCoding.json(job, status: .accepted)
             }
         }
+        api.get("dashboard") { _, context in
+            try AccessRules.require(try context.requireCaller(), Self.readers, to: "read the dashboard")
+            return try HTTPCoding.json(try await state.blocking {
+                try DashboardBuilder(vault: state.vault, jobs: state.jobs.store).build(now: VaultClock.nowMillis)
+            })
+        }
         api.get("agents") { _, context in
             try AccessRules.require(try context.requireCaller(), Self.readers, to: "list agents")
             return try HTTPCoding.json(try await state.blocking { try state.jobs.agents() })

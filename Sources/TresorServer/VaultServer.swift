@@ -75,6 +75,7 @@ public enum VaultServer {
         router.get("/healthz") { _, _ in try HTTPCoding.json(["status": "ok"]) }
         router.get("/metrics") { _, _ in
             state.metrics.sessions(open: state.service.openSessionCount)
+            state.metrics.lastBackups(try await state.blocking { try state.vault.catalog.recoveryPoints(vmID: nil) })
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }

@@ -212,5 +212,17 @@ struct JobTests {
         #expect(!FileManager.default.fileExists(atPath: setup.dir.file("vault/store/retention/\(point).json")))
         let list = try setup.run("tresor", ["list", "--vault", setup.server.url, "--json"], token: setup.admin)
         #expect((try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as! [Any]).count == 2)
+        // The dashboard shows the VM protected with its last backup; /metrics has its last backup time.
+        let board = try setup.run("tresor", ["dashboard", "--vault", setup.server.url, "--json"], token: setup.admin)
+        let dashboard = try JSONSerialization.jsonObject(with: Data(board.stdout.utf8)) as! [String: Any]
+        let vm = (dashboard["vms"] as! [[String: Any]])[0]
+        #expect(vm["status"] as? String == "protected" && vm["policy"] as? String == "nightly" && vm["lastBackupStatus"] as? String == "completed",
+                "\(vm)")
+        #expect((dashboard["jobsLast24Hours"] as! [String: Int])["completed"] == 2)
+        let usage = (dashboard["usage"] as! [[String: Any]])[0]
+        #expect(usage["storageBytes"] as? Int == (dashboard["storage"] as! [String: Any])["referencedBytes"] as? Int)
+        #expect(usage["protectedInstanceBytes"] as? Int ?? 0 > 0)
+        let metrics = try RawHTTP.call("GET", setup.server.url + "/metrics", token: nil, directory: setup.dir.path)
+        #expect(metrics.body.contains(#"tresor_vm_last_backup_timestamp_seconds{vm="web",host="hv1"}"#), "\(metrics.body.suffix(600))")
     }
 }

@@ -24,7 +24,7 @@ public final class JobQueue: Sendable {
         }
     }
 
-    private let store: any JobStore
+    public let store: any JobStore
     private let vault: Vault
     private let limits: Limits
     private let steps = Mutex<[Int64]>([])  // start times of the last minute
