@@ -23,6 +23,8 @@ public struct ServerSettings: Sendable {
     public var jobLimits = JobQueue.Limits()
     /// How often the scheduler creates due jobs and expires stale ones.
     public var schedulerInterval: Duration = .seconds(30)
+    /// A file holding the URL failed and missed backups are posted to (else `TRESOR_ALERT_WEBHOOK`).
+    public var alertWebhookFile: String?
 
     public init(host: String, port: Int, sessionIdleLimit: Duration = .seconds(900), blockingThreads: Int = 8,
                 tls: (certificate: String, key: String)? = nil) {

@@ -33,7 +33,9 @@ public enum VaultServer {
         let pool = NIOThreadPool(numberOfThreads: settings.blockingThreads)
         pool.start()
         let leases = try ReadLeases(file: path + "/leases.json")
-        let jobs = JobQueue(store: try SQLiteJobStore(vaultDirectory: path), vault: vault, limits: settings.jobLimits)
+        let alerts = try AlertWebhook.configured(file: settings.alertWebhookFile, vaultID: vault.id, logger: logger)
+        let jobs = JobQueue(store: try SQLiteJobStore(vaultDirectory: path), vault: vault, limits: settings.jobLimits,
+                            onFailure: { alerts?.jobFailed($0) })
         let state = ServerState(directory: directory, service: VaultService(vault: vault, leases: leases), jobs: jobs,
                                 tokens: try SQLiteTokenStore(vaultDirectory: path),
                                 audit: try AuditLog(vaultDirectory: path), pool: pool,

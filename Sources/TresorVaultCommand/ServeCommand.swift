@@ -36,6 +36,9 @@ extension TresorVault {
         @Option(help: "PEM private key of --tls-cert.", completion: .file())
         var tlsKey: String?
 
+        @Option(help: "File holding the URL failed and missed backups are posted to (default: TRESOR_ALERT_WEBHOOK).", completion: .file())
+        var alertWebhookFile: String?
+
         @Option(help: "Seconds between the scheduler's looks at policies and jobs.")
         var schedulerSeconds = 30
 
@@ -64,6 +67,7 @@ extension TresorVault {
                 var settings = ServerSettings(host: host, port: port, sessionIdleLimit: .milliseconds(idle), tls: tls)
                 settings.maximumConnections = self.maxConnections
                 settings.schedulerInterval = .seconds(max(1, self.schedulerSeconds))
+                settings.alertWebhookFile = self.alertWebhookFile
                 try await VaultServer.run(
                     directory: self.directory, settings: settings,
                     logger: logger, listRoutesOnly: self.listRoutes,

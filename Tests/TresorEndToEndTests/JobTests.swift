@@ -225,4 +225,52 @@ struct JobTests {
         let metrics = try RawHTTP.call("GET", setup.server.url + "/metrics", token: nil, directory: setup.dir.path)
         #expect(metrics.body.contains(#"tresor_vm_last_backup_timestamp_seconds{vm="web",host="hv1"}"#), "\(metrics.body.suffix(600))")
     }
+
+    /// A webhook receiver: Python's HTTP server, appending each POSTed body as one line to `file`.
+    static func startWebhookReceiver(file: String, portFile: String) throws -> Process {
+        let script = """
+            import http.server, sys
+            class Receiver(http.server.BaseHTTPRequestHandler):
+                def do_POST(self):
+                    body = self.rfile.read(int(self.headers['Content-Length']))
+                    with open(sys.argv[1], 'ab') as f: f.write(body.replace(b'\\n', b' ') + b'\\n')
+                    self.send_response(204); self.end_headers()
+                def log_message(self, *a): pass
+            server = http.server.HTTPServer(('127.0.0.1', 0), Receiver)
+            open(sys.argv[2], 'w').write(str(server.server_port))
+            server.serve_forever()
+            """
+        let (process, _, _) = try Programs.startSystem("/usr/bin/python3", ["-c", script, file, portFile])
+        return process
+    }
+
+    @Test func aFailedBackupJobIsPostedToTheAlertWebhook() throws {
+        let scratch = TemporaryDirectory()
+        let receiver = try Self.startWebhookReceiver(file: scratch.file("alerts"), portFile: scratch.file("port"))
+        // SIGKILL: a child of the test runner may inherit a mask that blocks SIGTERM.
+        defer { kill(receiver.processIdentifier, SIGKILL); receiver.waitUntilExit() }
+        var port = ""
+        for _ in 0..<100 where port.isEmpty {
+            port = (try? String(contentsOfFile: scratch.file("port"), encoding: .utf8)) ?? ""
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let setup = try Setup(serverEnvironment: ["TRESOR_ALERT_WEBHOOK": "http://127.0.0.1:\(port)/hook"])
+        // The VM's OS disk is gone: its backup fails on the host.
+        try FileManager.default.moveItem(atPath: setup.dir.file("os.img"), toPath: setup.dir.file("os.img.gone"))
+        let agent = try setup.startAgent()
+        defer { agent.terminate(); agent.waitUntilExit(); _ = setup.server.stop() }
+        let asked = try setup.backupNowOnceReported(["--wait"])
+        #expect(asked.status != 0 && asked.stderr.contains("error[disk.unreadable]"), "\(asked.stderr)")
+        var alerts = ""
+        for _ in 0..<200 where alerts.isEmpty {
+            alerts = (try? String(contentsOfFile: scratch.file("alerts"), encoding: .utf8)) ?? ""
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        let alert = try JSONSerialization.jsonObject(with: Data(alerts.split(separator: "\n")[0].utf8)) as! [String: Any]
+        #expect(alert["event"] as? String == "backup.failed")
+        let job = alert["job"] as! [String: Any]
+        #expect(job["vmName"] as? String == "web" && job["errorCode"] as? String == "disk.unreadable" && job["status"] as? String == "failed")
+        let board = try setup.run("tresor", ["dashboard", "--vault", setup.server.url], token: setup.admin)
+        #expect(board.stdout.contains("web@hv1  not-protected") && board.stdout.contains("failed error[disk.unreadable]"), "\(board.stdout)")
+    }
 }

@@ -28,11 +28,14 @@ public final class JobQueue: Sendable {
     private let vault: Vault
     private let limits: Limits
     private let steps = Mutex<[Int64]>([])  // start times of the last minute
+    /// Told of every backup job that ends `failed` (a missed slot included), after it is stored: alerts.
+    private let onFailure: @Sendable (JobRecord) -> Void
 
-    public init(store: any JobStore, vault: Vault, limits: Limits = Limits()) {
+    public init(store: any JobStore, vault: Vault, limits: Limits = Limits(), onFailure: @escaping @Sendable (JobRecord) -> Void = { _ in }) {
         self.store = store
         self.vault = vault
         self.limits = limits
+        self.onFailure = onFailure
     }
 
     // MARK: Agents
@@ -117,6 +120,7 @@ public final class JobQueue: Sendable {
         job.message = "the scheduled backup did not run: \(reason)"
         job.action = "the next slot runs as planned; `tresor backup-now --vm \(vmName)` takes one now"
         try self.store.insert(job)
+        self.onFailure(job)
         return job
     }
 
@@ -195,6 +199,7 @@ public final class JobQueue: Sendable {
                 job.tasks = progress.tasks
             }
             try self.store.update(job)
+            if job.status == .failed { self.onFailure(job) }
             return job
         }
     }
@@ -248,6 +253,7 @@ public final class JobQueue: Sendable {
                 job.message = "no agent took the job within two hours: the agent on \(job.host) is not running, or outside its backup window"
                 job.action = "check `tresor agent` on \(job.host) and its backupWindow"
                 try self.store.update(job)
+                self.onFailure(job)
             }
             let agents = Dictionary(try self.store.agents().map { ($0.report.host, $0) }, uniquingKeysWith: { a, _ in a })
             for var job in try self.store.jobs(JobFilter()) where job.status == .inProgress || job.status == .cancelling {
@@ -258,6 +264,7 @@ public final class JobQueue: Sendable {
                 job.message = "the agent on \(job.host) stopped reporting while the job ran"
                 job.action = "check the host and its agent; the next scheduled or on-demand backup starts afresh"
                 try self.store.update(job)
+                if job.status == .failed { self.onFailure(job) }
             }
         }
     }
