@@ -2,6 +2,28 @@
 public enum JobKind: String, Codable, Sendable, CaseIterable {
     /// Snapshot and transfer one VM's disks into a recovery point; run by the VM's host agent.
     case backup
+    /// Ask every running agent to report now, then list the VMs reported that no policy protects yet.
+    case discovery
+}
+
+/// A VM a discovery found (docs/jobs.md, "Discovery").
+public struct DiscoveredVM: Codable, Sendable, Equatable {
+    public var name: String
+    public var host: String
+    public var region: String?
+    /// Whether the agent's region is the vault's: a VM of another region cannot be protected here.
+    public var sameRegion: Bool
+    public var powerState: ReportedVM.PowerState
+    public var dataDisks: Int
+
+    public init(name: String, host: String, region: String?, sameRegion: Bool, powerState: ReportedVM.PowerState, dataDisks: Int) {
+        self.name = name
+        self.host = host
+        self.region = region
+        self.sameRegion = sameRegion
+        self.powerState = powerState
+        self.dataDisks = dataDisks
+    }
 }
 
 /// Where a job stands. Only `queued` and `in-progress` jobs can be cancelled.
@@ -61,6 +83,8 @@ public struct JobRecord: Codable, Sendable, Equatable {
     /// For an on-demand backup: the recovery point it makes is kept until then, whatever the policy says.
     public var keepUntilMillis: Int64?
     public var recoveryPoint: String?
+    /// A discovery's result.
+    public var discovered: [DiscoveredVM]?
     public var errorCode: String?
     public var message: String?
     public var action: String?

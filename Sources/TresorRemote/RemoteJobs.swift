@@ -44,10 +44,22 @@ public struct RemoteJobs: Sendable {
         _ = try self.connection.send(.POST, "/v1/agent/report", body: ByteBuffer(bytes: try JSON.encode(report)), contentType: "application/json")
     }
 
-    /// The next job for this agent's host, waiting up to `waitSeconds` for one; nil when none came.
-    public func nextJob(waitSeconds: Int) throws -> JobRecord? {
+    /// What an agent's poll brings: a job, or none and perhaps a request to report now (a discovery).
+    public enum Poll: Sendable {
+        case job(JobRecord)
+        case reportRequested
+        case nothing
+    }
+
+    /// The next job for this agent's host, waiting up to `waitSeconds` for one.
+    public func nextJob(waitSeconds: Int) throws -> Poll {
         let reply = try self.connection.send(.GET, "/v1/agent/jobs?wait=\(waitSeconds)")
-        return reply.status == 204 ? nil : try VaultConnection.decode(JobRecord.self, reply)
+        guard reply.status != 204 else { return reply.headers["x-tresor-report-requested"].isEmpty ? .nothing : .reportRequested }
+        return .job(try VaultConnection.decode(JobRecord.self, reply))
+    }
+
+    public func startDiscovery() throws -> JobRecord {
+        try VaultConnection.decode(JobRecord.self, try self.connection.send(.POST, "/v1/discovery"))
     }
 
     public func progress(jobID: String, _ progress: JobProgress) throws -> JobProgressAnswer {

@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import TresorChunkStore
 import TresorCore
 import TresorEngine
 
@@ -44,6 +45,13 @@ struct JobRoutes {
                 try DashboardBuilder(vault: state.vault, jobs: state.jobs.store).build(now: VaultClock.nowMillis)
             })
         }
+        api.post("discovery") { _, context in
+            try AccessRules.require(try context.requireCaller(), [.admin], to: "start discoveries")
+            return try await state.audited(context, action: "job.discovery", target: "agents", durable: true) {
+                let job = try await state.blocking { try state.jobs.startDiscovery(now: VaultClock.nowMillis) }
+                return try HTTPCoding.json(job, status: .accepted)
+            }
+        }
         api.get("agents") { _, context in
             try AccessRules.require(try context.requireCaller(), Self.readers, to: "list agents")
             return try HTTPCoding.json(try await state.blocking { try state.jobs.agents() })
@@ -52,7 +60,11 @@ struct JobRoutes {
             let caller = try Self.agent(context)
             let report = try await HTTPCoding.decode(AgentReport.self, request)
             try AccessRules.requireHost(caller, host: report.host)
-            try await state.blocking { try state.jobs.report(report, now: VaultClock.nowMillis) }
+            try await state.blocking {
+                let now = VaultClock.nowMillis
+                try state.jobs.report(report, now: now)
+                try BackupScheduler(vault: state.vault, jobs: state.jobs).finishDiscoveries(now: now, vaultRegion: state.directory.config.region)
+            }
             return HTTPCoding.noContent()
         }
         api.get("agent/jobs") { request, context in
@@ -64,6 +76,10 @@ struct JobRoutes {
                 if let job = try await state.blocking({ try state.jobs.claim(host: host, now: VaultClock.nowMillis) }) {
                     try state.record(context, action: "job.start", target: "job \(job.id) (vm \(job.vmName))", result: "ok", durable: false)
                     return try HTTPCoding.json(job)
+                }
+                if try await state.blocking({ try state.jobs.reportRequested(host: host) }) {
+                    // A discovery waits for this host: the agent reports at once, then polls again.
+                    return Response(status: .noContent, headers: [.tresorReportRequested: "1"])
                 }
                 guard ContinuousClock.now < deadline else { return HTTPCoding.noContent() }
                 try await Task.sleep(for: .milliseconds(250))

@@ -77,4 +77,6 @@ extension HTTPField.Name {
     static let tresorSize = HTTPField.Name("x-tresor-size")!
     /// CRC-32C (8 hex digits) of an uploaded body: the transport checksum.
     static let tresorCRC32C = HTTPField.Name("x-tresor-crc32c")!
+    /// On an agent's empty poll: a discovery waits for this agent's report.
+    static let tresorReportRequested = HTTPField.Name("x-tresor-report-requested")!
 }

@@ -1,5 +1,6 @@
 import Logging
 import ServiceLifecycle
+import TresorChunkStore
 import TresorCore
 import TresorEngine
 
@@ -18,6 +19,7 @@ struct SchedulerService: Service {
                     try await self.state.blocking {
                         let now = VaultClock.nowMillis
                         try self.state.jobs.expireJobs(now: now)
+                        try self.scheduler.finishDiscoveries(now: now, vaultRegion: self.state.directory.config.region)
                         for job in try self.scheduler.tick(now: now) {
                             self.logger.info("scheduled backup", metadata: ["job": "\(job.id)", "vm": "\(job.vmName)", "host": "\(job.host)",
                                                                             "status": "\(job.status.rawValue)"])

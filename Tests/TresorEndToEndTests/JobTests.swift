@@ -53,9 +53,9 @@ struct JobTests {
             return try Programs.run(program, arguments, environment: environment, directory: self.dir.path)
         }
 
-        func startAgent() throws -> Process {
+        func startAgent(environment: [String: String] = [:]) throws -> Process {
             let (process, _, _) = try Programs.start("tresor", ["agent", "--vault", self.server.url, "--config", "agent.json", "--poll-seconds", "1"],
-                                                     environment: ["TRESOR_TOKEN": self.agent], directory: self.dir.path)
+                                                     environment: environment.merging(["TRESOR_TOKEN": self.agent]) { $1 }, directory: self.dir.path)
             return process
         }
 
@@ -183,7 +183,8 @@ struct JobTests {
         if offset == 0 { offset = 60 }
         let slot = (real + offset + 30) / 60 * 60
         let setup = try Setup(serverEnvironment: ["TRESOR_CLOCK_OFFSET": "\(offset)s"])
-        let agent = try setup.startAgent()
+        // The host's clock agrees with the vault's, as NTP keeps real ones.
+        let agent = try setup.startAgent(environment: ["TRESOR_CLOCK_OFFSET": "\(offset)s"])
         defer { agent.terminate(); agent.waitUntilExit(); _ = setup.server.stop() }
         // A first backup makes the VM known; then a daily policy at the slot's minute (UTC), and protection.
         #expect(try setup.backupNowOnceReported(["--wait"]).status == 0)
@@ -272,5 +273,36 @@ struct JobTests {
         #expect(job["vmName"] as? String == "web" && job["errorCode"] as? String == "disk.unreadable" && job["status"] as? String == "failed")
         let board = try setup.run("tresor", ["dashboard", "--vault", setup.server.url], token: setup.admin)
         #expect(board.stdout.contains("web@hv1  not-protected") && board.stdout.contains("failed error[disk.unreadable]"), "\(board.stdout)")
+    }
+
+    @Test func aDiscoveryAsksAgentsToReportListsUnprotectedVMsAndRunsOneAtATime() throws {
+        let setup = try Setup()
+        defer { _ = setup.server.stop() }
+        // An agent that reported once and is not polling: a discovery waits for its next report.
+        #expect(try setup.run("tresor", ["agent", "--vault", setup.server.url, "--config", "agent.json", "--once"], token: setup.agent).status == 0)
+        let started = try setup.run("tresor", ["vm", "discover", "--vault", setup.server.url, "--no-wait"], token: setup.admin)
+        #expect(started.status == 0, "\(started.stderr)")
+        let id = started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let second = try setup.run("tresor", ["vm", "discover", "--vault", setup.server.url], token: setup.admin)
+        #expect(second.status != 0 && second.stderr.contains("another operation is in progress for this item") && second.stderr.contains(id),
+                "\(second.stderr)")
+        #expect(try setup.job(id)["status"] as? String == "in-progress")
+        // The polling agent is told to report; the discovery then ends with what it reported.
+        let agent = try setup.startAgent()
+        defer { agent.terminate(); agent.waitUntilExit() }
+        let ended = try setup.waitForJob(id, in: ["completed", "failed"])
+        #expect(ended["status"] as? String == "completed", "\(ended)")
+        let found = try #require(ended["discovered"] as? [[String: Any]])
+        #expect(found.count == 1)
+        #expect(found.first?["name"] as? String == "web" && found.first?["host"] as? String == "hv1" && found.first?["region"] as? String == "test")
+        #expect(found.first?["sameRegion"] as? Bool == false, "the vault's region is not 'test'")
+        #expect(found.first?["dataDisks"] as? Int == 1 && found.first?["powerState"] as? String == "running")
+        // Once protected, the VM is no longer listed.
+        #expect(try setup.backupNowOnceReported(["--wait"]).status == 0)
+        #expect(try setup.run("tresor", ["vm", "protect", "--vault", setup.server.url, "--vm", "web", "--policy", "DefaultPolicy"],
+                              token: setup.admin).status == 0)
+        let again = try setup.run("tresor", ["vm", "discover", "--vault", setup.server.url, "--json"], token: setup.admin)
+        let job = try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as! [String: Any]
+        #expect(job["status"] as? String == "completed" && (job["discovered"] as? [Any])?.isEmpty == true, "\(job)")
     }
 }

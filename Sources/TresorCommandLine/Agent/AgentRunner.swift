@@ -48,7 +48,13 @@ public final class AgentRunner: Sendable {
                 Thread.sleep(forTimeInterval: Double(pollSeconds))
                 continue
             }
-            guard let job = try self.remote.jobs.nextJob(waitSeconds: once ? 0 : pollSeconds) else {
+            let job: JobRecord
+            switch try self.remote.jobs.nextJob(waitSeconds: once ? 0 : pollSeconds) {
+            case .job(let next): job = next
+            case .reportRequested:
+                lastReport = -Double.infinity
+                continue
+            case .nothing:
                 if once { return }
                 continue
             }

@@ -20,6 +20,12 @@ public struct BackupScheduler: Sendable {
     }
 
     /// Creates the jobs (queued or missed) that are due at `now`; returns them.
+    /// Ends discoveries that have their answers (or waited long enough).
+    public func finishDiscoveries(now: Int64, vaultRegion: String) throws {
+        let protected = Set(try self.vault.protectionRecords().filter { $0.state == .protected }.map { $0.vmName + "@" + $0.host })
+        try self.jobs.finishDiscoveries(now: now, vaultRegion: vaultRegion, protected: protected)
+    }
+
     @discardableResult
     public func tick(now: Int64) throws -> [JobRecord] {
         let book = PolicyBook(vault: self.vault, now: { now })

@@ -52,7 +52,9 @@ public struct DashboardBuilder: Sendable {
             case .protected?:
                 if lastJob?.status == .failed && lastStatus == "failed" {
                     status = .protectionError
-                } else if !live.contains(where: { $0.createdAtMillis >= protection!.updatedAtMillis }) {
+                } else if !live.contains(where: { $0.createdAtMillis >= protection!.updatedAtMillis })
+                            && !(lastJob?.status == .completed && (lastJob?.endedAtMillis ?? 0) >= protection!.updatedAtMillis) {
+                    // No point since protection, by the client's clock nor by a job the vault saw complete.
                     status = .initialBackupPending
                 } else {
                     status = .protected

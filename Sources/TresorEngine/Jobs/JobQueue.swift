@@ -110,6 +110,63 @@ public final class JobQueue: Sendable {
         }
     }
 
+    // MARK: Discovery
+
+    /// How long a discovery waits for agents to report.
+    public static let discoveryWaitMillis: Int64 = 60_000
+
+    /// Starts a discovery: every running agent is asked (in its next poll's answer) to report now. One at a time.
+    public func startDiscovery(now: Int64) throws -> JobRecord {
+        try self.steps.withLock { _ in
+            if let running = try self.store.jobs(JobFilter(kind: .discovery)).first(where: { $0.status.isActive }) {
+                throw TresorError(.operationInProgress, "another operation is in progress for this item: discovery \(running.id) is running",
+                                  action: "wait for it (`tresor job show \(running.id)`)")
+            }
+            var job = JobRecord(id: UUID().uuidString.lowercased(), kind: .discovery, trigger: .onDemand, vmName: "-", host: "-",
+                                createdAtMillis: now)
+            job.status = .inProgress
+            job.startedAtMillis = now
+            job.tasks = [JobTask(name: "agents report", status: .inProgress, startedAtMillis: now)]
+            try self.store.insert(job)
+            return job
+        }
+    }
+
+    /// Whether a running discovery waits for this host's agent to report.
+    public func reportRequested(host: String) throws -> Bool {
+        guard let discovery = try self.store.jobs(JobFilter(kind: .discovery, status: .inProgress)).first else { return false }
+        let agent = try self.store.agents().first { $0.report.host == host }
+        return (agent?.lastSeenMillis ?? .min) < discovery.startedAtMillis!
+    }
+
+    /// Ends running discoveries once every running agent has reported since it began, or after a minute:
+    /// the result lists the VMs fresh reports name that no protection record covers.
+    public func finishDiscoveries(now: Int64, vaultRegion: String, protected: Set<String>) throws {
+        try self.steps.withLock { _ in
+            for var job in try self.store.jobs(JobFilter(kind: .discovery, status: .inProgress)) {
+                let started = job.startedAtMillis ?? job.createdAtMillis
+                let agents = try self.store.agents()
+                let answered = agents.filter { $0.lastSeenMillis >= started }
+                let waiting = agents.filter { $0.lastSeenMillis < started && $0.isRunning(now: now) }
+                guard waiting.isEmpty || now - started >= Self.discoveryWaitMillis else { continue }
+                job.discovered = answered.flatMap { agent in
+                    agent.report.vms.filter { !protected.contains($0.name + "@" + agent.report.host) }.map { vm in
+                        DiscoveredVM(name: vm.name, host: agent.report.host, region: agent.report.region,
+                                     sameRegion: agent.report.region == vaultRegion, powerState: vm.powerState,
+                                     dataDisks: vm.disks.count { $0.role == .data })
+                    }
+                }.sorted { ($0.name, $0.host) < ($1.name, $1.host) }
+                job.status = .completed
+                job.endedAtMillis = now
+                job.tasks[0].status = .completed
+                job.tasks[0].endedAtMillis = now
+                job.message = "\(job.discovered!.count) unprotected VMs on \(answered.count) hosts"
+                    + (waiting.isEmpty ? "" : "; no answer from \(waiting.map(\.report.host).sorted().joined(separator: ", "))")
+                try self.store.update(job)
+            }
+        }
+    }
+
     /// A slot that will not run, recorded as a failed job so that it is seen (`schedule.missed`).
     public func recordMissed(vmName: String, host: String, slotMillis: Int64, now: Int64, reason: String) throws -> JobRecord {
         var job = JobRecord(id: UUID().uuidString.lowercased(), kind: .backup, trigger: .scheduled, vmName: vmName, host: host,
