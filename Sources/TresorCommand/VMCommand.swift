@@ -13,7 +13,7 @@ extension Tresor {
                 always stays). 'stop-protection --retain-data' keeps every point; '--delete-data' soft-deletes them \
                 (recoverable for 14 days). 'resume' protects it again under the same policy.
                 """,
-            subcommands: [List.self, Discover.self, Protect.self, StopProtection.self, Resume.self])
+            subcommands: [List.self, Discover.self, Register.self, Protect.self, StopProtection.self, Resume.self])
 
         struct List: ParsableCommand {
             static let configuration = CommandConfiguration(abstract: "VMs with their protection state, policy and last backup.")

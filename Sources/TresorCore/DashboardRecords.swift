@@ -2,6 +2,8 @@
 public enum ProtectionStatus: String, Codable, Sendable, CaseIterable {
     /// The vault holds backups of it (or an agent reports it) but no policy protects it.
     case notProtected = "not-protected"
+    /// Registered (`tresor vm register`), not yet under a policy.
+    case registered
     /// Under a policy, with no recovery point since: the first scheduled or on-demand backup is pending.
     case initialBackupPending = "protected-initial-backup-pending"
     case protected

@@ -2,8 +2,21 @@
 public enum JobKind: String, Codable, Sendable, CaseIterable {
     /// Snapshot and transfer one VM's disks into a recovery point; run by the VM's host agent.
     case backup
-    /// Ask every running agent to report now, then list the VMs reported that no policy protects yet.
+    /// Ask every running agent to report now, then list the VMs reported that are not registered yet.
     case discovery
+    /// Register one VM reported by its agent with the vault (region, agent and disk checks).
+    case register
+}
+
+/// Operators' bulk registration: one job per VM.
+public struct RegisterRequest: Codable, Sendable, Equatable {
+    public var vmNames: [String]
+    public var host: String?
+
+    public init(vmNames: [String], host: String?) {
+        self.vmNames = vmNames
+        self.host = host
+    }
 }
 
 /// A VM a discovery found (docs/jobs.md, "Discovery").

@@ -59,6 +59,14 @@ public struct ObjectKey: Hashable, Sendable, CustomStringConvertible {
 
     public static let retentionFolder = "retention"
 
+    /// A registered VM (docs/formats.md, "Registration"), named by the SHA-256 (hex) of "host NUL name" so
+    /// that any host and VM name is a safe file name.
+    public static func registration(digest: String) -> ObjectKey {
+        ObjectKey(path: "registrations/\(digest).json")
+    }
+
+    public static let registrationsFolder = "registrations"
+
     public static func manifest(recoveryPoint id: String) -> ObjectKey {
         ObjectKey(path: "manifests/\(id).manifest")
     }

@@ -38,6 +38,8 @@ public struct TresorError: Error, Sendable, CustomStringConvertible {
         public static let onDemandLimit = Code("job.on_demand_limit")
         public static let vmNotReported = Code("vm.not_reported")
         public static let agentNotRunning = Code("agent.not_running")
+        public static let regionMismatch = Code("vm.region_mismatch")
+        public static let tooManyDisks = Code("vm.too_many_disks")
         // Catalog.
         public static let catalog = Code("catalog.error")
         public static let notFound = Code("catalog.not_found")

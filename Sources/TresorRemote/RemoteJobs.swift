@@ -58,6 +58,10 @@ public struct RemoteJobs: Sendable {
         return .job(try VaultConnection.decode(JobRecord.self, reply))
     }
 
+    public func register(_ request: RegisterRequest) throws -> [JobRecord] {
+        try self.connection.postJSON([JobRecord].self, "/v1/registrations", request)
+    }
+
     public func startDiscovery() throws -> JobRecord {
         try VaultConnection.decode(JobRecord.self, try self.connection.send(.POST, "/v1/discovery"))
     }

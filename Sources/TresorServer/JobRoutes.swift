@@ -52,6 +52,16 @@ struct JobRoutes {
                 return try HTTPCoding.json(job, status: .accepted)
             }
         }
+        api.post("registrations") { request, context in
+            try AccessRules.require(try context.requireCaller(), [.admin], to: "register VMs")
+            let asked = try await HTTPCoding.decode(RegisterRequest.self, request)
+            return try await state.audited(context, action: "job.register", target: "vms \(asked.vmNames.joined(separator: ","))", durable: true) {
+                let jobs = try await state.blocking {
+                    try state.jobs.register(asked, vaultRegion: state.directory.config.region, now: VaultClock.nowMillis)
+                }
+                return try HTTPCoding.json(jobs)
+            }
+        }
         api.get("agents") { _, context in
             try AccessRules.require(try context.requireCaller(), Self.readers, to: "list agents")
             return try HTTPCoding.json(try await state.blocking { try state.jobs.agents() })

@@ -17,11 +17,11 @@ struct JobTests {
         let admin: String
         let agent: String
 
-        init(bandwidthLimit: String? = nil, serverEnvironment: [String: String] = [:]) throws {
+        init(bandwidthLimit: String? = nil, serverEnvironment: [String: String] = [:], region: String = "default") throws {
             try TestImages.write(self.dir.file("os.img"), size: 12 << 20, seed: 61)
             try TestImages.write(self.dir.file("data.img"), size: 4 << 20, seed: 62)
             try TestImages.write(self.dir.file("temp.img"), size: 2 << 20, seed: 63)
-            #expect(try Programs.run("tresor-vault", ["init", "vault"], directory: self.dir.path).status == 0)
+            #expect(try Programs.run("tresor-vault", ["init", "vault", "--region", region], directory: self.dir.path).status == 0)
             #expect(try Programs.run("tresor", ["keys", "create", "main", "--keystore", "keys", "--type", "x25519"],
                                      environment: JobTests.passphrase, directory: self.dir.path).status == 0)
             #expect(try Programs.run("tresor", ["keys", "export-public", "main", "--keystore", "keys", "--output", "agent-keys"],
@@ -304,5 +304,50 @@ struct JobTests {
         let again = try setup.run("tresor", ["vm", "discover", "--vault", setup.server.url, "--json"], token: setup.admin)
         let job = try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as! [String: Any]
         #expect(job["status"] as? String == "completed" && (job["discovered"] as? [Any])?.isEmpty == true, "\(job)")
+    }
+
+    @Test func registrationChecksRegionAgentAndDataDisksPerVMAndIsIdempotent() throws {
+        let setup = try Setup(region: "test")
+        // Restarted below with its clock ten minutes on, so that the agents' reports are old.
+        var server = setup.server
+        defer { _ = server.stop() }
+        // hv1 (region test): web, and big with 33 data disks; hv2 (region eu-2): far.
+        let data = setup.dir.file("data.img")
+        let bigDisks = (0..<33).map { _ in #"{"path": "\#(data)", "role": "data"}"# }.joined(separator: ", ")
+        var config = try String(contentsOfFile: setup.dir.file("agent.json"), encoding: .utf8)
+        config = config.replacingOccurrences(of: #""vms": ["#, with: #""vms": [{"name": "big", "disks": [{"path": "\#(data)", "role": "os"}, \#(bigDisks)]}, "#)
+        try config.write(toFile: setup.dir.file("agent.json"), atomically: true, encoding: .utf8)
+        let far = """
+            {"host": "hv2", "region": "eu-2", "keystore": "\(setup.dir.file("agent-keys"))", "kek": "main",
+             "vms": [{"name": "far", "disks": [{"path": "\(data)", "role": "os"}]}]}
+            """
+        try far.write(toFile: setup.dir.file("far.json"), atomically: true, encoding: .utf8)
+        let hv2 = try Setup.token(["--role", "agent", "--host", "hv2"], in: setup.dir)
+        for (file, token) in [("agent.json", setup.agent), ("far.json", hv2)] {
+            let once = try setup.run("tresor", ["agent", "--vault", server.url, "--config", file, "--once"], token: token)
+            #expect(once.status == 0, "\(once.stderr)")
+        }
+        func register(_ vms: [String]) throws -> (Programs.Result, [String: [String: Any]]) {
+            let made = try setup.run("tresor", ["vm", "register", "--vault", server.url, "--json"] + vms.flatMap { ["--vm", $0] }, token: setup.admin)
+            let jobs = (try? JSONSerialization.jsonObject(with: Data(made.stdout.utf8)) as? [[String: Any]]) ?? []
+            return (made, Dictionary(uniqueKeysWithValues: jobs.map { ($0["vmName"] as! String, $0) }))
+        }
+        let (first, jobs) = try register(["web", "big", "far"])
+        #expect(first.status != 0 && first.stderr.contains("2 of 3 VMs were not registered"), "\(first.stderr)")
+        #expect(jobs["web"]?["status"] as? String == "completed" && jobs["web"]?["message"] as? String == "registered")
+        #expect(jobs["big"]?["errorCode"] as? String == "vm.too_many_disks" && (jobs["big"]?["message"] as? String)?.contains("at most 32") == true)
+        #expect(jobs["far"]?["errorCode"] as? String == "vm.region_mismatch" && (jobs["far"]?["message"] as? String)?.contains("eu-2") == true)
+        let (again, repeated) = try register(["web"])
+        #expect(again.status == 0 && repeated["web"]?["message"] as? String == "already registered", "one job per VM, idempotent")
+        let unknown = try setup.run("tresor", ["vm", "register", "--vault", server.url, "--vm", "ghost"], token: setup.admin)
+        #expect(unknown.stderr.contains("error[vm.not_reported]"))
+        let board = try setup.run("tresor", ["dashboard", "--vault", server.url], token: setup.admin)
+        #expect(board.stdout.contains("web@hv1  registered"), "\(board.stdout)")
+        // Ten minutes later by the vault's clock, the agents are silent: registering waits for a running agent.
+        #expect(server.stop() == 0)
+        server = try ServedVault(directory: setup.dir.file("vault"), environment: ["TRESOR_CLOCK_OFFSET": "10m"])
+        let (late, stale) = try register(["big"])
+        #expect(late.status != 0 && stale["big"]?["errorCode"] as? String == "agent.not_running", "\(late.stdout) \(late.stderr)")
+        #expect((stale["big"]?["message"] as? String)?.contains("not in a state to be registered") == true)
     }
 }

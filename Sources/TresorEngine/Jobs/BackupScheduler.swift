@@ -23,6 +23,7 @@ public struct BackupScheduler: Sendable {
     /// Ends discoveries that have their answers (or waited long enough).
     public func finishDiscoveries(now: Int64, vaultRegion: String) throws {
         let protected = Set(try self.vault.protectionRecords().filter { $0.state == .protected }.map { $0.vmName + "@" + $0.host })
+            .union(try self.vault.registrations().map { $0.vmName + "@" + $0.host })
         try self.jobs.finishDiscoveries(now: now, vaultRegion: vaultRegion, protected: protected)
     }
 

@@ -28,7 +28,8 @@ public struct DashboardBuilder: Sendable {
         struct Key: Hashable { let name: String; let host: String }
         let protections = Dictionary(try self.vault.protectionRecords().map { (Key(name: $0.vmName, host: $0.host), $0) },
                                      uniquingKeysWith: { a, _ in a })
-        var known = Set(points.map { Key(name: $0.vmName, host: $0.host) }).union(protections.keys)
+        let registered = Set(try self.vault.registrations().map { Key(name: $0.vmName, host: $0.host) })
+        var known = Set(points.map { Key(name: $0.vmName, host: $0.host) }).union(protections.keys).union(registered)
         for agent in try self.jobs?.agents() ?? [] {
             for vm in agent.report.vms { known.insert(Key(name: vm.name, host: agent.report.host)) }
         }
@@ -47,7 +48,7 @@ public struct DashboardBuilder: Sendable {
             let protection = protections[key]
             let status: ProtectionStatus
             switch protection?.state {
-            case nil: status = .notProtected
+            case nil: status = registered.contains(key) ? .registered : .notProtected
             case .stopped?: status = .protectionStopped
             case .protected?:
                 if lastJob?.status == .failed && lastStatus == "failed" {

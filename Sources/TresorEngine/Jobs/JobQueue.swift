@@ -25,7 +25,7 @@ public final class JobQueue: Sendable {
     }
 
     public let store: any JobStore
-    private let vault: Vault
+    let vault: Vault
     private let limits: Limits
     private let steps = Mutex<[Int64]>([])  // start times of the last minute
     /// Told of every backup job that ends `failed` (a missed slot included), after it is stored: alerts.
@@ -140,7 +140,8 @@ public final class JobQueue: Sendable {
     }
 
     /// Ends running discoveries once every running agent has reported since it began, or after a minute:
-    /// the result lists the VMs fresh reports name that no protection record covers.
+    /// the result lists the VMs fresh reports name that are neither registered nor protected (`known`,
+    /// as "name@host").
     public func finishDiscoveries(now: Int64, vaultRegion: String, protected: Set<String>) throws {
         try self.steps.withLock { _ in
             for var job in try self.store.jobs(JobFilter(kind: .discovery, status: .inProgress)) {
@@ -160,7 +161,7 @@ public final class JobQueue: Sendable {
                 job.endedAtMillis = now
                 job.tasks[0].status = .completed
                 job.tasks[0].endedAtMillis = now
-                job.message = "\(job.discovered!.count) unprotected VMs on \(answered.count) hosts"
+                job.message = "\(job.discovered!.count) unregistered VMs on \(answered.count) hosts"
                     + (waiting.isEmpty ? "" : "; no answer from \(waiting.map(\.report.host).sorted().joined(separator: ", "))")
                 try self.store.update(job)
             }
