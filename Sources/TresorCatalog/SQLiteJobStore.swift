@@ -7,12 +7,7 @@ public final class SQLiteJobStore: JobStore {
     private let database: DatabaseQueue
 
     public init(vaultDirectory: String) throws {
-        let path = vaultDirectory + "/jobs.sqlite"
-        do {
-            var configuration = Configuration()
-            configuration.busyMode = .timeout(10)
-            self.database = try DatabaseQueue(path: path, configuration: configuration)
-            var migrator = DatabaseMigrator()
+        self.database = try DatabaseQueue.tresorOpen(path: vaultDirectory + "/jobs.sqlite", what: "job") { migrator in
             migrator.registerMigration("v1") { db in
                 try db.execute(sql: """
                     CREATE TABLE jobs (
@@ -33,9 +28,6 @@ public final class SQLiteJobStore: JobStore {
                     );
                     """)
             }
-            try migrator.migrate(self.database)
-        } catch {
-            throw TresorError(.catalog, "cannot open the job database \(path): \(error)")
         }
     }
 

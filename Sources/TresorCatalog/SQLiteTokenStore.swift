@@ -7,12 +7,7 @@ public final class SQLiteTokenStore: Sendable {
     private let database: DatabaseQueue
 
     public init(vaultDirectory: String) throws {
-        let path = vaultDirectory + "/auth.sqlite"
-        do {
-            var configuration = Configuration()
-            configuration.busyMode = .timeout(10)
-            self.database = try DatabaseQueue(path: path, configuration: configuration)
-            var migrator = DatabaseMigrator()
+        self.database = try DatabaseQueue.tresorOpen(path: vaultDirectory + "/auth.sqlite", what: "token") { migrator in
             migrator.registerMigration("v1") { db in
                 try db.execute(sql: """
                     CREATE TABLE tokens (
@@ -29,9 +24,6 @@ public final class SQLiteTokenStore: Sendable {
             migrator.registerMigration("v2-agent-host") { db in
                 try db.execute(sql: "ALTER TABLE tokens ADD COLUMN host_name TEXT")
             }
-            try migrator.migrate(self.database)
-        } catch {
-            throw TresorError(.catalog, "cannot open the token database \(path): \(error)")
         }
     }
 
