@@ -203,8 +203,7 @@ public final class JobQueue: Sendable {
         try self.steps.withLock { starts in
             starts.removeAll { $0 <= now - 60_000 }
             guard starts.count < self.limits.startsPerMinute else { return nil }
-            let running = try self.store.jobs(JobFilter()).filter { $0.status == .inProgress || $0.status == .cancelling }
-            guard running.count < self.limits.maximumRunning else { return nil }
+            guard try self.running().count < self.limits.maximumRunning else { return nil }
             guard var job = try self.store.jobs(JobFilter(status: .queued)).first(where: { $0.host == host }) else { return nil }
             job.status = .inProgress
             job.startedAtMillis = now
@@ -262,6 +261,11 @@ public final class JobQueue: Sendable {
         }
     }
 
+    /// Jobs in progress or stopping. Agents' polls ask several times a second, so only those rows are read.
+    private func running() throws -> [JobRecord] {
+        try self.store.jobs(JobFilter(status: .inProgress)) + self.store.jobs(JobFilter(status: .cancelling))
+    }
+
     private func agentsJob(_ id: String, host: String) throws -> JobRecord {
         guard let job = try self.store.job(id: id), job.host == host else {
             throw TresorError(.jobNotFound, "no job \(id) for host \(host)")
@@ -314,7 +318,7 @@ public final class JobQueue: Sendable {
                 self.onFailure(job)
             }
             let agents = Dictionary(try self.store.agents().map { ($0.report.host, $0) }, uniquingKeysWith: { a, _ in a })
-            for var job in try self.store.jobs(JobFilter()) where job.status == .inProgress || job.status == .cancelling {
+            for var job in try self.running() {
                 guard agents[job.host].map({ !$0.isRunning(now: now) }) ?? true else { continue }
                 job.status = job.status == .cancelling ? .cancelled : .failed
                 job.endedAtMillis = now
