@@ -57,7 +57,9 @@ public struct AgentConfig: Codable, Sendable {
             guard vm.disks.contains(where: { $0.role == .os }) else { throw fail("VM '\(vm.name)' has no OS disk") }
             guard vm.disks.count(where: { $0.role == .os }) == 1 else { throw fail("VM '\(vm.name)' has more than one OS disk") }
         }
-        if let limit = self.bandwidthLimit, Self.bytes(limit) == nil { throw fail("bandwidthLimit '\(limit)' is not a size such as 50MiB") }
+        if let limit = self.bandwidthLimit, (ByteSize(argument: limit)?.bytes ?? 0) <= 0 {
+            throw fail("bandwidthLimit '\(limit)' is not a size such as 50MiB")
+        }
         if let window = self.backupWindow {
             guard LocalTime(parsing: window.start) != nil else { throw fail("backupWindow.start '\(window.start)' is not HH:MM") }
             guard (1...24).contains(window.hours) else { throw fail("backupWindow.hours must be 1 to 24") }
@@ -65,7 +67,7 @@ public struct AgentConfig: Codable, Sendable {
         }
     }
 
-    public var bandwidthBytesPerSecond: Int? { self.bandwidthLimit.flatMap(Self.bytes) }
+    public var bandwidthBytesPerSecond: Int? { self.bandwidthLimit.flatMap { ByteSize(argument: $0)?.bytes } }
 
     /// Whether backups may start at `millis`.
     public func windowIsOpen(atMillis millis: Int64) -> Bool {
@@ -74,14 +76,5 @@ public struct AgentConfig: Codable, Sendable {
         let minuteOfDay = clock.local(millis).seconds / 60
         let minutes = (minuteOfDay - (start.hour * 60 + start.minute) + 24 * 60) % (24 * 60)
         return minutes < window.hours * 60
-    }
-
-    static func bytes(_ text: String) -> Int? {
-        var value = text.lowercased()
-        if value.hasSuffix("ib") { value.removeLast(2) } else if value.hasSuffix("b") { value.removeLast() }
-        for (suffix, factor) in [("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30)] where value.hasSuffix(suffix) {
-            return Int(value.dropLast()).map { $0 * factor }.flatMap { $0 > 0 ? $0 : nil }
-        }
-        return Int(value).flatMap { $0 > 0 ? $0 : nil }
     }
 }

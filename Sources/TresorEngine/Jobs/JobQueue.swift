@@ -172,11 +172,8 @@ public final class JobQueue: Sendable {
     public func recordMissed(vmName: String, host: String, slotMillis: Int64, now: Int64, reason: String) throws -> JobRecord {
         var job = JobRecord(id: UUID().uuidString.lowercased(), kind: .backup, trigger: .scheduled, vmName: vmName, host: host,
                             createdAtMillis: now, scheduledForMillis: slotMillis)
-        job.status = .failed
-        job.endedAtMillis = now
-        job.errorCode = TresorError.Code.scheduleMissed.rawValue
-        job.message = "the scheduled backup did not run: \(reason)"
-        job.action = "the next slot runs as planned; `tresor backup-now --vm \(vmName)` takes one now"
+        job.end(.failed, .scheduleMissed, "the scheduled backup did not run: \(reason)",
+                action: "the next slot runs as planned; `tresor backup-now --vm \(vmName)` takes one now", at: now)
         try self.store.insert(job)
         self.onFailure(job)
         return job
@@ -309,25 +306,32 @@ public final class JobQueue: Sendable {
     public func expireJobs(now: Int64) throws {
         try self.steps.withLock { _ in
             for var job in try self.store.jobs(JobFilter(status: .queued)) where now - job.createdAtMillis > BackupScheduler.graceMillis {
-                job.status = .failed
-                job.endedAtMillis = now
-                job.errorCode = TresorError.Code.scheduleMissed.rawValue
-                job.message = "no agent took the job within two hours: the agent on \(job.host) is not running, or outside its backup window"
-                job.action = "check `tresor agent` on \(job.host) and its backupWindow"
+                job.end(.failed, .scheduleMissed,
+                        "no agent took the job within two hours: the agent on \(job.host) is not running, or outside its backup window",
+                        action: "check `tresor agent` on \(job.host) and its backupWindow", at: now)
                 try self.store.update(job)
                 self.onFailure(job)
             }
             let agents = Dictionary(try self.store.agents().map { ($0.report.host, $0) }, uniquingKeysWith: { a, _ in a })
             for var job in try self.running() {
                 guard agents[job.host].map({ !$0.isRunning(now: now) }) ?? true else { continue }
-                job.status = job.status == .cancelling ? .cancelled : .failed
-                job.endedAtMillis = now
-                job.errorCode = TresorError.Code.agentNotRunning.rawValue
-                job.message = "the agent on \(job.host) stopped reporting while the job ran"
-                job.action = "check the host and its agent; the next scheduled or on-demand backup starts afresh"
+                job.end(job.status == .cancelling ? .cancelled : .failed, .agentNotRunning,
+                        "the agent on \(job.host) stopped reporting while the job ran",
+                        action: "check the host and its agent; the next scheduled or on-demand backup starts afresh", at: now)
                 try self.store.update(job)
                 if job.status == .failed { self.onFailure(job) }
             }
         }
+    }
+}
+
+extension JobRecord {
+    /// Ends the job with an error code, message and recommended action, as the vault decided it.
+    mutating func end(_ status: JobStatus, _ code: TresorError.Code, _ message: String, action: String, at now: Int64) {
+        self.status = status
+        self.endedAtMillis = now
+        self.errorCode = code.rawValue
+        self.message = message
+        self.action = action
     }
 }

@@ -57,36 +57,28 @@ extension JobQueue {
             var job = JobRecord(id: UUID().uuidString.lowercased(), kind: .register, trigger: .onDemand, vmName: vm.name,
                                 host: agent.report.host, createdAtMillis: now)
             job.startedAtMillis = now
-            job.endedAtMillis = now
             let dataDisks = vm.disks.count { $0.role == .data }
             if try self.vault.registration(vmName: vm.name, host: agent.report.host) != nil {
                 job.status = .completed
+                job.endedAtMillis = now
                 job.message = "already registered"
             } else if agent.report.region != vaultRegion {
-                job.fail(.regionMismatch, "VM '\(vm.name)' is in region \(agent.report.region ?? "(none)"); this vault serves \(vaultRegion)",
-                         action: "register it with a vault of its region")
+                job.end(.failed, .regionMismatch, "VM '\(vm.name)' is in region \(agent.report.region ?? "(none)"); this vault serves \(vaultRegion)",
+                        action: "register it with a vault of its region", at: now)
             } else if !agent.isRunning(now: now) {
-                job.fail(.agentNotRunning, "VM '\(vm.name)' is not in a state to be registered: the agent on \(agent.report.host) is not running",
-                         action: "start `tresor agent` on \(agent.report.host), then register again")
+                job.end(.failed, .agentNotRunning, "VM '\(vm.name)' is not in a state to be registered: the agent on \(agent.report.host) is not running",
+                        action: "start `tresor agent` on \(agent.report.host), then register again", at: now)
             } else if dataDisks > RegistrationRecord.maximumDataDisks {
-                job.fail(.tooManyDisks, "VM '\(vm.name)' has \(dataDisks) data disks; at most \(RegistrationRecord.maximumDataDisks) are supported",
-                         action: "detach data disks, or mark disks that need no backup as temporary in the agent's configuration")
+                job.end(.failed, .tooManyDisks, "VM '\(vm.name)' has \(dataDisks) data disks; at most \(RegistrationRecord.maximumDataDisks) are supported",
+                        action: "detach data disks, or mark disks that need no backup as temporary in the agent's configuration", at: now)
             } else {
                 try self.vault.write(RegistrationRecord(vmName: vm.name, host: agent.report.host, region: vaultRegion, registeredAtMillis: now))
                 job.status = .completed
+                job.endedAtMillis = now
                 job.message = "registered"
             }
             try self.store.insert(job)
             return job
         }
-    }
-}
-
-extension JobRecord {
-    mutating func fail(_ code: TresorError.Code, _ message: String, action: String) {
-        self.status = .failed
-        self.errorCode = code.rawValue
-        self.message = message
-        self.action = action
     }
 }
