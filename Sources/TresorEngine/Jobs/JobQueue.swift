@@ -258,9 +258,11 @@ public final class JobQueue: Sendable {
         }
     }
 
-    /// Jobs in progress or stopping. Agents' polls ask several times a second, so only those rows are read.
+    /// Backup jobs in progress or stopping: what agents run. (A discovery is in progress in the vault itself:
+    /// it takes no agent's slot and no agent's silence fails it.) Agents' polls ask several times a second,
+    /// so only those rows are read.
     private func running() throws -> [JobRecord] {
-        try self.store.jobs(JobFilter(status: .inProgress)) + self.store.jobs(JobFilter(status: .cancelling))
+        try (self.store.jobs(JobFilter(kind: .backup, status: .inProgress)) + self.store.jobs(JobFilter(kind: .backup, status: .cancelling)))
     }
 
     private func agentsJob(_ id: String, host: String) throws -> JobRecord {
