@@ -66,6 +66,9 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Layer 3: the agent's snapshots (QMP, reflink, freeze, consistency scripts, the snapshot tier).
+        .target(name: "TresorSnapshot", dependencies: ["TresorCore", "CTresorSystem"], swiftSettings: strict),
+
         // Layer 4: the vault over HTTP. The server runs VaultService behind tokens; the client gives the
         // engine the same protocols (BackupDestination, ObjectStore, Catalog) over the wire.
         .target(
@@ -109,7 +112,8 @@ let package = Package(
         // Layer 5: what the three programs share.
         .target(
             name: "TresorCommandLine",
-            dependencies: ["TresorEngine", "TresorChunkStore", "TresorCatalog", "TresorKeys", "TresorRemote", argumentParser],
+            dependencies: ["TresorEngine", "TresorChunkStore", "TresorCatalog", "TresorKeys", "TresorRemote", "TresorSnapshot",
+                           argumentParser],
             swiftSettings: strict
         ),
 
@@ -143,6 +147,9 @@ let package = Package(
                            "TresorTestSupport"],
             swiftSettings: strict
         ),
+        // Real snapshot providers: a loop-mounted XFS, a frozen ext4, a QEMU VM under KVM (Tools/install-deps.sh).
+        .testTarget(name: "TresorSnapshotTests", dependencies: ["TresorSnapshot", "TresorCore", "TresorTestSupport"],
+                    swiftSettings: strict),
         // Runs the built programs as subprocesses: exit codes, --json, SIGKILL mid-backup, a full disk.
         .testTarget(name: "TresorEndToEndTests", dependencies: ["TresorTestSupport", "TresorChunkStore", "TresorCore"],
                     swiftSettings: strict),

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <pthread.h>
 #include <string.h>
+#include <spawn.h>
 
 int tresor_syncfs(int fd) { return syncfs(fd); }
 
@@ -78,3 +79,11 @@ uint32_t tresor_crc32c(uint32_t crc, const void *data, uint64_t length) {
 #endif
     return ~crc32c_software(crc, (const uint8_t *)data, length);
 }
+
+int tresor_reflink_clone(int dst_fd, int src_fd) { return ioctl(dst_fd, FICLONE, src_fd); }
+
+int tresor_fs_freeze(int fd) { return ioctl(fd, FIFREEZE, 0); }
+
+int tresor_fs_thaw(int fd) { return ioctl(fd, FITHAW, 0); }
+
+short tresor_posix_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }

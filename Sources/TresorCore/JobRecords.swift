@@ -95,6 +95,9 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var tasks: [JobTask]
     /// For an on-demand backup: the recovery point it makes is kept until then, whatever the policy says.
     public var keepUntilMillis: Int64?
+    /// For a backup, set when an agent takes it: how many days the agent keeps the snapshot in its
+    /// snapshot tier (the VM's policy's instant-restore days).
+    public var instantRestoreDays: Int?
     public var recoveryPoint: String?
     /// A discovery's result.
     public var discovered: [DiscoveredVM]?
@@ -179,6 +182,16 @@ public struct JobOutcome: Codable, Sendable, Equatable {
         self.message = message
         self.action = action
         self.progress = progress
+    }
+
+    /// A failed (or, for `operation.cancelled`, cancelled) job, with the error's code, message and action.
+    public init(failure error: any Error) {
+        if let error = error as? TresorError {
+            self.init(status: error.code == .cancelled ? .cancelled : .failed, errorCode: error.code.rawValue,
+                      message: error.message, action: error.recommendedAction)
+        } else {
+            self.init(status: .failed, errorCode: TresorError.Code.serverError.rawValue, message: "\(error)")
+        }
     }
 }
 

@@ -40,6 +40,17 @@ public struct TresorError: Error, Sendable, CustomStringConvertible {
         public static let agentNotRunning = Code("agent.not_running")
         public static let regionMismatch = Code("vm.region_mismatch")
         public static let tooManyDisks = Code("vm.too_many_disks")
+        // Snapshots and consistency on the agent (docs/snapshots.md).
+        public static let snapshotFailed = Code("snapshot.failed")
+        public static let freezeFailed = Code("snapshot.freeze_failed")
+        /// The freeze watchdog thawed the file systems before the snapshot was taken.
+        public static let freezeTimeout = Code("snapshot.freeze_timeout")
+        public static let scriptConfigInvalid = Code("script.config_invalid")
+        public static let scriptNotFound = Code("script.not_found")
+        /// A script or its configuration is not owned by root or is writable by others.
+        public static let scriptPermission = Code("script.permission")
+        public static let scriptTimeout = Code("script.timeout")
+        public static let scriptFailed = Code("script.failed")
         // Catalog.
         public static let catalog = Code("catalog.error")
         public static let notFound = Code("catalog.not_found")

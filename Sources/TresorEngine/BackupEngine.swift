@@ -19,6 +19,10 @@ public struct BackupRequest: Sendable {
     public var domain: DomainID?
     public var compression: ZstdSetting
     public var workers: Int
+    /// Where to read each disk when not at `diskPaths`: a snapshot's copies. `diskPaths` still name them.
+    public var readPaths: [String]?
+    /// Recorded on the recovery point: how the snapshot that was read was taken.
+    public var consistency: Consistency = .notSnapshotted
 
     public static let defaultChunkSize = 1 << 20
     public static let chunkSizes = (256 << 10)...(4 << 20)
@@ -81,9 +85,14 @@ public enum BackupEngine {
         guard Set(request.diskPaths).count == request.diskPaths.count else {
             throw TresorError(.invalidArgument, "a disk is named twice")
         }
-        let sources = try request.diskPaths.map { try DiskSource(path: $0) }
+        if let readPaths = request.readPaths, readPaths.count != request.diskPaths.count {
+            throw TresorError(.invalidArgument, "\(readPaths.count) snapshot copies for \(request.diskPaths.count) disks")
+        }
+        let sources = try request.diskPaths.enumerated().map { index, path in
+            try DiskSource(path: request.readPaths?[index] ?? path, identity: path)
+        }
         let session = try destination.openSession(SessionRequest(
-            vmName: request.vmName, host: request.host, domain: request.domain, diskSources: sources.map(\.path), nowMillis: now,
+            vmName: request.vmName, host: request.host, domain: request.domain, diskSources: sources.map(\.identity), nowMillis: now,
             requestKey: UUID().uuidString.lowercased()))
         do {
             return try Self.backUp(request, sources: sources, session: session, destination: destination, keys: keys,
@@ -119,8 +128,8 @@ public enum BackupEngine {
             let ids = pass.table.ids(disk: position)
             let (pages, added) = try Self.storeIndex(ids, session: session.id, destination: destination)
             stats.indexBytesAdded += added
-            let name = source.path.split(separator: "/").last.map(String.init) ?? source.path
-            diskEntries.append(DiskEntry(position: position, id: session.disks[position].id, name: name, source: source.path,
+            let name = source.identity.split(separator: "/").last.map(String.init) ?? source.identity
+            diskEntries.append(DiskEntry(position: position, id: session.disks[position].id, name: name, source: source.identity,
                                          size: source.size, chunkCount: ids.count, zeroChunks: pass.zeroChunks(disk: position),
                                          indexPages: pages))
         }
@@ -132,7 +141,7 @@ public enum BackupEngine {
             recoveryPointID: recoveryPointID, vaultID: session.vaultID,
             vm: VMIdentity(id: vm.id, name: vm.name, host: vm.host), domainID: domain.rawValue,
             sequence: (session.previous?.sequence ?? 0) + 1, previousManifest: session.previous?.manifestSHA256,
-            createdAtMillis: now, chunkSize: request.chunkSize, consistency: "not-snapshotted", disks: diskEntries,
+            createdAtMillis: now, chunkSize: request.chunkSize, consistency: request.consistency.rawValue, disks: diskEntries,
             dataKeys: usedKeys.sorted { $0.hex < $1.hex }.map { id in
                 KeyCommitment(id: id, commitment: id == dataKey.id ? dataKey.commitment : nil)
             },

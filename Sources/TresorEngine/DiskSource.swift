@@ -7,6 +7,8 @@ import TresorCore
 /// A disk to back up: a raw image file or a block device, read with pread(2) from many threads.
 final class DiskSource: Sendable {
     let path: String
+    /// The disk as the VM knows it, which names it in the vault; `path` differs when a snapshot is read.
+    let identity: String
     let size: Int64
     private let descriptor: Int32
     /// The same disk opened for direct I/O (-1 where it is not offered): whole aligned chunks are read
@@ -14,7 +16,7 @@ final class DiskSource: Sendable {
     /// fill. Hypervisors read live disks the same way (QEMU's cache=none).
     private let directDescriptor: Int32
 
-    init(path: String) throws {
+    init(path: String, identity: String? = nil) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw TresorError(.diskUnreadable, "cannot open disk \(path): \(String(cString: strerror(errno)))",
@@ -40,6 +42,7 @@ final class DiskSource: Sendable {
             throw TresorError(.diskUnreadable, "\(path) is neither a raw image file nor a block device")
         }
         self.path = path
+        self.identity = identity ?? path
         self.descriptor = fd
         self.directDescriptor = tresor_open_direct(path, O_RDONLY | O_CLOEXEC, 0)
         // Sequential-ish reads from several threads: ask for aggressive read-ahead.

@@ -22,4 +22,13 @@ int64_t tresor_pread_cached(int fd, void *buffer, uint64_t length, int64_t offse
 /// CRC-32C (Castagnoli, as iSCSI and S3 use it) of `length` bytes, continuing from `crc` (0 to start).
 /// Uses the SSE4.2 instruction where the processor has it. The transport checksum of uploads.
 uint32_t tresor_crc32c(uint32_t crc, const void *data, uint64_t length);
+/// ioctl(FICLONE): makes `dst_fd` share all of `src_fd`'s extents (a reflink copy, XFS and btrfs).
+/// Returns 0 or -1 with errno (EOPNOTSUPP: no reflink here; EXDEV: another file system).
+int tresor_reflink_clone(int dst_fd, int src_fd);
+/// ioctl(FIFREEZE) / ioctl(FITHAW) on a descriptor of a mounted file system's root or any file in it.
+/// Returns 0 or -1 with errno (EBUSY: frozen already; EINVAL: thawing a file system not frozen).
+int tresor_fs_freeze(int fd);
+int tresor_fs_thaw(int fd);
+/// POSIX_SPAWN_SETSID (a glibc extension): the spawned child starts a session of its own.
+short tresor_posix_spawn_setsid_flag(void);
 #endif

@@ -1,5 +1,7 @@
 import Foundation
+import Glibc
 public import TresorCore
+public import TresorSnapshot
 
 /// `tresor agent --config FILE` (docs/jobs.md, "Agent configuration"): the host, its key store, its VMs and
 /// their disks, and when and how fast the agent may back up.
@@ -8,6 +10,8 @@ public struct AgentConfig: Codable, Sendable {
         public var name: String
         public var power: ReportedVM.PowerState?
         public var disks: [Disk]
+        /// How to snapshot the VM before reading it; absent reads the disks live (not-snapshotted).
+        public var snapshot: SnapshotSettings?
     }
 
     public struct Disk: Codable, Sendable {
@@ -30,6 +34,9 @@ public struct AgentConfig: Codable, Sendable {
     /// Upload limit, e.g. "50MiB" per second; absent means no limit.
     public var bandwidthLimit: String?
     public var backupWindow: Window?
+    /// The snapshot tier: where snapshots are kept for instant restore (docs/snapshots.md). Needed by the
+    /// qmp and reflink snapshot methods; reflink copies must be on the disks' file system.
+    public var snapshotDirectory: String?
     public var vms: [VM]
 
     /// Reads and checks a configuration file; every mistake is one clear error naming the file.
@@ -56,6 +63,19 @@ public struct AgentConfig: Codable, Sendable {
             guard names.insert(vm.name).inserted else { throw fail("VM '\(vm.name)' is named twice") }
             guard vm.disks.contains(where: { $0.role == .os }) else { throw fail("VM '\(vm.name)' has no OS disk") }
             guard vm.disks.count(where: { $0.role == .os }) == 1 else { throw fail("VM '\(vm.name)' has more than one OS disk") }
+            if let snapshot = vm.snapshot {
+                do {
+                    try snapshot.validate(vmName: vm.name, hasSnapshotDirectory: self.snapshotDirectory != nil)
+                } catch let error as TresorError {
+                    throw fail(error.message)
+                }
+                for mount in snapshot.freeze ?? [] where Self.sameFileSystem(mount, self.snapshotDirectory) {
+                    throw fail("VM '\(vm.name)' freezes \(mount), which holds the snapshotDirectory: the agent would wait on itself")
+                }
+            }
+        }
+        if let directory = self.snapshotDirectory, !directory.hasPrefix("/") {
+            throw fail("snapshotDirectory '\(directory)' is not an absolute path")
         }
         if let limit = self.bandwidthLimit, (ByteSize(argument: limit)?.bytes ?? 0) <= 0 {
             throw fail("bandwidthLimit '\(limit)' is not a size such as 50MiB")
@@ -66,6 +86,20 @@ public struct AgentConfig: Codable, Sendable {
             if let zone = window.zone, !ZoneClock.isKnownZone(zone) { throw fail("backupWindow.zone '\(zone)' is not an IANA time zone") }
         }
     }
+
+    /// Whether `path` and the nearest existing folder of `other` are on one file system.
+    private static func sameFileSystem(_ path: String, _ other: String?) -> Bool {
+        guard var other else { return false }
+        var first = stat(), second = stat()
+        guard stat(path, &first) == 0 else { return false }
+        while stat(other, &second) != 0 {
+            guard let slash = other.lastIndex(of: "/"), slash != other.startIndex else { other = "/"; break }
+            other = String(other[..<slash])
+        }
+        return stat(other, &second) == 0 && first.st_dev == second.st_dev
+    }
+
+    public var snapshotTier: SnapshotTier? { self.snapshotDirectory.map { SnapshotTier(root: $0) } }
 
     public var bandwidthBytesPerSecond: Int? { self.bandwidthLimit.flatMap { ByteSize(argument: $0)?.bytes } }
 

@@ -4,6 +4,7 @@ import TresorCore
 import TresorEngine
 import TresorKeys
 public import TresorRemote
+import TresorSnapshot
 
 /// `tresor agent`: reports its host's VMs to the vault, takes the jobs the vault queues for the host, runs
 /// them and reports progress and outcome (docs/jobs.md, "Agents"). A job cancelled in the vault stops at
@@ -65,13 +66,24 @@ public final class AgentRunner: Sendable {
         }
     }
 
-    /// The host's VMs as the configuration names them, with their disks' current sizes.
+    /// The host's VMs as the configuration names them, with their disks' current sizes; a QEMU VM's power
+    /// state is asked of QEMU.
     func report() -> AgentReport {
         AgentReport(host: self.config.host, region: self.config.region, agentVersion: Self.version, vms: self.config.vms.map { vm in
-            ReportedVM(name: vm.name, powerState: vm.power ?? .unknown, disks: vm.disks.map { disk in
+            ReportedVM(name: vm.name, powerState: Self.powerState(vm), disks: vm.disks.map { disk in
                 ReportedDisk(path: disk.path, role: disk.role, sizeBytes: Self.size(of: disk.path))
             })
         })
+    }
+
+    private static func powerState(_ vm: AgentConfig.VM) -> ReportedVM.PowerState {
+        guard let settings = vm.snapshot, settings.method == .qmp, let socket = settings.qmpSocket else { return vm.power ?? .unknown }
+        do {
+            guard let connection = try QMPConnection.connectIfListening(socket, timeoutSeconds: 5) else { return .stopped }
+            return try QEMUSnapshot.runState(connection) == "running" ? .running : .stopped
+        } catch {
+            return .unknown
+        }
     }
 
     private static func size(of path: String) -> Int64 {
@@ -90,25 +102,44 @@ public final class AgentRunner: Sendable {
         let disks = vm.disks.filter { $0.role == .os } + vm.disks.filter { $0.role == .data }
         let progress = ProgressCounter()
         let started = VaultClock.nowMillis
-        // No snapshot provider yet: the disks are read as they are, and the recovery point says so.
-        var tasks = [JobTask(name: "snapshot", status: .completed, startedAtMillis: started, endedAtMillis: started),
-                     JobTask(name: "transfer", status: .inProgress, startedAtMillis: started)]
+        var tasks = [JobTask(name: "snapshot", status: .inProgress, startedAtMillis: started), JobTask(name: "transfer", status: .queued)]
+        _ = try? self.remote.jobs.progress(jobID: job.id, JobProgress(bytesDone: 0, bytesTotal: 0, tasks: tasks))
+        let snapshot: HeldSnapshot
+        do {
+            snapshot = try VMSnapshotter.take(VMSnapshotter.Request(
+                vmName: vm.name, host: self.config.host, diskPaths: disks.map(\.path), settings: vm.snapshot ?? SnapshotSettings(method: .none),
+                tier: self.config.snapshotTier, configuredPower: vm.power ?? .unknown, tag: "\(started)-\(job.id.prefix(8))", now: started))
+        } catch {
+            tasks[0].status = .failed
+            tasks[0].endedAtMillis = VaultClock.nowMillis
+            var outcome = JobOutcome(failure: error)
+            outcome.progress = JobProgress(bytesDone: 0, bytesTotal: 0, tasks: tasks)
+            return try self.remote.jobs.finish(jobID: job.id, outcome)
+        }
+        tasks[0].status = .completed
+        tasks[0].endedAtMillis = VaultClock.nowMillis
+        tasks[1].status = .inProgress
+        tasks[1].startedAtMillis = tasks[0].endedAtMillis
         let reporter = ProgressReporter(jobs: self.remote.jobs, jobID: job.id, counter: progress, tasks: tasks)
         reporter.start()
         var destination: any BackupDestination = self.remote.destination
         if let limit = self.config.bandwidthBytesPerSecond { destination = ThrottledDestination(destination, bytesPerSecond: limit, progress: progress) }
-        let request = BackupRequest(vmName: vm.name, host: self.config.host, diskPaths: disks.map(\.path))
+        var request = BackupRequest(vmName: vm.name, host: self.config.host, diskPaths: disks.map(\.path))
+        request.readPaths = snapshot.readPaths
+        request.consistency = snapshot.consistency
         var outcome: JobOutcome
         do {
             let result = try BackupEngine.run(request, destination: destination, keys: self.keys, progress: progress, now: VaultClock.nowMillis)
             outcome = JobOutcome(status: .completed, recoveryPoint: result.recoveryPoint)
-        } catch let error as TresorError {
-            outcome = JobOutcome(status: error.code == .cancelled ? .cancelled : .failed, errorCode: error.code.rawValue,
-                                 message: error.message, action: error.recommendedAction)
         } catch {
-            outcome = JobOutcome(status: .failed, errorCode: TresorError.Code.serverError.rawValue, message: "\(error)")
+            outcome = JobOutcome(failure: error)
         }
         reporter.stop()
+        let keepDays = Int64(job.instantRestoreDays ?? BackupPolicy.defaultPolicy.instantRestoreDays)
+        snapshot.release(recoveryPoint: outcome.recoveryPoint, keepUntilMillis: started + keepDays * 86_400_000)
+        if outcome.status == .completed, !snapshot.warnings.isEmpty {
+            outcome.message = "completed as \(snapshot.consistency.rawValue), with warnings: " + snapshot.warnings.joined(separator: "; ")
+        }
         let ended = VaultClock.nowMillis
         tasks[1].status = outcome.status
         tasks[1].endedAtMillis = ended

@@ -205,10 +205,19 @@ public final class JobQueue: Sendable {
             job.status = .inProgress
             job.startedAtMillis = now
             job.tasks = [JobTask(name: "snapshot", status: .queued), JobTask(name: "transfer", status: .queued)]
+            if job.kind == .backup { job.instantRestoreDays = try self.instantRestoreDays(vmName: job.vmName, host: job.host, now: now) }
             try self.store.update(job)
             starts.append(now)
             return job
         }
+    }
+
+    /// The instant-restore days of the VM's policy; the default policy's for a VM not protected.
+    private func instantRestoreDays(vmName: String, host: String, now: Int64) throws -> Int {
+        let policyName = try self.vault.protectionRecords().first { $0.vmName == vmName && $0.host == host }?.policy
+            ?? BackupPolicy.defaultPolicy.name
+        let book = PolicyBook(vault: self.vault, now: { now })
+        return (try? book.policy(named: policyName).policy.instantRestoreDays) ?? BackupPolicy.defaultPolicy.instantRestoreDays
     }
 
     /// Records an agent's progress; the answer says whether the job was cancelled meanwhile.
