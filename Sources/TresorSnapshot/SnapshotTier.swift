@@ -12,6 +12,11 @@ public struct SnapshotRecord: Codable, Sendable, Equatable {
         public var sourcePath: String
         /// The kept copy, a file name inside the snapshot's folder.
         public var file: String
+
+        public init(sourcePath: String, file: String) {
+            self.sourcePath = sourcePath
+            self.file = file
+        }
     }
 
     public var format: String
@@ -85,7 +90,7 @@ public struct SnapshotTier: Sendable {
     }
 
     /// VM names become one path component: anything but ASCII letters, digits, '-' and '_' is escaped.
-    func vmFolder(_ vmName: String) -> String {
+    public func vmFolder(_ vmName: String) -> String {
         var safe = ""
         for scalar in vmName.unicodeScalars {
             if scalar.isASCII, CharacterSet.alphanumerics.contains(scalar) || "-_".unicodeScalars.contains(scalar) {

@@ -48,7 +48,8 @@ public enum VMSnapshotter {
 
     private static func take(_ request: Request, tier: SnapshotTier, folder: String) throws -> HeldSnapshot {
         let settings = request.settings
-        let qmp = try settings.method == .qmp ? QMPConnection.connectIfListening(settings.qmpSocket ?? "") : nil
+        // QEMU serves one QMP client at a time: the connection is closed as soon as the overlays exist.
+        var qmp = try settings.method == .qmp ? QMPConnection.connectIfListening(settings.qmpSocket ?? "") : nil
         let running = switch settings.method {
         case .qmp: try qmp.map { try QEMUSnapshot.runState($0) == "running" } ?? false
         default: request.configuredPower != .stopped
@@ -62,7 +63,11 @@ public enum VMSnapshotter {
             do {
                 try scripts.run(.pre, workDirectory: folder)
             } catch let error as TresorError {
-                guard scripts.continueOnFailure else { throw error }
+                guard scripts.continueOnFailure else {
+                    // Whatever the pre-script did quiesce resumes before the job fails.
+                    try? scripts.run(.post, workDirectory: folder)
+                    throw error
+                }
                 warnings.append("\(error)")
                 scriptsHeld = false
             }
@@ -90,6 +95,7 @@ public enum VMSnapshotter {
         } catch {
             failure = error
         }
+        qmp = nil
         var frozeThrough = false
         if let freeze {
             do {
@@ -109,7 +115,6 @@ public enum VMSnapshotter {
             }
         }
         let held = HeldSnapshot(request: request, readPaths: request.diskPaths, consistency: .crash)
-        held.qmp = qmp
         held.overlays = overlays
         held.folder = folder
         if let failure {
@@ -157,7 +162,6 @@ public final class HeldSnapshot {
     public internal(set) var consistency: Consistency
     /// Steps that failed but let the backup go on (a script with continueBackupOnFailure, a freeze).
     public internal(set) var warnings: [String] = []
-    var qmp: QMPConnection?
     var overlays: [QEMUSnapshot.Overlay] = []
     var folder: String?
     var cloneFiles: [String] = []
@@ -195,8 +199,12 @@ public final class HeldSnapshot {
     }
 
     func commitOverlays() {
-        guard let qmp = self.qmp, !self.overlays.isEmpty else { return }
+        guard !self.overlays.isEmpty, let socket = self.request.settings.qmpSocket else { return }
         do {
+            guard let qmp = try QMPConnection.connectIfListening(socket) else {
+                throw TresorError(.snapshotFailed, "QEMU stopped while its disks were on overlays; they stay in \(self.request.tier?.overlayFolder ?? "")",
+                                  action: "start the VM again: the next backup commits them")
+            }
             try QEMUSnapshot(qmp: qmp, overlayDirectory: self.request.tier?.overlayFolder ?? "").commit(self.overlays)
         } catch {
             self.warnings.append("\(error)")
