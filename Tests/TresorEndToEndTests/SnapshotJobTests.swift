@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+import TresorCore
+import TresorSnapshot
+import TresorTestSupport
+
+extension JobTests {
+    /// A real agent backs up a running QEMU VM (KVM) whose disks are on XFS: pre/post scripts run, the
+    /// snapshot is taken through QMP, copied into the snapshot tier, and the recovery point says
+    /// application-consistent; with QEMU gone, the next backup is crash-consistent.
+    @Test func anAgentSnapshotsARunningQEMUVMWithScriptsAndKeepsTheSnapshotInTheTier() throws {
+        let setup = try Setup()
+        let xfs = try LoopMount(.xfs)
+        for disk in ["os.img", "data.img"] {
+            try FileManager.default.copyItem(atPath: setup.dir.file(disk), toPath: xfs.file(disk))
+        }
+        let vm = try QEMUMachine(disks: [xfs.file("os.img"), xfs.file("data.img")], in: setup.dir)
+        let marker = setup.dir.file("scripts.log")
+        for (name, line) in [("pre.sh", "pre"), ("post.sh", "post")] {
+            try "#!/bin/sh\necho \(line) >> \"$1\"\n".write(toFile: setup.dir.file(name), atomically: true, encoding: .utf8)
+            chmod(setup.dir.file(name), 0o700)
+        }
+        let scripts = setup.dir.file("VMSnapshotScriptPluginConfig.json")
+        try """
+            {"pluginName": "ScriptRunner", "preScriptLocation": "\(setup.dir.file("pre.sh"))", "postScriptLocation": "\(setup.dir.file("post.sh"))",
+             "preScriptParams": ["\(marker)"], "postScriptParams": ["\(marker)"], "timeoutInSeconds": 30,
+             "continueBackupOnFailure": false, "fsFreezeEnabled": true}
+            """.write(toFile: scripts, atomically: true, encoding: .utf8)
+        chmod(scripts, 0o600)
+        try """
+            {"host": "hv1", "region": "test", "keystore": "\(setup.dir.file("agent-keys"))", "kek": "main",
+             "snapshotDirectory": "\(xfs.file("tier"))",
+             "vms": [{"name": "web", "disks": [
+                {"path": "\(xfs.file("os.img"))", "role": "os"}, {"path": "\(xfs.file("data.img"))", "role": "data"},
+                {"path": "\(setup.dir.file("temp.img"))", "role": "temporary"}],
+              "snapshot": {"method": "qmp", "qmpSocket": "\(vm.qmpSocket)", "scripts": "\(scripts)"}}]}
+            """.write(toFile: setup.dir.file("agent.json"), atomically: true, encoding: .utf8)
+        let agent = try setup.startAgent()
+        defer { agent.terminate(); agent.waitUntilExit(); _ = setup.server.stop() }
+
+        let asked = try setup.backupNowOnceReported(["--wait"])
+        #expect(asked.status == 0, "\(asked.stderr)")
+        let job = try JSONSerialization.jsonObject(with: Data(asked.stdout.utf8)) as! [String: Any]
+        #expect(job["status"] as? String == "completed", "\(job)")
+        #expect((job["tasks"] as! [[String: Any]]).map { $0["status"] as! String } == ["completed", "completed"])
+        let point = try #require(job["recoveryPoint"] as? String)
+        #expect(try String(contentsOfFile: marker, encoding: .utf8) == "pre\npost\n")
+
+        let listed = try setup.run("tresor", ["list", "--vault", setup.server.url, "--json"], token: setup.admin)
+        let points = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as! [[String: Any]]
+        #expect(points.map { $0["consistency"] as? String } == ["application-consistent"], "\(points)")
+
+        // The snapshot tier keeps the copies for the default policy's instant-restore days.
+        let kept = SnapshotTier(root: xfs.file("tier")).snapshots(vmName: "web")
+        #expect(kept.count == 1 && kept.first?.record.recoveryPoint == point && kept.first?.record.consistency == .application)
+        if let snapshot = kept.first {
+            #expect(snapshot.record.keepUntilMillis - snapshot.record.createdAtMillis == Int64(BackupPolicy.defaultPolicy.instantRestoreDays) * 86_400_000)
+            #expect(TestImages.equal("\(snapshot.folder)/disk-0.raw", xfs.file("os.img")))
+        }
+        let restored = try setup.run("tresor-restore", ["vm", "--vault", setup.server.url, "--vm", "web", "--output-dir", "whole",
+                                                        "--keystore", "keys", "--kek", "main"], token: setup.admin, environment: JobTests.passphrase)
+        #expect(restored.status == 0, "\(restored.stderr)")
+        // The disks are named as the VM knows them, not by the snapshot's copies.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: setup.dir.file("whole")).sorted() == ["disk-0-os.img", "disk-1-data.img"])
+        #expect(TestImages.equal(setup.dir.file("whole/disk-0-os.img"), xfs.file("os.img")))
+
+        // QEMU is gone: the VM is stopped, no script runs, and the point is crash-consistent.
+        vm.kill()
+        let offline = try setup.backupNow(["--wait"])
+        #expect(offline.status == 0, "\(offline.stderr)")
+        let again = try setup.run("tresor", ["list", "--vault", setup.server.url, "--json"], token: setup.admin)
+        let consistencies = (try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as! [[String: Any]]).map { $0["consistency"] as? String }
+        #expect(consistencies == ["application-consistent", "crash-consistent"], "\(consistencies)")
+        #expect(try String(contentsOfFile: marker, encoding: .utf8) == "pre\npost\n")
+    }
+}
