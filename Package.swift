@@ -148,7 +148,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // Real snapshot providers: a loop-mounted XFS, a frozen ext4, a QEMU VM under KVM (Tools/install-deps.sh).
-        .testTarget(name: "TresorSnapshotTests", dependencies: ["TresorSnapshot", "TresorCore", "TresorTestSupport"],
+        .testTarget(name: "TresorSnapshotTests", dependencies: ["TresorSnapshot", "TresorCore", "TresorEngine", "TresorTestSupport"],
                     swiftSettings: strict),
         // Runs the built programs as subprocesses: exit codes, --json, SIGKILL mid-backup, a full disk.
         .testTarget(name: "TresorEndToEndTests", dependencies: ["TresorTestSupport", "TresorChunkStore", "TresorCore"],

@@ -8,6 +8,9 @@
 #include <pthread.h>
 #include <string.h>
 #include <spawn.h>
+#include <stdlib.h>
+#include <errno.h>
+#include <linux/fiemap.h>
 
 int tresor_syncfs(int fd) { return syncfs(fd); }
 
@@ -87,3 +90,35 @@ int tresor_fs_freeze(int fd) { return ioctl(fd, FIFREEZE, 0); }
 int tresor_fs_thaw(int fd) { return ioctl(fd, FITHAW, 0); }
 
 short tresor_posix_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }
+
+int tresor_file_extents(int fd, uint64_t start, struct tresor_extent *out, uint32_t max) {
+    size_t size = sizeof(struct fiemap) + (size_t)max * sizeof(struct fiemap_extent);
+    struct fiemap *map = calloc(1, size);
+    if (map == NULL) { errno = ENOMEM; return -1; }
+    map->fm_start = start;
+    map->fm_length = FIEMAP_MAX_OFFSET - start;
+    map->fm_flags = FIEMAP_FLAG_SYNC;
+    map->fm_extent_count = max;
+    if (ioctl(fd, FS_IOC_FIEMAP, map) != 0) {
+        int saved = errno;
+        free(map);
+        errno = saved;
+        return -1;
+    }
+    uint32_t count = map->fm_mapped_extents;
+    for (uint32_t i = 0; i < count; i++) {
+        out[i].logical = map->fm_extents[i].fe_logical;
+        out[i].physical = map->fm_extents[i].fe_physical;
+        out[i].length = map->fm_extents[i].fe_length;
+        out[i].flags = map->fm_extents[i].fe_flags;
+    }
+    free(map);
+    return (int)count;
+}
+
+uint32_t tresor_extent_flag_last(void) { return FIEMAP_EXTENT_LAST; }
+
+uint32_t tresor_extent_flags_unsettled(void) {
+    return FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC | FIEMAP_EXTENT_ENCODED | FIEMAP_EXTENT_DATA_INLINE
+         | FIEMAP_EXTENT_NOT_ALIGNED | FIEMAP_EXTENT_DATA_ENCRYPTED;
+}

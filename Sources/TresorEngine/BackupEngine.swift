@@ -23,6 +23,8 @@ public struct BackupRequest: Sendable {
     public var readPaths: [String]?
     /// Recorded on the recovery point: how the snapshot that was read was taken.
     public var consistency: Consistency = .notSnapshotted
+    /// What a snapshot provider knows unchanged since the previous recovery point; those chunks are not read.
+    public var unchanged: UnchangedSince?
 
     public static let defaultChunkSize = 1 << 20
     public static let chunkSizes = (256 << 10)...(4 << 20)
@@ -58,6 +60,8 @@ public struct BackupResult: Codable, Sendable {
     public var seconds: Double
     public var throughputMBps: Double
     public var consistency: String
+    /// Bytes not read because change detection knew them unchanged since the previous point.
+    public var bytesUnchanged: Int64
     /// Worker CPU seconds per pipeline stage.
     public var stageCPUSeconds: StageTimes
 }
@@ -119,7 +123,8 @@ public enum BackupEngine {
         progress.setTotal(sources.reduce(0) { $0 + $1.size })
         let plan = ChunkPlan(sources: sources, chunkSize: request.chunkSize)
         let pass = BackupPass(plan: plan, destination: destination, session: session.id, idKey: idKey, dataKey: dataKey,
-                              previous: previous, compression: request.compression, progress: progress, sources: sources)
+                              previous: previous, compression: request.compression, progress: progress, sources: sources,
+                              unchanged: UnchangedChunks(request.unchanged, previous: previous, session: session, plan: plan))
         try pass.run(workers: request.workers)
 
         var stats = pass.stats
@@ -155,7 +160,8 @@ public enum BackupEngine {
             disks: sources.count, chunkSize: request.chunkSize, bytesRead: stats.bytesRead, bytesStored: stats.bytesStored,
             indexBytesAdded: stats.indexBytesAdded, chunksNew: stats.chunksNew, chunksReused: stats.chunksReused,
             chunksZero: stats.chunksZero, seconds: seconds,
-            throughputMBps: seconds > 0 ? Double(stats.bytesRead) / seconds / 1e6 : 0, consistency: body.consistency,
+            throughputMBps: seconds > 0 ? Double(stats.bytesRead + pass.unchangedBytes) / seconds / 1e6 : 0, consistency: body.consistency,
+            bytesUnchanged: pass.unchangedBytes,
             stageCPUSeconds: pass.times)
     }
 

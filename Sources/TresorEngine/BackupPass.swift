@@ -31,6 +31,8 @@ final class BackupPass: Sendable {
         var stats = BackupStats()
         var usedDataKeys: Set<KeyID> = []
         var reusedPrevious = false
+        /// Chunks taken from the previous point without reading, as change detection allowed.
+        var unchangedBytes: Int64 = 0
         var zeroChunks: [Int: Int] = [:]
         var times = StageTimes()
     }
@@ -49,6 +51,7 @@ final class BackupPass: Sendable {
     private let idKey: SymmetricKey
     private let dataKey: BackupEngine.SelectedDataKey
     private let previous: PreviousIndex
+    private let unchanged: UnchangedChunks?
     private let compression: ZstdSetting
     private let progress: ProgressCounter
     /// IDs uploaded or being uploaded by this backup, so two disks holding the same new chunk send it once.
@@ -58,8 +61,9 @@ final class BackupPass: Sendable {
 
     init(plan: ChunkPlan, destination: any BackupDestination, session: String, idKey: SymmetricKey,
          dataKey: BackupEngine.SelectedDataKey, previous: PreviousIndex, compression: ZstdSetting, progress: ProgressCounter,
-         sources: [DiskSource]) {
+         sources: [DiskSource], unchanged: UnchangedChunks? = nil) {
         self.plan = plan
+        self.unchanged = unchanged
         self.table = ChunkTable(chunkCounts: plan.chunkCounts)
         self.destination = destination
         self.session = session
@@ -74,6 +78,7 @@ final class BackupPass: Sendable {
     var stats: BackupStats { self.totals.withLock { $0.stats } }
     var usedDataKeys: Set<KeyID> { self.totals.withLock { $0.usedDataKeys } }
     var reusedPrevious: Bool { self.totals.withLock { $0.reusedPrevious } }
+    var unchangedBytes: Int64 { self.totals.withLock { $0.unchangedBytes } }
     var times: StageTimes { self.totals.withLock { $0.times } }
     func zeroChunks(disk: Int) -> Int { self.totals.withLock { $0.zeroChunks[disk, default: 0] } }
 
@@ -101,6 +106,7 @@ final class BackupPass: Sendable {
                 totals.stats.chunksZero += finished.stats.chunksZero
                 totals.usedDataKeys.formUnion(finished.usedDataKeys)
                 totals.reusedPrevious = totals.reusedPrevious || finished.reusedPrevious
+                totals.unchangedBytes += finished.unchangedBytes
                 totals.zeroChunks.merge(finished.zeroChunks, uniquingKeysWith: +)
                 totals.times += finished.times
             }
@@ -139,6 +145,20 @@ final class BackupPass: Sendable {
                 if self.progress.isCancelled { throw TresorError(.cancelled, "the backup was cancelled") }
                 let item = self.plan.items[next]
                 let length = self.plan.length(item)
+                if let known = self.unchanged?.id(disk: item.disk, index: item.index) {
+                    // Unchanged since the previous point (its snapshot shares these blocks): its ID, unread.
+                    self.progress.add(length)
+                    local.unchangedBytes += Int64(length)
+                    if known.isZero {
+                        local.stats.chunksZero += 1
+                        local.zeroChunks[item.disk, default: 0] += 1
+                    } else {
+                        self.table.set(disk: item.disk, index: item.index, known)
+                        local.stats.chunksReused += 1
+                        local.reusedPrevious = true
+                    }
+                    continue
+                }
                 let slot = pending.count
                 let chunk = UnsafeMutableRawBufferPointer(rebasing: buffers[slot * chunkSize..<slot * chunkSize + length])
                 _ = clock.lap()

@@ -7,6 +7,13 @@ struct PreviousIndex: Sendable {
     var ids: Set<ChunkID> = []
     /// The data keys the previous manifest names: a chunk reused from it is sealed under one of them.
     var dataKeys: Set<KeyID> = []
+    /// Each disk's chunk IDs in order (zero IDs for zero chunks), by disk ID, and the chunk size they
+    /// were cut at: what a chunk known unchanged since that point had.
+    var idsByDisk: [String: (ids: [ChunkID], size: Int64)] = [:]
+    var chunkSize = 0
+    var recoveryPointID: String?
+    /// Chunks verify found damaged: never reused by position either.
+    var bad: Set<ChunkID> = []
 
     static func load(session: BackupSession, destination: any BackupDestination) throws -> PreviousIndex {
         guard let previous = session.previous else { return PreviousIndex() }
@@ -18,16 +25,19 @@ struct PreviousIndex: Sendable {
             throw TresorError(.integrity, "the previous recovery point's manifest \(previous.id) does not match its recorded hash")
         }
         let (_, _, body) = try SignedManifest.parse(bytes, name: previous.id)
-        var index = PreviousIndex(dataKeys: Set(body.dataKeys.map(\.id)))
+        var index = PreviousIndex(dataKeys: Set(body.dataKeys.map(\.id)), chunkSize: body.chunkSize, recoveryPointID: previous.id)
         for disk in body.disks {
+            var ordered = [ChunkID]()
+            ordered.reserveCapacity(disk.chunkCount)
             for hash in disk.indexPages {
                 let page = try destination.indexPage(session: session.id, sha256: hash)
-                for id in try verifiedIndexPage(page, sha256: hash, name: "\(hash) of recovery point \(previous.id)") where !id.isZero {
-                    index.ids.insert(id)
-                }
+                ordered += try verifiedIndexPage(page, sha256: hash, name: "\(hash) of recovery point \(previous.id)")
             }
+            index.ids.formUnion(ordered.lazy.filter { !$0.isZero })
+            if ordered.count == disk.chunkCount { index.idsByDisk[disk.id] = (ordered, disk.size) }
         }
         index.ids.subtract(session.badChunks)
+        index.bad = Set(session.badChunks)
         return index
     }
 }

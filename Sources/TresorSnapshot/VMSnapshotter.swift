@@ -175,6 +175,25 @@ public final class HeldSnapshot {
     /// Whether the snapshot's copies stay in the snapshot tier.
     public var keepsCopies: Bool { !self.cloneFiles.isEmpty }
 
+    /// Change detection: against the VM's newest kept snapshot of the same disks, the byte ranges of each
+    /// disk both copies share, and the recovery point that snapshot made. Nil without copies on both sides.
+    public func unchangedSinceKeptSnapshot() -> (recoveryPoint: String, ranges: [[Range<Int64>]])? {
+        guard let tier = self.request.tier, let folder = self.folder, !self.cloneFiles.isEmpty else { return nil }
+        let candidates = tier.snapshots(vmName: self.request.vmName).filter {
+            $0.folder != folder && $0.record.host == self.request.host && $0.record.disks.map(\.sourcePath) == self.request.diskPaths
+        }
+        guard let base = candidates.max(by: { $0.record.createdAtMillis < $1.record.createdAtMillis }) else { return nil }
+        do {
+            let ranges = try zip(base.record.disks, self.cloneFiles).map { older, newer in
+                try ChangedBlocks.unchangedRanges(older: "\(base.folder)/\(older.file)", newer: "\(folder)/\(newer)")
+            }
+            return (base.record.recoveryPoint, ranges)
+        } catch {
+            self.warnings.append("change detection skipped: \(error)")
+            return nil
+        }
+    }
+
     /// Commits QEMU overlays still held, and keeps the copies in the tier until `keepUntilMillis` when a
     /// recovery point was made from them, or removes them. Never throws: the backup's outcome stands, and
     /// an overlay that could not be committed is committed by the next snapshot of the VM.

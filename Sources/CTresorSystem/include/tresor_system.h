@@ -29,6 +29,20 @@ int tresor_reflink_clone(int dst_fd, int src_fd);
 /// Returns 0 or -1 with errno (EBUSY: frozen already; EINVAL: thawing a file system not frozen).
 int tresor_fs_freeze(int fd);
 int tresor_fs_thaw(int fd);
+/// One extent of a file as FIEMAP reports it.
+struct tresor_extent {
+    uint64_t logical;
+    uint64_t physical;
+    uint64_t length;
+    uint32_t flags;
+};
+/// ioctl(FS_IOC_FIEMAP) with FIEMAP_FLAG_SYNC: up to `max` extents of `fd` from byte `start` into `out`.
+/// Returns how many (0: none after `start`), or -1 with errno (EOPNOTSUPP: the file system cannot).
+int tresor_file_extents(int fd, uint64_t start, struct tresor_extent *out, uint32_t max);
+/// FIEMAP_EXTENT_* flags the caller needs.
+uint32_t tresor_extent_flag_last(void);
+/// Extents whose place on disk is not settled (unknown, delayed allocation, encoded, inline data).
+uint32_t tresor_extent_flags_unsettled(void);
 /// POSIX_SPAWN_SETSID (a glibc extension): the spawned child starts a session of its own.
 short tresor_posix_spawn_setsid_flag(void);
 #endif

@@ -127,6 +127,9 @@ public final class AgentRunner: Sendable {
         var request = BackupRequest(vmName: vm.name, host: self.config.host, diskPaths: disks.map(\.path))
         request.readPaths = snapshot.readPaths
         request.consistency = snapshot.consistency
+        if let base = snapshot.unchangedSinceKeptSnapshot() {
+            request.unchanged = UnchangedSince(recoveryPointID: base.recoveryPoint, ranges: base.ranges)
+        }
         var outcome: JobOutcome
         do {
             let result = try BackupEngine.run(request, destination: destination, keys: self.keys, progress: progress, now: VaultClock.nowMillis)
