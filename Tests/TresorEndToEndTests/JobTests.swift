@@ -343,6 +343,21 @@ struct JobTests {
         #expect(unknown.stderr.contains("error[vm.not_reported]"))
         let board = try setup.run("tresor", ["dashboard", "--vault", server.url], token: setup.admin)
         #expect(board.stdout.contains("web@hv1  registered"), "\(board.stdout)")
+        // A registered VM is protected before its first backup; that backup then belongs to the protection.
+        let protect = try setup.run("tresor", ["vm", "protect", "--vault", server.url, "--vm", "web", "--policy", "DefaultPolicy"], token: setup.admin)
+        #expect(protect.status == 0, "\(protect.stderr)")
+        let pending = try setup.run("tresor", ["dashboard", "--vault", server.url], token: setup.admin)
+        #expect(pending.stdout.contains("web@hv1  protected-initial-backup-pending"), "\(pending.stdout)")
+        let ghost = try setup.run("tresor", ["vm", "protect", "--vault", server.url, "--vm", "ghost", "--policy", "DefaultPolicy"], token: setup.admin)
+        #expect(ghost.stderr.contains("error[catalog.not_found]") && ghost.stderr.contains("no backup, no registration"), "\(ghost.stderr)")
+        #expect(try setup.run("tresor", ["backup-now", "--vault", server.url, "--vm", "web"], token: setup.admin).status == 0)
+        #expect(try setup.run("tresor", ["agent", "--vault", server.url, "--config", "agent.json", "--once"], token: setup.agent).status == 0)
+        let vms = try setup.run("tresor", ["vm", "list", "--vault", server.url, "--json"], token: setup.admin)
+        let rows = (try JSONSerialization.jsonObject(with: Data(vms.stdout.utf8)) as? [[String: Any]]) ?? []
+        #expect(rows.count == 1 && rows.first?["protection"] as? String == "protected" && rows.first?["recoveryPoints"] as? Int == 1,
+                "one VM: the backup took the protected VM's ID \(vms.stdout)")
+        let protectedNow = try setup.run("tresor", ["dashboard", "--vault", server.url], token: setup.admin)
+        #expect(protectedNow.stdout.contains("web@hv1  protected "), "\(protectedNow.stdout)")
         // Ten minutes later by the vault's clock, the agents are silent: registering waits for a running agent.
         #expect(server.stop() == 0)
         server = try ServedVault(directory: setup.dir.file("vault"), environment: ["TRESOR_CLOCK_OFFSET": "10m"])

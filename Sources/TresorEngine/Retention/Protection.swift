@@ -54,6 +54,12 @@ extension Vault {
         }.sorted { ($0.vmName, $0.host) < ($1.vmName, $1.host) }
     }
 
+    /// The VM ID a protection record holds for a VM the catalog does not know (protected before its first
+    /// backup, or its catalog rebuilt since): its first backup takes this ID, so the protection stays its.
+    func reservedVMID(name: String, host: String) throws -> String? {
+        try self.protectionRecords().first { $0.vmName == name && $0.host == host }?.vmID
+    }
+
     func write(_ record: ProtectionRecord) throws {
         try self.store.putDurably(.protection(vmID: record.vmID), bytes: try JSON.encode(record))
     }

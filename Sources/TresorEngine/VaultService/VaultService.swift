@@ -144,7 +144,7 @@ public final class VaultService: BackupDestination {
             }
             return existing
         }
-        let id = UUID().uuidString.lowercased()
+        let id = try self.vault.reservedVMID(name: request.vmName, host: request.host) ?? UUID().uuidString.lowercased()
         return VMRecord(id: id, name: request.vmName, host: request.host, domainID: request.domain ?? .forVM(id: id),
                         createdAtMillis: request.nowMillis)
     }
