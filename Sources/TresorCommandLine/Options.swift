@@ -84,7 +84,7 @@ public struct ByteSize: ExpressibleByArgument, Sendable {
     public init?(argument: String) {
         var text = argument.lowercased()
         if text.hasSuffix("ib") { text.removeLast(2) } else if text.hasSuffix("b") { text.removeLast() }
-        let units: [(String, Int)] = [("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30)]
+        let units: [(String, Int)] = [("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("t", 1 << 40)]
         for (suffix, factor) in units where text.hasSuffix(suffix) {
             guard let value = Int(text.dropLast()) else { return nil }
             self.bytes = value * factor

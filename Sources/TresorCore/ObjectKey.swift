@@ -67,6 +67,9 @@ public struct ObjectKey: Hashable, Sendable, CustomStringConvertible {
 
     public static let registrationsFolder = "registrations"
 
+    /// The vault's storage quotas (docs/formats.md, "Quotas").
+    public static let quotas = ObjectKey(path: "quotas/quotas.json")
+
     public static func manifest(recoveryPoint id: String) -> ObjectKey {
         ObjectKey(path: "manifests/\(id).manifest")
     }

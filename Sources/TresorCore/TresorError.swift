@@ -13,6 +13,8 @@ public struct TresorError: Error, Sendable, CustomStringConvertible {
         public static let corruptObject = Code("object.corrupt")
         public static let missingObject = Code("object.missing")
         public static let storageFull = Code("storage.full")
+        /// A backup would take the vault or its VM past a storage quota.
+        public static let quotaExceeded = Code("quota.exceeded")
         public static let storageIO = Code("storage.io")
         public static let vaultBusy = Code("vault.busy")
         /// Another backup (or a delete) of the same VM holds it.

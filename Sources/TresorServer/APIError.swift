@@ -27,7 +27,7 @@ public struct APIError: HTTPResponseError, Sendable {
              .agentNotRunning: .conflict
         case .onDemandLimit: .tooManyRequests
         case .requestTooLarge: .contentTooLarge
-        case .storageFull: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
+        case .storageFull, .quotaExceeded: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
         case .invalidArgument, .requestInvalid, .corruptObject, .unsupportedFormat, .integrity: .badRequest
         default: .internalServerError
         }

@@ -135,13 +135,13 @@ struct SessionRoutes {
         return body
     }
 
-    /// A full store fails the call with 507 and ends the session, so nothing waits on space that will not
+    /// A full store (or a quota reached) fails the call with 507 and ends the session, so nothing waits on space that will not
     /// come; recovery points already committed are untouched.
     private static func cleaningUpWhenFull<T: Sendable>(_ state: ServerState, _ session: String,
                                                        _ body: @escaping @Sendable () throws -> T) async throws -> T {
         do {
             return try await state.blocking(body)
-        } catch let error as TresorError where error.code == .storageFull {
+        } catch let error as TresorError where error.code == .storageFull || error.code == .quotaExceeded {
             state.service.end(session: session, because: error)
             throw error
         }

@@ -9,7 +9,7 @@ struct TresorVault: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tresor-vault",
         abstract: "Tresor's vault: create vaults, keep their catalogs, serve them over HTTP with tokens.",
-        subcommands: [Init.self, Info.self, RebuildCatalog.self, Serve.self, Token.self, Audit.self])
+        subcommands: [Init.self, Info.self, RebuildCatalog.self, Serve.self, Token.self, Audit.self, Quota.self])
 }
 
 extension TresorVault {

@@ -86,8 +86,9 @@ public final class VaultService: BackupDestination {
                 id: UUID().uuidString.lowercased(), vaultID: self.vault.id, vm: vm, disks: disks,
                 previous: try self.vault.catalog.recoveryPoints(vmID: vm.id).max(by: { $0.sequence < $1.sequence }),
                 dataKeys: try self.vault.catalog.dataKeys(domain: domain), badChunks: bad.sorted())
+            let budget = try self.vault.uploadBudget(vm: vm, inFlight: sessions.values.reduce(0) { $0 + $1.chargedBytes })
             let session = VaultSession(info: info, known: try self.vault.catalog.goodChunks(domain: domain), bad: bad,
-                                       requestKey: request.requestKey)
+                                       requestKey: request.requestKey, budget: budget)
             sessions[info.id] = session
             return info
         } }
@@ -194,6 +195,7 @@ public final class VaultService: BackupDestination {
             throw TresorError(.invalidArgument, "chunk \(id) is sealed under data key \(header.dataKeyID), which domain \(open.domain) has no wrap of",
                               action: "store the data key's wraps before its chunks")
         }
+        try open.charge(object.count)
         try self.vault.store.put(key, bytes: object)
         open.record(StoredChunk(id: id, storedBytes: object.count, dataKeyID: header.dataKeyID))
     }

@@ -16,6 +16,8 @@ final class VaultSession: Sendable {
         /// Data keys of the domain with a stored wrap.
         var dataKeys: Set<KeyID>
         var lastActivity: ContinuousClock.Instant
+        /// Bytes of chunk objects this session stored, against `budget`.
+        var charged: Int64 = 0
     }
 
     let info: BackupSession
@@ -23,13 +25,16 @@ final class VaultSession: Sendable {
     /// The client's key for the request that opened it (`SessionRequest.requestKey`).
     let requestKey: String?
     let opened: ContinuousClock.Instant
+    /// What the quotas leave this session to store; nil without quotas.
+    let budget: Int64?
     private let state: Mutex<State>
 
     var id: String { self.info.id }
     var domain: DomainID { self.info.vm.domainID }
 
-    init(info: BackupSession, known: [ChunkID: KeyID], bad: Set<ChunkID>, requestKey: String?) {
+    init(info: BackupSession, known: [ChunkID: KeyID], bad: Set<ChunkID>, requestKey: String?, budget: Int64? = nil) {
         self.info = info
+        self.budget = budget
         self.bad = bad
         self.requestKey = requestKey
         let now = ContinuousClock.now
@@ -48,6 +53,19 @@ final class VaultSession: Sendable {
             return state.stored[id]?.dataKeyID
         }
     }
+
+    /// Counts a chunk object about to be stored against the session's quota budget.
+    func charge(_ bytes: Int) throws {
+        try self.state.withLock { state in
+            if let budget = self.budget, state.charged + Int64(bytes) > budget {
+                throw TresorError(.quotaExceeded, "the backup of VM '\(self.info.vm.name)' would pass a storage quota (\(budget) bytes were left when it began)",
+                                  action: "raise the quota with 'tresor-vault quota set', or free space; recovery points already made are intact")
+            }
+            state.charged += Int64(bytes)
+        }
+    }
+
+    var chargedBytes: Int64 { self.state.withLock { $0.charged } }
 
     func recordPage(_ sha256: String) {
         self.state.withLock { state in
