@@ -73,4 +73,35 @@ extension JobTests {
         #expect(consistencies == ["application-consistent", "crash-consistent"], "\(consistencies)")
         #expect(try String(contentsOfFile: marker, encoding: .utf8) == "pre\npost\n")
     }
+
+    /// `tresor backup --snapshot-directory` on XFS: a reflink snapshot is read (crash-consistent), kept, and the
+    /// next backup reads only what was written since; a file system without reflink is a clear error.
+    @Test func theBackupCommandTakesReflinkSnapshotsAndSkipsWhatDidNotChange() throws {
+        let xfs = try LoopMount(.xfs)
+        let dir = TemporaryDirectory()
+        try TestImages.write(xfs.file("disk.img"), size: 16 << 20, seed: 90)
+        let environment = JobTests.passphrase
+        #expect(try Programs.run("tresor-vault", ["init", "vault"], directory: dir.path).status == 0)
+        #expect(try Programs.run("tresor", ["keys", "create", "main", "--keystore", "keys"], environment: environment, directory: dir.path).status == 0)
+        func backup(_ tier: String) throws -> [String: Any] {
+            let made = try Programs.run("tresor", ["backup", "--vault", "vault", "--vm", "vm1", "--disk", xfs.file("disk.img"), "--keystore", "keys",
+                                                   "--kek", "main", "--snapshot-directory", tier, "--json"], environment: environment, directory: dir.path)
+            #expect(made.status == 0, "\(made.stderr)")
+            return (try? JSONSerialization.jsonObject(with: Data(made.stdout.utf8)) as? [String: Any]) ?? [:]
+        }
+        let first = try backup(xfs.file("tier"))
+        #expect(first["consistency"] as? String == "crash-consistent" && first["bytesUnchanged"] as? Int == 0)
+        try TestImages.scribble(xfs.file("disk.img"), blocks: 2, seed: 91)
+        let second = try backup(xfs.file("tier"))
+        #expect((second["bytesRead"] as? Int ?? .max) <= 2 << 20 && (second["bytesUnchanged"] as? Int ?? 0) >= 14 << 20, "\(second)")
+        #expect(SnapshotTier(root: xfs.file("tier")).snapshots(vmName: "vm1").count == 2)
+        let restored = try Programs.run("tresor-restore", ["disk", "--vault", "vault", "--vm", "vm1", "--disk", "0", "--output", "r.img",
+                                                          "--keystore", "keys", "--kek", "main"], environment: environment, directory: dir.path)
+        #expect(restored.status == 0 && TestImages.equal(dir.file("r.img"), xfs.file("disk.img")), "\(restored.stderr)")
+        // The tier on another file system: no reflink across, and the backup says why.
+        let across = try Programs.run("tresor", ["backup", "--vault", "vault", "--vm", "vm1", "--disk", xfs.file("disk.img"), "--keystore", "keys",
+                                                 "--kek", "main", "--snapshot-directory", dir.file("tier")], environment: environment, directory: dir.path)
+        #expect(across.status != 0 && across.stderr.contains("error[snapshot.failed]") && across.stderr.contains("different file systems"),
+                "\(across.stderr)")
+    }
 }
