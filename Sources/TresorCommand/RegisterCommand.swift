@@ -23,12 +23,7 @@ extension Tresor.VM {
             try runReportingErrors("tresor") {
                 let jobs = try JobAccess.remote(self.vaultOptions, for: "registration")
                     .register(RegisterRequest(vmNames: self.vms, host: self.host))
-                if self.output.json { try self.output.print(jobs) } else {
-                    for job in jobs {
-                        print("\(job.vmName)@\(job.host): \(job.status.rawValue), \(job.message ?? "")"
-                              + (job.errorCode.map { " (error[\($0)]" + (job.action.map { " — \($0)" } ?? "") + ")" } ?? ""))
-                    }
-                }
+                if self.output.json { try self.output.print(jobs) } else { jobs.forEach(printJobLine) }
                 if let failed = jobs.first(where: { $0.status != .completed }) {
                     throw TresorError(TresorError.Code(failed.errorCode ?? "vm.not_registered"),
                                       "\(jobs.count { $0.status != .completed }) of \(jobs.count) VMs were not registered")
@@ -36,4 +31,10 @@ extension Tresor.VM {
             }
         }
     }
+}
+
+/// One line per job of a bulk request: VM, status, message, and the error's code and action.
+func printJobLine(_ job: JobRecord) {
+    print("\(job.vmName)@\(job.host): \(job.status.rawValue), \(job.message ?? "")"
+          + (job.errorCode.map { " (error[\($0)]" + (job.action.map { " — \($0)" } ?? "") + ")" } ?? ""))
 }

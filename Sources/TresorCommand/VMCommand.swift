@@ -2,6 +2,7 @@ import ArgumentParser
 import TresorCommandLine
 import TresorCore
 import TresorEngine
+import TresorRemote
 
 extension Tresor {
     struct VM: ParsableCommand {
@@ -60,17 +61,37 @@ extension Tresor {
         }
 
         struct Protect: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Put a VM under a policy (or move it to another one).")
+            static let configuration = CommandConfiguration(
+                abstract: "Put VMs under a policy (or move them to another one), in bulk.",
+                discussion: """
+                    On a served vault, one job per VM, idempotent; a VM refused (unknown, ambiguous, no such policy) \
+                    fails its own job. Exits non-zero when any VM failed.
+
+                    Example: tresor vm protect --vault https://vault:8443 --vm web1 --vm db1 --policy gfs
+                    """)
             @OptionGroup var vaultOptions: VaultOptions
-            @Option(help: "The VM's name.") var vm: String
-            @Option(help: "The VM's host, when several VMs share the name.") var host: String?
+            @Option(name: .customLong("vm"), help: "A VM to protect (repeat for several).") var vms: [String]
+            @Option(help: "Their host, when VMs of a name run on several.") var host: String?
             @Option(help: "The policy (see 'tresor policy list').") var policy = BackupPolicy.defaultPolicy.name
             @OptionGroup var output: OutputOptions
 
             func run() throws {
                 try runReportingErrors("tresor") {
-                    let opened = try VaultAccess.open(self.vaultOptions, exclusive: true)
-                    try report(try opened.protection.protect(vmName: self.vm, host: self.host, policy: self.policy), self.output)
+                    guard self.vaultOptions.isRemote else {
+                        // A vault directory has no job queue: each VM is protected directly.
+                        let opened = try VaultAccess.open(self.vaultOptions, exclusive: true)
+                        for vm in self.vms {
+                            try report(try opened.protection.protect(vmName: vm, host: self.host, policy: self.policy), self.output)
+                        }
+                        return
+                    }
+                    let jobs = try JobAccess.remote(self.vaultOptions, for: "bulk protection")
+                        .protect(ProtectRequest(vmNames: self.vms, host: self.host, policy: self.policy))
+                    if self.output.json { try self.output.print(jobs) } else { jobs.forEach(printJobLine) }
+                    if let failed = jobs.first(where: { $0.status != .completed }) {
+                        throw TresorError(TresorError.Code(failed.errorCode ?? "vm.not_protected"),
+                                          "\(jobs.count { $0.status != .completed }) of \(jobs.count) VMs were not protected: \(failed.message ?? "")")
+                    }
                 }
             }
         }

@@ -6,6 +6,21 @@ public enum JobKind: String, Codable, Sendable, CaseIterable {
     case discovery
     /// Register one VM reported by its agent with the vault (region, agent and disk checks).
     case register
+    /// Put one VM under a policy (`tresor vm protect`, in bulk).
+    case protect
+}
+
+/// Operators' bulk protection: one job per VM, each under `policy`.
+public struct ProtectRequest: Codable, Sendable, Equatable {
+    public var vmNames: [String]
+    public var host: String?
+    public var policy: String
+
+    public init(vmNames: [String], host: String?, policy: String) {
+        self.vmNames = vmNames
+        self.host = host
+        self.policy = policy
+    }
 }
 
 /// Operators' bulk registration: one job per VM.

@@ -62,6 +62,10 @@ public struct RemoteJobs: Sendable {
         try self.connection.postJSON([JobRecord].self, "/v1/registrations", request)
     }
 
+    public func protect(_ request: ProtectRequest) throws -> [JobRecord] {
+        try self.connection.postJSON([JobRecord].self, "/v1/protections", request)
+    }
+
     public func startDiscovery() throws -> JobRecord {
         try VaultConnection.decode(JobRecord.self, try self.connection.send(.POST, "/v1/discovery"))
     }

@@ -62,6 +62,18 @@ struct JobRoutes {
                 return try HTTPCoding.json(jobs)
             }
         }
+        api.post("protections") { request, context in
+            try AccessRules.require(try context.requireCaller(), [.admin], to: "protect VMs")
+            let asked = try await HTTPCoding.decode(ProtectRequest.self, request)
+            return try await state.audited(context, action: "job.protect", target: "vms \(asked.vmNames.joined(separator: ",")) policy \(asked.policy)", durable: true) {
+                let jobs = try await state.blocking {
+                    try state.jobs.protect(asked, now: VaultClock.nowMillis) { name, host in
+                        try state.service.protect(vmName: name, host: host, policy: asked.policy, now: VaultClock.nowMillis)
+                    }
+                }
+                return try HTTPCoding.json(jobs)
+            }
+        }
         api.get("agents") { _, context in
             try AccessRules.require(try context.requireCaller(), Self.readers, to: "list agents")
             return try HTTPCoding.json(try await state.blocking { try state.jobs.agents() })

@@ -219,7 +219,7 @@ struct JobTests {
         let vm = (dashboard["vms"] as! [[String: Any]])[0]
         #expect(vm["status"] as? String == "protected" && vm["policy"] as? String == "nightly" && vm["lastBackupStatus"] as? String == "completed",
                 "\(vm)")
-        #expect((dashboard["jobsLast24Hours"] as! [String: Int])["completed"] == 2)
+        #expect((dashboard["jobsLast24Hours"] as! [String: Int])["completed"] == 3, "the protect job and two backups")
         let usage = (dashboard["usage"] as! [[String: Any]])[0]
         #expect(usage["storageBytes"] as? Int == (dashboard["storage"] as! [String: Any])["referencedBytes"] as? Int)
         #expect(usage["protectedInstanceBytes"] as? Int ?? 0 > 0)
@@ -344,12 +344,20 @@ struct JobTests {
         let board = try setup.run("tresor", ["dashboard", "--vault", server.url], token: setup.admin)
         #expect(board.stdout.contains("web@hv1  registered"), "\(board.stdout)")
         // A registered VM is protected before its first backup; that backup then belongs to the protection.
-        let protect = try setup.run("tresor", ["vm", "protect", "--vault", server.url, "--vm", "web", "--policy", "DefaultPolicy"], token: setup.admin)
-        #expect(protect.status == 0, "\(protect.stderr)")
+        // In bulk, one job per VM: web is protected, ghost (neither backed up nor registered) fails its own job.
+        let protect = try setup.run("tresor", ["vm", "protect", "--vault", server.url, "--vm", "web", "--vm", "ghost", "--policy", "DefaultPolicy",
+                                               "--json"], token: setup.admin)
+        #expect(protect.status != 0 && protect.stderr.contains("error[catalog.not_found]: 1 of 2 VMs were not protected"), "\(protect.stderr)")
+        let protectJobs = (try? JSONSerialization.jsonObject(with: Data(protect.stdout.utf8)) as? [[String: Any]]) ?? []
+        #expect(protectJobs.map { $0["kind"] as? String } == ["protect", "protect"])
+        #expect(protectJobs.first?["status"] as? String == "completed" && protectJobs.first?["message"] as? String == "protected under DefaultPolicy"
+                && protectJobs.first?["host"] as? String == "hv1")
+        #expect(protectJobs.last?["errorCode"] as? String == "catalog.not_found"
+                && (protectJobs.last?["message"] as? String)?.contains("no backup, no registration") == true, "\(protect.stdout)")
         let pending = try setup.run("tresor", ["dashboard", "--vault", server.url], token: setup.admin)
         #expect(pending.stdout.contains("web@hv1  protected-initial-backup-pending"), "\(pending.stdout)")
-        let ghost = try setup.run("tresor", ["vm", "protect", "--vault", server.url, "--vm", "ghost", "--policy", "DefaultPolicy"], token: setup.admin)
-        #expect(ghost.stderr.contains("error[catalog.not_found]") && ghost.stderr.contains("no backup, no registration"), "\(ghost.stderr)")
+        let reprotect = try setup.run("tresor", ["vm", "protect", "--vault", server.url, "--vm", "web", "--policy", "DefaultPolicy"], token: setup.admin)
+        #expect(reprotect.status == 0 && reprotect.stdout.contains("web@hv1: completed, already protected under DefaultPolicy"), "\(reprotect.stdout)")
         #expect(try setup.run("tresor", ["backup-now", "--vault", server.url, "--vm", "web"], token: setup.admin).status == 0)
         #expect(try setup.run("tresor", ["agent", "--vault", server.url, "--config", "agent.json", "--once"], token: setup.agent).status == 0)
         let vms = try setup.run("tresor", ["vm", "list", "--vault", server.url, "--json"], token: setup.admin)

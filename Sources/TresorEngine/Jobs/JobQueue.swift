@@ -338,7 +338,7 @@ public final class JobQueue: Sendable {
 
 extension JobRecord {
     /// Ends the job with an error code, message and recommended action, as the vault decided it.
-    mutating func end(_ status: JobStatus, _ code: TresorError.Code, _ message: String, action: String, at now: Int64) {
+    mutating func end(_ status: JobStatus, _ code: TresorError.Code, _ message: String, action: String?, at now: Int64) {
         self.status = status
         self.endedAtMillis = now
         self.errorCode = code.rawValue

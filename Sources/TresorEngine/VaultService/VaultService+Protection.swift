@@ -14,6 +14,10 @@ extension VaultService {
         let vm = try self.protectable(vmName: vmName, host: host)
         _ = try PolicyBook(vault: self.vault, now: { now }).policy(named: policy)
         guard ObjectKey.isValidManifestID(vm.id) else { throw TresorError(.corruptObject, "VM '\(vm.name)' has a malformed ID") }
+        // Protecting again under the same policy changes nothing (its time is when protection began).
+        if let same = try self.vault.protectionRecords().first(where: { $0.vmID == vm.id && $0.state == .protected && $0.policy == policy }) {
+            return same
+        }
         let record = ProtectionRecord(vmID: vm.id, vmName: vm.name, host: vm.host, policy: policy, state: .protected, updatedAtMillis: now)
         try self.vault.write(record)
         return record
