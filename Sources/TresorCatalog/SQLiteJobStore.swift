@@ -28,14 +28,25 @@ public final class SQLiteJobStore: JobStore {
                     );
                     """)
             }
+            // The scheduler asks for each protected VM's newest handled slot on every tick: a column and an
+            // index answer that without reading the VM's whole job history.
+            migrator.registerMigration("v2-scheduled-slot") { db in
+                try db.execute(sql: """
+                    ALTER TABLE jobs ADD COLUMN scheduled_for INTEGER;
+                    UPDATE jobs SET scheduled_for = json_extract(record, '$.scheduledForMillis');
+                    CREATE INDEX jobs_by_vm_slot ON jobs (vm_name, host, kind, scheduled_for);
+                    """)
+            }
         }
     }
 
     public func insert(_ job: JobRecord) throws {
         let record = try Self.text(job)
         try self.database.tresorWrite("job") { db in
-            try db.execute(sql: "INSERT INTO jobs (id, kind, status, vm_name, host, created_at, record) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           arguments: [job.id, job.kind.rawValue, job.status.rawValue, job.vmName, job.host, job.createdAtMillis, record])
+            try db.execute(sql: """
+                INSERT INTO jobs (id, kind, status, vm_name, host, created_at, scheduled_for, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [job.id, job.kind.rawValue, job.status.rawValue, job.vmName, job.host, job.createdAtMillis,
+                                 job.scheduledForMillis, record])
         }
     }
 
@@ -65,6 +76,13 @@ public final class SQLiteJobStore: JobStore {
         return try self.database.tresorRead("job") { db in
             try String.fetchAll(db, sql: "SELECT record FROM jobs \(clause) ORDER BY created_at, id",
                                 arguments: StatementArguments(arguments)).map(Self.job)
+        }
+    }
+
+    public func lastScheduledSlot(vmName: String, host: String) throws -> Int64? {
+        try self.database.tresorRead("job") { db in
+            try Int64.fetchOne(db, sql: "SELECT MAX(scheduled_for) FROM jobs WHERE vm_name = ? AND host = ? AND kind = ?",
+                               arguments: [vmName, host, JobKind.backup.rawValue])
         }
     }
 

@@ -65,6 +65,8 @@ public protocol JobStore: Sendable {
     func update(_ job: JobRecord) throws
     func job(id: String) throws -> JobRecord?
     func jobs(_ filter: JobFilter) throws -> [JobRecord]
+    /// The newest policy slot any backup job of the VM was made for (run, missed or failed).
+    func lastScheduledSlot(vmName: String, host: String) throws -> Int64?
     func saveAgent(_ agent: AgentRecord) throws
     func agents() throws -> [AgentRecord]
 }

@@ -181,7 +181,7 @@ public final class JobQueue: Sendable {
 
     /// The newest slot the scheduler handled for a VM (made a job for, or recorded missed).
     public func lastScheduledSlot(vmName: String, host: String) throws -> Int64? {
-        try self.store.jobs(JobFilter(kind: .backup, vmName: vmName)).filter { $0.host == host }.compactMap(\.scheduledForMillis).max()
+        try self.store.lastScheduledSlot(vmName: vmName, host: host)
     }
 
     private func requireIdle(vmName: String, host: String) throws {
