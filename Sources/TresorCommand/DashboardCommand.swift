@@ -23,7 +23,8 @@ extension Tresor {
                 for vm in board.vms {
                     print("  \(vm.vmName)@\(vm.host)  \(vm.status.rawValue)  policy=\(vm.policy ?? "-")  last backup "
                           + (vm.lastBackupAtMillis.map { "\(SystemInfo.timestamp(millis: $0)) \(vm.lastBackupStatus ?? "")" } ?? "never")
-                          + (vm.lastErrorCode.map { " error[\($0)]" } ?? ""))
+                          + (vm.lastErrorCode.map { " error[\($0)]" } ?? "")
+                          + (vm.newestConsistency.map { ", newest point \($0)" } ?? ""))
                 }
                 let jobs = JobStatus.allCases.compactMap { status in board.jobsLast24Hours[status.rawValue].map { "\($0) \(status.rawValue)" } }
                 print("jobs, last 24 h: " + (jobs.isEmpty ? "none" : jobs.joined(separator: ", ")))

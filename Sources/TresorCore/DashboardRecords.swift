@@ -22,9 +22,11 @@ public struct VMStatus: Codable, Sendable, Equatable {
     /// `completed`, `failed` or `cancelled`: the last backup job, or `completed` for a point made without a job.
     public var lastBackupStatus: String?
     public var lastErrorCode: String?
+    /// How the newest live recovery point was taken (docs/snapshots.md, "Consistency").
+    public var newestConsistency: String?
 
     public init(vmName: String, host: String, status: ProtectionStatus, policy: String?, lastBackupAtMillis: Int64?,
-                lastBackupStatus: String?, lastErrorCode: String?) {
+                lastBackupStatus: String?, lastErrorCode: String?, newestConsistency: String? = nil) {
         self.vmName = vmName
         self.host = host
         self.status = status
@@ -32,6 +34,7 @@ public struct VMStatus: Codable, Sendable, Equatable {
         self.lastBackupAtMillis = lastBackupAtMillis
         self.lastBackupStatus = lastBackupStatus
         self.lastErrorCode = lastErrorCode
+        self.newestConsistency = newestConsistency
     }
 }
 

@@ -49,6 +49,8 @@ extension JobTests {
         let listed = try setup.run("tresor", ["list", "--vault", setup.server.url, "--json"], token: setup.admin)
         let points = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as! [[String: Any]]
         #expect(points.map { $0["consistency"] as? String } == ["application-consistent"], "\(points)")
+        let board = try setup.run("tresor", ["dashboard", "--vault", setup.server.url], token: setup.admin)
+        #expect(board.stdout.contains("newest point application-consistent"), "\(board.stdout)")
 
         // The snapshot tier keeps the copies for the default policy's instant-restore days.
         let kept = SnapshotTier(root: xfs.file("tier")).snapshots(vmName: "web")

@@ -62,7 +62,8 @@ public struct DashboardBuilder: Sendable {
                 }
             }
             return VMStatus(vmName: key.name, host: key.host, status: status, policy: protection?.policy, lastBackupAtMillis: lastAt,
-                            lastBackupStatus: lastStatus, lastErrorCode: lastStatus == "failed" ? lastJob?.errorCode : nil)
+                            lastBackupStatus: lastStatus, lastErrorCode: lastStatus == "failed" ? lastJob?.errorCode : nil,
+                            newestConsistency: newest?.consistency)
         }
     }
 
