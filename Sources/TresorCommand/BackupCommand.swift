@@ -60,11 +60,7 @@ extension Tresor {
                         tier: SnapshotTier(root: SystemInfo.absolutePath(directory)), configuredPower: .unknown,
                         tag: "\(now)-cli", now: now))
                 }
-                if let snapshot {
-                    request.readPaths = snapshot.readPaths
-                    request.consistency = snapshot.consistency
-                    request.unchanged = snapshot.unchangedSinceKeptSnapshot().map { UnchangedSince(recoveryPointID: $0.recoveryPoint, ranges: $0.ranges) }
-                }
+                if let snapshot { request.read(from: snapshot) }
                 let progress = ProgressCounter()
                 let outcome = Result {
                     try ProgressDisplay(counter: progress, label: "backup", quiet: self.output.json).during {

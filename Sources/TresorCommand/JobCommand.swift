@@ -93,3 +93,9 @@ extension Tresor.Job {
         }
     }
 }
+
+/// One line per job of a bulk request: VM, status, message, and the error's code and action.
+func printJobLine(_ job: JobRecord) {
+    print("\(job.vmName)@\(job.host): \(job.status.rawValue), \(job.message ?? "")"
+          + (job.errorCode.map { " (error[\($0)]" + (job.action.map { " — \($0)" } ?? "") + ")" } ?? ""))
+}

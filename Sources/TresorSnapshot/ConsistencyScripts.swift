@@ -37,7 +37,7 @@ public struct ConsistencyScripts: Sendable {
 
     /// Reads the file after checking who may have written it.
     public static func load(path: String) throws -> ConsistencyScripts {
-        try Self.requireRootOnly(path, mode: 0o600, what: "script configuration")
+        try Self.requireRootOnly(path, mode: 0o600, what: "script configuration", missing: .scriptConfigInvalid)
         guard let data = FileManager.default.contents(atPath: path) else {
             throw TresorError(.scriptConfigInvalid, "cannot read the script configuration \(path)")
         }
@@ -67,7 +67,7 @@ public struct ConsistencyScripts: Sendable {
         guard FileManager.default.fileExists(atPath: location) else {
             throw TresorError(.scriptNotFound, "the \(name) \(location) does not exist", action: "fix \(phase.rawValue)ScriptLocation in \(self.path)")
         }
-        try Self.requireRootOnly(location, mode: 0o700, what: name)
+        try Self.requireRootOnly(location, mode: 0o700, what: name, missing: .scriptNotFound)
         let parameters = (phase == .pre ? self.config.preScriptParams : self.config.postScriptParams)?.filter { !$0.isEmpty } ?? []
         let attempts = 1 + ((phase == .pre ? self.config.preScriptNoOfRetries : self.config.postScriptNoOfRetries) ?? 0)
         let output = "\(workDirectory)/\(phase.rawValue)-script.log"
@@ -89,11 +89,10 @@ public struct ConsistencyScripts: Sendable {
 
     /// Owned by root and not open to group or others beyond `mode`: Azure's rule, because the agent runs
     /// these as root.
-    static func requireRootOnly(_ path: String, mode: mode_t, what: String) throws {
+    static func requireRootOnly(_ path: String, mode: mode_t, what: String, missing: TresorError.Code) throws {
         var info = stat()
         guard lstat(path, &info) == 0 else {
-            throw TresorError(what.hasSuffix("configuration") ? .scriptConfigInvalid : .scriptNotFound,
-                              "the \(what) \(path) does not exist")
+            throw TresorError(missing, "the \(what) \(path) does not exist")
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             throw TresorError(.scriptPermission, "the \(what) \(path) is not a regular file")

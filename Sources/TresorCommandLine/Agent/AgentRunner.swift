@@ -125,11 +125,7 @@ public final class AgentRunner: Sendable {
         var destination: any BackupDestination = self.remote.destination
         if let limit = self.config.bandwidthBytesPerSecond { destination = ThrottledDestination(destination, bytesPerSecond: limit, progress: progress) }
         var request = BackupRequest(vmName: vm.name, host: self.config.host, diskPaths: disks.map(\.path))
-        request.readPaths = snapshot.readPaths
-        request.consistency = snapshot.consistency
-        if let base = snapshot.unchangedSinceKeptSnapshot() {
-            request.unchanged = UnchangedSince(recoveryPointID: base.recoveryPoint, ranges: base.ranges)
-        }
+        request.read(from: snapshot)
         var outcome: JobOutcome
         do {
             let result = try BackupEngine.run(request, destination: destination, keys: self.keys, progress: progress, now: VaultClock.nowMillis)
