@@ -120,3 +120,6 @@ public struct PipelineOptions: ParsableArguments {
         }
     }
 }
+
+/// `--format raw|vhd` of the restore commands.
+extension DiskImageFormat: ExpressibleByArgument {}

@@ -45,6 +45,7 @@ extension TresorRestore {
         @OptionGroup var point: RecoveryPointOptions
         @Option(help: "Which disk, counting from 0 in the order they were backed up.") var disk: Int
         @Option(help: "Output file or block device.", completion: .file()) var output: String
+        @Option(help: "raw (sparse), or vhd (fixed VHD, as Azure takes uploaded disks; files only).") var format = DiskImageFormat.raw
         @OptionGroup var keyOptions: KeyOptions
         @Flag(help: "Overwrite an existing output.") var force = false
         @Flag(help: "Do not end with fdatasync (whatever went through the page cache may not be on disk yet).") var noSync = false
@@ -61,12 +62,12 @@ extension TresorRestore {
                 let progress = ProgressCounter()
                 let result = try ProgressDisplay(counter: progress, label: "restore", quiet: self.outputOptions.json).during {
                     try RestoreEngine.restoreDisk(recoveryPoint, position: self.disk, output: self.output, force: self.force,
-                                                  sync: !self.noSync, workers: self.pipeline.workers, progress: progress)
+                                                  format: self.format, sync: !self.noSync, workers: self.pipeline.workers, progress: progress)
                 }
                 if self.outputOptions.json {
                     try self.outputOptions.print(result)
                 } else {
-                    print("restored disk \(self.disk) of \(recoveryPoint.body.recoveryPointID) to \(self.output): \(result.bytes) bytes, \(result.chunksRead) chunks read, \(result.chunksZero) zero")
+                    print("restored disk \(self.disk) of \(recoveryPoint.body.recoveryPointID) to \(self.output) (\(result.format.rawValue)): \(result.bytes) bytes, \(result.chunksRead) chunks read, \(result.chunksZero) zero")
                 }
             }
         }
@@ -74,11 +75,12 @@ extension TresorRestore {
 
     struct VM: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Restore every disk of a recovery point into a directory (disk-N-NAME files).")
+            abstract: "Restore every disk of a recovery point into a directory (disk-N-NAME files, .vhd added for VHDs).")
 
         @OptionGroup var vaultOptions: VaultOptions
         @OptionGroup var point: RecoveryPointOptions
         @Option(help: "Directory for the disks (created if missing).", completion: .directory) var outputDir: String
+        @Option(help: "raw (sparse) or vhd (fixed VHD).") var format = DiskImageFormat.raw
         @OptionGroup var keyOptions: KeyOptions
         @Flag(help: "Overwrite existing files.") var force = false
         @OptionGroup var outputOptions: OutputOptions
@@ -90,14 +92,16 @@ extension TresorRestore {
                     hold.release()
                     withExtendedLifetime(opened) {}
                 }
+                for disk in recoveryPoint.body.disks { try self.format.check(size: disk.size) }
                 try POSIX.makeDirectories(self.outputDir)
                 var results: [RestoreResult] = []
                 for disk in recoveryPoint.body.disks {
                     let safeName = disk.name.map { $0 == "/" ? "_" : $0 }
-                    let path = "\(self.outputDir)/disk-\(disk.position)-\(String(safeName))"
+                    let path = "\(self.outputDir)/disk-\(disk.position)-\(String(safeName))\(self.format.fileSuffix)"
                     let progress = ProgressCounter()
                     results.append(try ProgressDisplay(counter: progress, label: "disk \(disk.position)", quiet: self.outputOptions.json).during {
-                        try RestoreEngine.restoreDisk(recoveryPoint, position: disk.position, output: path, force: self.force, progress: progress)
+                        try RestoreEngine.restoreDisk(recoveryPoint, position: disk.position, output: path, force: self.force,
+                                                      format: self.format, progress: progress)
                     })
                 }
                 if self.outputOptions.json {

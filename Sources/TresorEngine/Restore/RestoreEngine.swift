@@ -6,6 +6,7 @@ public struct RestoreResult: Codable, Sendable {
     public var recoveryPoint: String
     public var disk: Int
     public var output: String
+    public var format: DiskImageFormat
     public var bytes: Int64
     public var chunksRead: Int
     public var chunksZero: Int
@@ -20,12 +21,12 @@ public struct RestoreResult: Codable, Sendable {
 public enum RestoreEngine {
     /// Restores one disk of an opened recovery point to `output`.
     public static func restoreDisk(_ point: OpenedRecoveryPoint, position: Int, output: String, force: Bool,
-                                   sync: Bool = true, workers: Int? = nil,
+                                   format: DiskImageFormat = .raw, sync: Bool = true, workers: Int? = nil,
                                    progress: ProgressCounter = ProgressCounter()) throws -> RestoreResult {
         let started = ContinuousClock.now
         let disk = try point.disk(position)
         let ids = try point.index(of: disk)
-        let target = try RestoreTarget(path: output, size: disk.size, force: force)
+        let target = try RestoreTarget(path: output, size: disk.size, force: force, trailer: try format.trailer(size: disk.size))
         let plan = ChunkPlan(sizes: [disk.size], chunkSize: point.body.chunkSize)
         let queue = WorkQueue(count: plan.items.count)
         let counts = Mutex((read: 0, zero: 0, fetched: Int64(0)))
@@ -68,7 +69,7 @@ public enum RestoreEngine {
         let total = ContinuousClock.now - started
         let c = counts.withLock { $0 }
         return RestoreResult(
-            recoveryPoint: point.body.recoveryPointID, disk: position, output: output, bytes: disk.size,
+            recoveryPoint: point.body.recoveryPointID, disk: position, output: output, format: format, bytes: disk.size,
             chunksRead: c.read, chunksZero: c.zero, bytesFetched: c.fetched, seconds: written.seconds,
             secondsWithSync: total.seconds, throughputMBps: written.seconds > 0 ? Double(disk.size) / written.seconds / 1e6 : 0)
     }

@@ -7,7 +7,8 @@ import TresorCore
 /// Where a disk is restored to: a new or replaced raw file (sparse), or a block device.
 ///
 /// An existing target is refused unless `force`; then a file is truncated to nothing first and a block
-/// device has its zero ranges zeroed, so no byte of what was there survives.
+/// device has its zero ranges zeroed, so no byte of what was there survives. A `trailer` (a VHD footer)
+/// follows the disk's bytes in a file.
 final class RestoreTarget: Sendable {
     let path: String
     let isBlockDevice: Bool
@@ -16,7 +17,7 @@ final class RestoreTarget: Sendable {
     /// A second descriptor for direct writes of whole aligned chunks (-1 where direct I/O is not offered).
     private let directDescriptor: Int32
 
-    init(path: String, size: Int64, force: Bool) throws {
+    init(path: String, size: Int64, force: Bool, trailer: [UInt8] = []) throws {
         var st = stat()
         let exists = stat(path, &st) == 0
         if exists && !force {
@@ -27,6 +28,9 @@ final class RestoreTarget: Sendable {
             throw TresorError(.targetUnwritable, "\(path) is neither a regular file nor a block device")
         }
         let isBlockDevice = exists && mode == S_IFBLK
+        if isBlockDevice && !trailer.isEmpty {
+            throw TresorError(.targetUnwritable, "\(path) is a block device; a VHD goes to a file", action: "restore as raw onto a device")
+        }
         let flags = exists ? (isBlockDevice ? O_WRONLY : O_WRONLY | O_TRUNC) : (O_WRONLY | O_CREAT | O_EXCL)
         let fd = open(path, flags | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
@@ -38,11 +42,17 @@ final class RestoreTarget: Sendable {
                 close(fd)
                 throw TresorError(.targetUnwritable, "block device \(path) holds \(deviceSize) bytes, the disk needs \(size)")
             }
-        } else if ftruncate(fd, off_t(size)) != 0 {
-            let failure = POSIX.error("truncate", path)
-            close(fd)
-            if !exists { unlink(path) }
-            throw failure
+        } else {
+            do {
+                if ftruncate(fd, off_t(size) + off_t(trailer.count)) != 0 { throw POSIX.error("truncate", path) }
+                if !trailer.isEmpty {
+                    try trailer.withUnsafeBytes { try POSIX.pwriteAll(fd, $0, at: size, path: path) }
+                }
+            } catch {
+                close(fd)
+                if !exists { unlink(path) }
+                throw error
+            }
         }
         self.path = path
         self.isBlockDevice = isBlockDevice
