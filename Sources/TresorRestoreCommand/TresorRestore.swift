@@ -83,6 +83,7 @@ extension TresorRestore {
         @Option(help: "raw (sparse) or vhd (fixed VHD).") var format = DiskImageFormat.raw
         @OptionGroup var keyOptions: KeyOptions
         @Flag(help: "Overwrite existing files.") var force = false
+        @OptionGroup var pipeline: PipelineOptions
         @OptionGroup var outputOptions: OutputOptions
 
         func run() throws {
@@ -94,15 +95,14 @@ extension TresorRestore {
                 }
                 for disk in recoveryPoint.body.disks { try self.format.check(size: disk.size) }
                 try POSIX.makeDirectories(self.outputDir)
-                var results: [RestoreResult] = []
-                for disk in recoveryPoint.body.disks {
+                let outputs = recoveryPoint.body.disks.map { disk in
                     let safeName = disk.name.map { $0 == "/" ? "_" : $0 }
-                    let path = "\(self.outputDir)/disk-\(disk.position)-\(String(safeName))\(self.format.fileSuffix)"
-                    let progress = ProgressCounter()
-                    results.append(try ProgressDisplay(counter: progress, label: "disk \(disk.position)", quiet: self.outputOptions.json).during {
-                        try RestoreEngine.restoreDisk(recoveryPoint, position: disk.position, output: path, force: self.force,
-                                                      format: self.format, progress: progress)
-                    })
+                    return (position: disk.position, path: "\(self.outputDir)/disk-\(disk.position)-\(String(safeName))\(self.format.fileSuffix)")
+                }
+                let progress = ProgressCounter()
+                let results = try ProgressDisplay(counter: progress, label: "restore", quiet: self.outputOptions.json).during {
+                    try RestoreEngine.restoreDisks(recoveryPoint, outputs: outputs, force: self.force, format: self.format,
+                                                   workers: self.pipeline.workers, progress: progress)
                 }
                 if self.outputOptions.json {
                     try self.outputOptions.print(results)

@@ -23,31 +23,53 @@ public enum RestoreEngine {
     public static func restoreDisk(_ point: OpenedRecoveryPoint, position: Int, output: String, force: Bool,
                                    format: DiskImageFormat = .raw, sync: Bool = true, workers: Int? = nil,
                                    progress: ProgressCounter = ProgressCounter()) throws -> RestoreResult {
+        try self.restoreDisks(point, outputs: [(position, output)], force: force, format: format, sync: sync,
+                              workers: workers, progress: progress)[0]
+    }
+
+    /// Restores several disks of an opened recovery point at once: one pipeline over all of them, disks
+    /// interleaved (ChunkPlan), so every disk advances together and the workers stay busy until the last
+    /// chunk. Every format check and every target is opened before the first chunk is fetched.
+    public static func restoreDisks(_ point: OpenedRecoveryPoint, outputs: [(position: Int, path: String)], force: Bool,
+                                    format: DiskImageFormat = .raw, sync: Bool = true, workers: Int? = nil,
+                                    progress: ProgressCounter = ProgressCounter()) throws -> [RestoreResult] {
         let started = ContinuousClock.now
-        let disk = try point.disk(position)
-        let ids = try point.index(of: disk)
-        let target = try RestoreTarget(path: output, size: disk.size, force: force, trailer: try format.trailer(size: disk.size))
-        let plan = ChunkPlan(sizes: [disk.size], chunkSize: point.body.chunkSize)
+        let disks = try outputs.map { try point.disk($0.position) }
+        for disk in disks { try format.check(size: disk.size) }
+        let indexes = try disks.map { try point.index(of: $0) }
+        var opening: [RestoreTarget] = []
+        do {
+            for (disk, output) in zip(disks, outputs) {
+                opening.append(try RestoreTarget(path: output.path, size: disk.size, force: force, trailer: try format.trailer(size: disk.size)))
+            }
+        } catch {
+            for target in opening { target.discard() }
+            throw error
+        }
+        let targets = opening
+        let plan = ChunkPlan(sizes: disks.map(\.size), chunkSize: point.body.chunkSize)
         let queue = WorkQueue(count: plan.items.count)
-        let counts = Mutex((read: 0, zero: 0, fetched: Int64(0)))
-        progress.setTotal(disk.size)
-        target.preallocate(Self.dataRanges(ids, plan: plan))
+        let counts = Mutex([(read: Int, zero: Int, fetched: Int64)](repeating: (0, 0, 0), count: disks.count))
+        progress.setTotal(disks.reduce(0) { $0 + $1.size })
+        for (disk, target) in targets.enumerated() { target.preallocate(Self.dataRanges(indexes[disk], plan: plan, disk: disk)) }
         do {
             try WorkerPool.run(workers: workers ?? WorkerPool.defaultWorkers) { _, stop in
                 let opener = ChunkOpener(maximumChunk: plan.chunkSize)
                 let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: plan.chunkSize, alignment: POSIX.directIOAlignment)
                 defer { plain.deallocate() }
-                var local = (read: 0, zero: 0, fetched: Int64(0))
-                defer { let l = local; counts.withLock { $0.read += l.read; $0.zero += l.zero; $0.fetched += l.fetched } }
+                var local = [(read: Int, zero: Int, fetched: Int64)](repeating: (0, 0, 0), count: disks.count)
+                defer { let l = local; counts.withLock { for i in l.indices { $0[i].read += l[i].read; $0[i].zero += l[i].zero; $0[i].fetched += l[i].fetched } } }
                 while !stop.isSet, let next = queue.take() {
+                    if progress.isCancelled { throw TresorError(.cancelled, "the restore was cancelled") }
                     let item = plan.items[next]
                     let offset = plan.offset(item)
                     let length = plan.length(item)
-                    let id = ids[item.index]
+                    let id = indexes[item.disk][item.index]
+                    let target = targets[item.disk]
                     defer { progress.add(length) }
                     if id.isZero {
                         try target.zero(at: offset, length: length)
-                        local.zero += 1
+                        local[item.disk].zero += 1
                         continue
                     }
                     let key = ObjectKey.chunk(domain: point.domain, id: id)
@@ -56,28 +78,32 @@ public enum RestoreEngine {
                     try opener.open(length: objectLength, expectedID: id, name: key.path, idKey: point.idKey,
                                     keyFor: point.dataKey, into: chunk)
                     try target.writeChunk(UnsafeRawBufferPointer(chunk), at: offset)
-                    local.read += 1
-                    local.fetched += Int64(objectLength)
+                    local[item.disk].read += 1
+                    local[item.disk].fetched += Int64(objectLength)
                 }
             }
         } catch {
-            target.discard()
+            for target in targets { target.discard() }
             throw error
         }
         let written = ContinuousClock.now - started
-        if sync { try target.synchronize() }
+        if sync { for target in targets { try target.synchronize() } }
         let total = ContinuousClock.now - started
         let c = counts.withLock { $0 }
-        return RestoreResult(
-            recoveryPoint: point.body.recoveryPointID, disk: position, output: output, format: format, bytes: disk.size,
-            chunksRead: c.read, chunksZero: c.zero, bytesFetched: c.fetched, seconds: written.seconds,
-            secondsWithSync: total.seconds, throughputMBps: written.seconds > 0 ? Double(disk.size) / written.seconds / 1e6 : 0)
+        let bytes = disks.reduce(0) { $0 + $1.size }
+        return disks.indices.map { i in
+            RestoreResult(
+                recoveryPoint: point.body.recoveryPointID, disk: disks[i].position, output: outputs[i].path, format: format,
+                bytes: disks[i].size, chunksRead: c[i].read, chunksZero: c[i].zero, bytesFetched: c[i].fetched,
+                seconds: written.seconds, secondsWithSync: total.seconds,
+                throughputMBps: written.seconds > 0 ? Double(bytes) / written.seconds / 1e6 : 0)
+        }
     }
 }
 
 extension RestoreEngine {
-    /// The disk's non-zero chunks as coalesced byte ranges.
-    static func dataRanges(_ ids: [ChunkID], plan: ChunkPlan) -> [(offset: Int64, length: Int64)] {
+    /// A disk's non-zero chunks as coalesced byte ranges.
+    static func dataRanges(_ ids: [ChunkID], plan: ChunkPlan, disk: Int) -> [(offset: Int64, length: Int64)] {
         var ranges: [(offset: Int64, length: Int64)] = []
         var index = 0
         while index < ids.count {
@@ -88,7 +114,7 @@ extension RestoreEngine {
             let start = index
             while index < ids.count && !ids[index].isZero { index += 1 }
             let offset = Int64(start) * Int64(plan.chunkSize)
-            let end = min(Int64(index) * Int64(plan.chunkSize), plan.sizes[0])
+            let end = min(Int64(index) * Int64(plan.chunkSize), plan.sizes[disk])
             ranges.append((offset, end - offset))
         }
         return ranges
