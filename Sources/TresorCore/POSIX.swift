@@ -67,6 +67,29 @@ public enum POSIX {
         return done
     }
 
+    /// Reads up to `buffer.count` bytes at `offset`, stopping early only at end of file; returns the count.
+    public static func preadAll(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64, path: String) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = Glibc.pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw error("read", path)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    /// fsync of the folder holding `path`, so that a file created or removed there stays so after a crash.
+    public static func syncFolder(of path: String) throws {
+        let folder = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let fd = try open(folder, O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        try fsync(fd, path: folder)
+    }
+
     public static func fsync(_ fd: Int32, path: String) throws {
         while Glibc.fsync(fd) != 0 {
             if errno != EINTR { throw error("fsync", path) }

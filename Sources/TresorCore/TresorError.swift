@@ -75,6 +75,12 @@ public struct TresorError: Error, Sendable, CustomStringConvertible {
         /// The recovery point is soft-deleted: undelete it to restore it.
         public static let recoveryPointDeleted = Code("restore.point_deleted")
         public static let targetUnwritable = Code("restore.target_unwritable")
+        /// A rollback target is mounted, attached to a loop device or locked by another program (QEMU).
+        public static let targetInUse = Code("restore.target_in_use")
+        /// An interrupted rollback left its undo record: finish it (--resume) or undo it first.
+        public static let undoPending = Code("restore.undo_pending")
+        /// An undo record is damaged, or belongs to another target or recovery point.
+        public static let undoInvalid = Code("restore.undo_invalid")
         public static let integrity = Code("data.integrity")
         public static let invalidArgument = Code("usage.invalid_argument")
         public static let cancelled = Code("operation.cancelled")

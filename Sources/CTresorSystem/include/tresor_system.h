@@ -46,3 +46,7 @@ uint32_t tresor_extent_flags_unsettled(void);
 /// POSIX_SPAWN_SETSID (a glibc extension): the spawned child starts a session of its own.
 short tresor_posix_spawn_setsid_flag(void);
 #endif
+
+/// Takes an open-file-description write lock over the whole file without waiting: 0, or the errno
+/// (EAGAIN/EACCES when another process, e.g. QEMU with its image locks, holds a lock on it).
+int tresor_lock_whole_file(int fd);
