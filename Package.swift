@@ -122,7 +122,7 @@ let package = Package(
                           swiftSettings: strict),
         .executableTarget(name: "TresorCommand", dependencies: commandDependencies + ["TresorRemote"],
                           swiftSettings: strict),
-        .executableTarget(name: "TresorRestoreCommand", dependencies: commandDependencies,
+        .executableTarget(name: "TresorRestoreCommand", dependencies: commandDependencies + ["TresorSnapshot"],
                           swiftSettings: strict),
         .executableTarget(name: "TresorDiskImageGen", dependencies: ["TresorEngine", argumentParser],
                           path: "Tools/DiskImageGen", swiftSettings: strict),

@@ -132,3 +132,10 @@ int tresor_lock_whole_file(int fd) {
     lock.l_len = 0;
     return fcntl(fd, F_OFD_SETLK, &lock) == 0 ? 0 : errno;
 }
+
+int64_t tresor_seek_hole(int fd, int64_t offset) { return (int64_t)lseek(fd, (off_t)offset, SEEK_HOLE); }
+
+int64_t tresor_copy_range(int in_fd, int out_fd, int64_t offset, uint64_t length) {
+    loff_t from = (loff_t)offset, to = (loff_t)offset;
+    return (int64_t)copy_file_range(in_fd, &from, out_fd, &to, (size_t)length, 0);
+}

@@ -93,6 +93,7 @@ extension JobTests {
         }
         let first = try backup(xfs.file("tier"))
         #expect(first["consistency"] as? String == "crash-consistent" && first["bytesUnchanged"] as? Int == 0)
+        try FileManager.default.copyItem(atPath: xfs.file("disk.img"), toPath: dir.file("at-first.img"))
         try TestImages.scribble(xfs.file("disk.img"), blocks: 2, seed: 91)
         let second = try backup(xfs.file("tier"))
         #expect((second["bytesRead"] as? Int ?? .max) <= 2 << 20 && (second["bytesUnchanged"] as? Int ?? 0) >= 14 << 20, "\(second)")
@@ -100,6 +101,25 @@ extension JobTests {
         let restored = try Programs.run("tresor-restore", ["disk", "--vault", "vault", "--vm", "vm1", "--disk", "0", "--output", "r.img",
                                                           "--keystore", "keys", "--kek", "main"], environment: environment, directory: dir.path)
         #expect(restored.status == 0 && TestImages.equal(dir.file("r.img"), xfs.file("disk.img")), "\(restored.stderr)")
+
+        // Instant restore from the tier, without the vault: a reflink clone on the tier's file system, a
+        // sparse copy elsewhere; both the disk as it was at that point.
+        func instant(_ point: String, _ output: String) throws -> [String: Any] {
+            let made = try Programs.run("tresor-restore", ["instant", "--snapshot-directory", xfs.file("tier"), "--vm", "vm1", "--recovery-point", point,
+                                                           "--disk", "0", "--output", output, "--json"], directory: dir.path)
+            #expect(made.status == 0, "\(made.stderr)")
+            return (try? JSONSerialization.jsonObject(with: Data(made.stdout.utf8)) as? [String: Any]) ?? [:]
+        }
+        let clone = try instant(first["recoveryPoint"] as! String, xfs.file("instant.img"))
+        #expect(clone["method"] as? String == "reflink" && clone["consistency"] as? String == "crash-consistent")
+        #expect(TestImages.equal(xfs.file("instant.img"), dir.file("at-first.img")))
+        let copy = try instant("latest", dir.file("instant.img"))
+        #expect(copy["method"] as? String == "sparse-copy" && copy["recoveryPoint"] as? String == second["recoveryPoint"] as? String)
+        #expect(TestImages.equal(dir.file("instant.img"), xfs.file("disk.img")))
+        #expect((try FileManager.default.attributesOfItem(atPath: dir.file("instant.img"))[.posixPermissions] as? Int) == 0o600)
+        let unknown = try Programs.run("tresor-restore", ["instant", "--snapshot-directory", xfs.file("tier"), "--vm", "vm1", "--recovery-point",
+                                                          "00000000", "--disk", "0", "--output", "x.img"], directory: dir.path)
+        #expect(unknown.status != 0 && unknown.stderr.contains("error[catalog.not_found]"), "\(unknown.stderr)")
         // The tier on another file system: no reflink across, and the backup says why.
         let across = try Programs.run("tresor", ["backup", "--vault", "vault", "--vm", "vm1", "--disk", xfs.file("disk.img"), "--keystore", "keys",
                                                  "--kek", "main", "--snapshot-directory", dir.file("tier")], environment: environment, directory: dir.path)

@@ -50,3 +50,9 @@ short tresor_posix_spawn_setsid_flag(void);
 /// Takes an open-file-description write lock over the whole file without waiting: 0, or the errno
 /// (EAGAIN/EACCES when another process, e.g. QEMU with its image locks, holds a lock on it).
 int tresor_lock_whole_file(int fd);
+
+/// lseek(SEEK_HOLE): the next hole at or after `offset` (the file's end counts as one), or -1.
+int64_t tresor_seek_hole(int fd, int64_t offset);
+
+/// copy_file_range(2) from `in_offset` to the same offset of `out_fd`: bytes copied, or -1 with errno.
+int64_t tresor_copy_range(int in_fd, int out_fd, int64_t offset, uint64_t length);
