@@ -66,6 +66,9 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Layer 3: instant restore's NBD export of a recovery point (and its copy-on-write overlay).
+        .target(name: "TresorExport", dependencies: ["TresorEngine", "TresorCore"], swiftSettings: strict),
+
         // Layer 3: the agent's snapshots (QMP, reflink, freeze, consistency scripts, the snapshot tier).
         .target(name: "TresorSnapshot", dependencies: ["TresorCore", "CTresorSystem"], swiftSettings: strict),
 
@@ -122,7 +125,7 @@ let package = Package(
                           swiftSettings: strict),
         .executableTarget(name: "TresorCommand", dependencies: commandDependencies + ["TresorRemote"],
                           swiftSettings: strict),
-        .executableTarget(name: "TresorRestoreCommand", dependencies: commandDependencies + ["TresorSnapshot"],
+        .executableTarget(name: "TresorRestoreCommand", dependencies: commandDependencies + ["TresorSnapshot", "TresorExport"],
                           swiftSettings: strict),
         .executableTarget(name: "TresorDiskImageGen", dependencies: ["TresorEngine", argumentParser],
                           path: "Tools/DiskImageGen", swiftSettings: strict),

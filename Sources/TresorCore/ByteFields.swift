@@ -10,3 +10,14 @@ extension Array where Element == UInt8 {
         self.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
     }
 }
+
+extension Array where Element == UInt8 {
+    public mutating func appendBigEndian<T: FixedWidthInteger>(_ value: T) {
+        Swift.withUnsafeBytes(of: value.bigEndian) { self.append(contentsOf: $0) }
+    }
+
+    /// The big-endian integer at `offset`; the caller has checked that it lies inside the array.
+    public func bigEndian<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
+        self.withUnsafeBytes { T(bigEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+    }
+}

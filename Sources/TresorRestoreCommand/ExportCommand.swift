@@ -1,0 +1,71 @@
+import ArgumentParser
+import Glibc
+import TresorCommandLine
+import TresorCore
+import TresorEngine
+import TresorExport
+
+/// What `tresor-restore export --json` prints once the export listens.
+struct ExportStarted: Codable {
+    var recoveryPoint: String
+    var disk: Int
+    var size: Int64
+    var name: String
+    var uris: [String]
+}
+
+extension TresorRestore {
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Instant restore from the vault: serve a disk of a recovery point as a Network Block Device, read at once.",
+            discussion: """
+                Clients (qemu-img, nbdcopy, nbdinfo, QEMU itself) read the disk while only the chunks they touch are fetched from the \
+                vault; holes are reported through block status. The export listens on a Unix socket created mode 0600, or on TCP on \
+                loopback only. It runs until SIGINT or SIGTERM and holds the recovery point against pruning meanwhile.
+                """)
+
+        @OptionGroup var vaultOptions: VaultOptions
+        @OptionGroup var point: RecoveryPointOptions
+        @Option(help: "Which disk, counting from 0 in the order they were backed up.") var disk: Int
+        @Option(help: "Unix socket to listen on (created mode 0600).", completion: .file()) var socket: String?
+        @Option(help: "Also (or instead) listen on TCP, loopback only: 127.0.0.1:PORT.") var listen: String?
+        @Option(help: "The export's name (clients may also ask for the default, empty name).") var name = "tresor"
+        @OptionGroup var keyOptions: KeyOptions
+        @OptionGroup var outputOptions: OutputOptions
+
+        func run() throws {
+            try runReportingErrors("tresor-restore") {
+                // Blocked before any thread starts, so every thread inherits it and only sigwait below takes them.
+                var signals = sigset_t()
+                sigemptyset(&signals)
+                sigaddset(&signals, SIGINT)
+                sigaddset(&signals, SIGTERM)
+                pthread_sigmask(SIG_BLOCK, &signals, nil)
+
+                let (opened, recoveryPoint, hold) = try self.point.open(vault: self.vaultOptions, keys: self.keyOptions)
+                defer {
+                    hold.release()
+                    withExtendedLifetime(opened) {}
+                }
+                let reader = try RecoveryPointDiskReader(recoveryPoint, position: self.disk)
+                let server = try NBDServer(name: self.name, disk: reader, socketPath: self.socket, tcp: self.listen)
+                server.start()
+                var uris: [String] = []
+                if let socket = self.socket { uris.append("nbd+unix:///\(self.name)?socket=\(socket)") }
+                if let listen = self.listen { uris.append("nbd://\(listen)/\(self.name)") }
+                let started = ExportStarted(recoveryPoint: recoveryPoint.body.recoveryPointID, disk: self.disk, size: reader.size,
+                                            name: self.name, uris: uris)
+                if self.outputOptions.json {
+                    try self.outputOptions.print(started)
+                } else {
+                    print("exporting disk \(self.disk) of \(started.recoveryPoint) (\(reader.size) bytes, read-only) as \(uris.joined(separator: " and ")); SIGINT or SIGTERM stops")
+                }
+                fflushStandardOutput()
+                var received: Int32 = 0
+                sigwait(&signals, &received)
+                server.stop()
+                if !self.outputOptions.json { print("export stopped; \(reader.chunksFetched) chunks were fetched from the vault") }
+            }
+        }
+    }
+}
