@@ -81,6 +81,8 @@ public struct TresorError: Error, Sendable, CustomStringConvertible {
         public static let undoPending = Code("restore.undo_pending")
         /// An undo record is damaged, or belongs to another target or recovery point.
         public static let undoInvalid = Code("restore.undo_invalid")
+        /// An instant-restore overlay's map is damaged, or the overlay was made over another recovery point.
+        public static let overlayInvalid = Code("restore.overlay_invalid")
         public static let integrity = Code("data.integrity")
         public static let invalidArgument = Code("usage.invalid_argument")
         public static let cancelled = Code("operation.cancelled")

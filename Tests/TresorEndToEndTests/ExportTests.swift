@@ -67,4 +67,69 @@ struct ExportTests {
         let started = try JSONSerialization.jsonObject(with: out.fileHandleForReading.readDataToEndOfFile()) as? [String: Any]
         #expect((started?["uris"] as? [String])?.first == uri)
     }
+
+    /// Starts an export and waits for its socket.
+    func startExport(_ extra: [String], socket: String, in dir: TemporaryDirectory) throws -> (Process, Pipe) {
+        let (export, out, _) = try Programs.start("tresor-restore", ["export", "--vault", "vault", "--vm", "web", "--disk", "0", "--socket", socket,
+                                                                     "--keystore", "keys", "--kek", "main", "--json"] + extra,
+                                                  environment: env, directory: dir.path)
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, !FileManager.default.fileExists(atPath: socket) { usleep(20_000) }
+        return (export, out)
+    }
+
+    @Test func anOverlayTakesWritesAndMigrationMakesItTheWholeDiskWithoutTheVault() throws {
+        let dir = TemporaryDirectory()
+        try TestImages.write(dir.file("disk.img"), size: 16 << 20, seed: 96)
+        _ = try Programs.run("tresor-vault", ["init", "vault"], directory: dir.path)
+        _ = try Programs.run("tresor", ["keys", "create", "main", "--keystore", "keys"], environment: env, directory: dir.path)
+        let backup = try Programs.run("tresor", ["backup", "--vault", "vault", "--vm", "web", "--disk", "disk.img", "--keystore", "keys",
+                                                 "--kek", "main"], environment: env, directory: dir.path)
+        #expect(backup.status == 0, "\(backup.stderr)")
+        let socket = dir.file("disk.sock")
+        let uri = "nbd+unix:///tresor?socket=\(socket)"
+
+        // A write that starts and ends inside blocks, so both edge blocks must first be filled from the vault.
+        var expected = try Data(contentsOf: URL(fileURLWithPath: dir.file("disk.img")))
+        expected.replaceSubrange(5000..<25000, with: Data(repeating: 0xab, count: 20000))
+        try expected.write(to: URL(fileURLWithPath: dir.file("expected.img")))
+
+        let (first, _) = try startExport(["--overlay", "overlay.img"], socket: socket, in: dir)
+        let write = try tool("/usr/bin/qemu-io", ["-f", "raw", "-c", "write -P 0xab 5000 20000", "-c", "flush", uri], in: dir)
+        #expect(write.contains("wrote 20000/20000"), "\(write)")
+        let compare = try tool("/usr/bin/qemu-img", ["compare", "-f", "raw", "-F", "raw", uri, "expected.img"], in: dir)
+        #expect(compare.contains("Images are identical"), "reads see the write and the vault around it: \(compare)")
+        kill(first.processIdentifier, SIGTERM)
+        first.waitUntilExit()
+        #expect((try FileManager.default.attributesOfItem(atPath: dir.file("overlay.img"))[.posixPermissions] as? Int) == 0o600)
+
+        // Continued with migration: the rest comes from the vault, the write stays.
+        let (second, out) = try startExport(["--overlay", "overlay.img", "--migrate"], socket: socket, in: dir)
+        defer { if second.isRunning { kill(second.processIdentifier, SIGKILL) } }
+        var printed = ""
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, !printed.contains("\"migrated\":true") {
+            printed += String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        #expect(printed.contains("\"migrated\":true"), "\(printed)")
+        #expect(TestImages.equal(dir.file("overlay.img"), dir.file("expected.img")), "the overlay is the whole disk, with the VM's write")
+
+        // The vault gone, the export still serves every byte.
+        try FileManager.default.moveItem(atPath: dir.file("vault"), toPath: dir.file("vault-gone"))
+        let after = try tool("/usr/bin/qemu-img", ["compare", "-f", "raw", "-F", "raw", uri, "expected.img"], in: dir)
+        #expect(after.contains("Images are identical"), "\(after)")
+        try FileManager.default.moveItem(atPath: dir.file("vault-gone"), toPath: dir.file("vault"))
+        kill(second.processIdentifier, SIGTERM)
+        second.waitUntilExit()
+        #expect(second.terminationStatus == 0)
+
+        // An overlay made over this point is refused over another.
+        let other = try Programs.run("tresor", ["backup", "--vault", "vault", "--vm", "web", "--disk", "expected.img", "--keystore", "keys",
+                                                "--kek", "main"], environment: env, directory: dir.path)
+        #expect(other.status == 0)
+        let refused = try Programs.run("tresor-restore", ["export", "--vault", "vault", "--vm", "web", "--disk", "0", "--socket", dir.file("x.sock"),
+                                                          "--overlay", "overlay.img", "--keystore", "keys", "--kek", "main"],
+                                       environment: env, directory: dir.path)
+        #expect(refused.status != 0 && refused.stderr.contains("error[restore.overlay_invalid]"), "\(refused.stderr)")
+    }
 }
