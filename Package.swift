@@ -66,6 +66,9 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Layer 2: the guest's partition tables and file systems, parsed as untrusted input (file-level restore).
+        .target(name: "TresorFileSystems", dependencies: ["TresorCore"], swiftSettings: strict),
+
         // Layer 3: instant restore's NBD export of a recovery point (and its copy-on-write overlay).
         .target(name: "TresorExport", dependencies: ["TresorEngine", "TresorCore"], swiftSettings: strict),
 
@@ -125,7 +128,7 @@ let package = Package(
                           swiftSettings: strict),
         .executableTarget(name: "TresorCommand", dependencies: commandDependencies + ["TresorRemote"],
                           swiftSettings: strict),
-        .executableTarget(name: "TresorRestoreCommand", dependencies: commandDependencies + ["TresorSnapshot", "TresorExport"],
+        .executableTarget(name: "TresorRestoreCommand", dependencies: commandDependencies + ["TresorSnapshot", "TresorExport", "TresorFileSystems"],
                           swiftSettings: strict),
         .executableTarget(name: "TresorDiskImageGen", dependencies: ["TresorEngine", argumentParser],
                           path: "Tools/DiskImageGen", swiftSettings: strict),
@@ -152,6 +155,9 @@ let package = Package(
         ),
         // Real snapshot providers: a loop-mounted XFS, a frozen ext4, a QEMU VM under KVM (Tools/install-deps.sh).
         .testTarget(name: "TresorSnapshotTests", dependencies: ["TresorSnapshot", "TresorCore", "TresorEngine", "TresorTestSupport"],
+                    swiftSettings: strict),
+        // Partition tables and guest file systems made by Debian's tools (sfdisk, mkfs.ext4 -d), damaged and fuzzed.
+        .testTarget(name: "TresorFileSystemsTests", dependencies: ["TresorFileSystems", "TresorCore", "TresorTestSupport"],
                     swiftSettings: strict),
         // Runs the built programs as subprocesses: exit codes, --json, SIGKILL mid-backup, a full disk.
         .testTarget(name: "TresorEndToEndTests", dependencies: ["TresorTestSupport", "TresorChunkStore", "TresorCore"],

@@ -83,6 +83,11 @@ public struct TresorError: Error, Sendable, CustomStringConvertible {
         public static let undoInvalid = Code("restore.undo_invalid")
         /// An instant-restore overlay's map is damaged, or the overlay was made over another recovery point.
         public static let overlayInvalid = Code("restore.overlay_invalid")
+        // File-level restore: the guest's partitions and file systems, parsed as untrusted input.
+        public static let fileSystemUnsupported = Code("filesystem.unsupported")
+        public static let fileSystemDamaged = Code("filesystem.damaged")
+        public static let pathNotFound = Code("filesystem.path_not_found")
+        public static let unsafeName = Code("filesystem.unsafe_name")
         public static let integrity = Code("data.integrity")
         public static let invalidArgument = Code("usage.invalid_argument")
         public static let cancelled = Code("operation.cancelled")

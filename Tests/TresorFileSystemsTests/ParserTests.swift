@@ -1,0 +1,181 @@
+import Foundation
+import Testing
+import TresorCore
+import TresorFileSystems
+import TresorTestSupport
+
+/// A disk image in memory: the parsers see exactly these bytes.
+struct MemorySource: BlockSource {
+    let data: [UInt8]
+    var size: Int64 { Int64(self.data.count) }
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws {
+        buffer.copyMemory(from: UnsafeRawBufferPointer(start: self.data.withUnsafeBytes { $0.baseAddress! + Int(offset) }, count: buffer.count))
+    }
+}
+
+@Suite(.serialized, .enabled(if: GuestImages.available, "needs mkfs.ext4 and sfdisk (Tools/install-deps.sh)"))
+struct ParserTests {
+    /// One GPT and one MBR disk, shared by the tests of this suite.
+    static let images: (gpt: [UInt8], mbr: [UInt8], fs: [UInt8], dir: TemporaryDirectory) = {
+        let dir = TemporaryDirectory()
+        try! GuestImages.makeTree(dir.file("tree"))
+        try! GuestImages.ext4(from: dir.file("tree"), to: dir.file("fs.img"), sizeMiB: 24)
+        try! GuestImages.disk(dir.file("gpt.img"), fileSystem: dir.file("fs.img"), gpt: true)
+        try! GuestImages.disk(dir.file("mbr.img"), fileSystem: dir.file("fs.img"), gpt: false)
+        func bytes(_ name: String) -> [UInt8] { [UInt8](try! Data(contentsOf: URL(fileURLWithPath: dir.file(name)))) }
+        return (bytes("gpt.img"), bytes("mbr.img"), bytes("fs.img"), dir)
+    }()
+
+    @Test func partitionTablesMadeBySfdiskAreReadExactly() throws {
+        let gpt = try PartitionTable.read(MemorySource(data: Self.images.gpt))
+        #expect(gpt.scheme == .gpt)
+        #expect(gpt.partitions.map(\.number) == [1, 2])
+        #expect(gpt.partitions[1].start == 10240 * 512 && gpt.partitions[1].size == 34 << 20 && gpt.partitions[1].name == "root")
+        #expect(gpt.partitions[0].type == "C12A7328-F81F-11D2-BA4B-00A0C93EC93B", "the EFI system partition's type GUID")
+        let mbr = try PartitionTable.read(MemorySource(data: Self.images.mbr))
+        #expect(mbr.scheme == .mbr)
+        #expect(mbr.partitions.map(\.number) == [1, 5], "the extended partition is a container, its logical partition is 5")
+        #expect(mbr.partitions[1].start == 12288 * 512 && mbr.partitions[1].size == 30 << 20)
+        let bare = try PartitionTable.read(MemorySource(data: Self.images.fs))
+        #expect(bare.scheme == .none)
+    }
+
+    @Test func ext4MadeByMkfsReadsBackWithMetadata() throws {
+        for (disk, partition) in [(Self.images.gpt, 2), (Self.images.mbr, 5)] {
+            let (_, tree) = try Volume.open(MemorySource(data: disk), partition: partition)
+            let hosts = try Volume.find("/etc/hosts", in: tree)
+            #expect(hosts.kind == .file && hosts.permissions == 0o640 && hosts.uid == 1000 && hosts.gid == 1001 && hosts.modifiedSeconds == 1_577_934_245)
+            var text = [UInt8](repeating: 0, count: 64)
+            let n = try text.withUnsafeMutableBytes { try tree.read(hosts, into: $0, at: 0) }
+            #expect(String(decoding: text[0..<n], as: UTF8.self) == "127.0.0.1 localhost\n")
+            #expect(try Volume.find("/home/alice/link", in: tree).target == "../etc/hosts")
+            #expect(try Volume.find("/home/alice/abs", in: tree).target == "/etc/shadow")
+            let sparse = try Volume.find("/home/alice/sparse.bin", in: tree)
+            #expect(sparse.size == 50 << 20)
+            let ranges = try tree.dataRanges(sparse)
+            #expect(ranges.reduce(0) { $0 + $1.count } <= 8192, "only the block holding 'tail' has data: \(ranges)")
+            var tail = [UInt8](repeating: 0, count: 4)
+            _ = try tail.withUnsafeMutableBytes { try tree.read(sparse, into: $0, at: 40_000_000) }
+            #expect(tail == Array("tail".utf8))
+            let big = try Volume.find("/home/alice/big.bin", in: tree)
+            var content = [UInt8](repeating: 0, count: Int(big.size))
+            _ = try content.withUnsafeMutableBytes { try tree.read(big, into: $0, at: 0) }
+            #expect(Data(content) == (try Data(contentsOf: URL(fileURLWithPath: Self.images.dir.file("tree/home/alice/big.bin")))))
+            let leaf = "/deep/" + (1...40).map { "d\($0)" }.joined(separator: "/") + "/leaf.txt"
+            #expect(try Volume.find(leaf, in: tree).size == 5)
+            #expect(try Volume.find("/home/suid", in: tree).permissions == 0o4755)
+            #expect(try Volume.find("/home/fifo", in: tree).kind == .fifo)
+            #expect(throws: TresorError.self) { try Volume.find("/home/nobody", in: tree) }
+        }
+    }
+
+    func code(_ body: () throws -> Void) -> String? {
+        do {
+            try body()
+            return nil
+        } catch let error as TresorError {
+            return error.code.rawValue
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func craftedDamageGivesClearErrors() throws {
+        let fsStart = 10240 * 512
+        func walk(_ disk: [UInt8], partition: Int? = 2) throws {
+            let (_, tree) = try Volume.open(MemorySource(data: disk), partition: partition)
+            var stack = [tree.root]
+            while let next = stack.popLast() {
+                for entry in try tree.list(next) {
+                    if entry.kind == .directory { stack.append(entry) }
+                    if entry.kind == .file { _ = try tree.dataRanges(entry) }
+                }
+            }
+        }
+        // Both GPT headers fail their CRC.
+        var gpt = Self.images.gpt
+        gpt[512 + 24] ^= 0xff
+        gpt[gpt.count - 512 + 24] ^= 0xff
+        #expect(code { _ = try PartitionTable.read(MemorySource(data: gpt)) } == "filesystem.damaged")
+        // Only the primary: the backup header is used.
+        var primary = Self.images.gpt
+        primary[512 + 24] ^= 0xff
+        #expect(try PartitionTable.read(MemorySource(data: primary)).partitions.count == 2)
+        // A block size of 2^30.
+        var blockSize = Self.images.gpt
+        blockSize[fsStart + 1024 + 24] = 20
+        #expect(code { try walk(blockSize) } == "filesystem.damaged")
+        // An unknown incompatible feature.
+        var feature = Self.images.gpt
+        feature[fsStart + 1024 + 96 + 3] |= 0x80
+        #expect(code { try walk(feature) } == "filesystem.unsupported")
+        // No file system at all.
+        var blank = Self.images.gpt
+        blank.replaceSubrange(fsStart..<fsStart + 4096, with: [UInt8](repeating: 0, count: 4096))
+        #expect(code { try walk(blank) } == "filesystem.unsupported")
+        // A partition running past the end of the disk.
+        var mbr = Self.images.mbr
+        mbr[446 + 14] = 0xff
+        #expect(code { _ = try PartitionTable.read(MemorySource(data: mbr)) } == "filesystem.damaged")
+        // An extended boot record chain that points at itself.
+        var loop = Self.images.mbr
+        let ebr = 10240 * 512
+        loop[ebr + 462 + 4] = 0x05
+        loop.replaceSubrange(ebr + 462 + 8..<ebr + 462 + 12, with: [0, 0, 0, 0])
+        #expect(code { _ = try PartitionTable.read(MemorySource(data: loop)) } == "filesystem.damaged")
+    }
+
+    /// Seeded mutation fuzzing: bytes of the metadata (partition tables, superblock, group descriptors, inode
+    /// tables, directories, extent nodes) are changed at random and the whole tree is walked and read. Any
+    /// outcome but a crash or a hang is acceptable: a TresorError, or a tree that reads.
+    @Test func randomlyDamagedImagesNeverCrashTheParsers() throws {
+        var generator = SyntheticRandom(seed: 20261122)
+        let base = Self.images.gpt
+        // Metadata lives in the first megabytes of the file system and in the disk's first and last sectors.
+        let fsStart = 10240 * 512
+        let regions = [0..<(34 * 512), fsStart..<(fsStart + (3 << 20)), (base.count - 34 * 512)..<base.count]
+        var outcomes = (read: 0, refused: 0)
+        for round in 0..<400 {
+            var disk = base
+            for _ in 0..<(1 + Int(generator.next() % 16)) {
+                let region = regions[Int(generator.next() % UInt64(regions.count))]
+                let at = region.lowerBound + Int(generator.next() % UInt64(region.count))
+                disk[at] = round % 3 == 0 ? UInt8(truncatingIfNeeded: generator.next()) : disk[at] ^ (1 << UInt8(generator.next() % 8))
+            }
+            do {
+                let (_, tree) = try Volume.open(MemorySource(data: disk), partition: 2)
+                var stack = [(tree.root, 0)]
+                var visited = 0
+                var scratch = [UInt8](repeating: 0, count: 1 << 16)
+                while let (next, depth) = stack.popLast(), visited < 5000 {
+                    for entry in try tree.list(next) {
+                        visited += 1
+                        if entry.kind == .directory && depth < 64 { stack.append((entry, depth + 1)) }
+                        if entry.kind == .file {
+                            for range in try tree.dataRanges(entry).prefix(64) {
+                                _ = try scratch.withUnsafeMutableBytes { try tree.read(entry, into: $0, at: range.lowerBound) }
+                            }
+                        }
+                    }
+                }
+                outcomes.read += 1
+            } catch is TresorError {
+                outcomes.refused += 1
+            }
+        }
+        #expect(outcomes.read + outcomes.refused == 400)
+        #expect(outcomes.read > 0 && outcomes.refused > 0, "the damage both passed unnoticed and was caught: \(outcomes)")
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so a failing round can be replayed.
+struct SyntheticRandom {
+    var state: UInt64
+    init(seed: UInt64) { self.state = seed | 1 }
+    mutating func next() -> UInt64 {
+        self.state ^= self.state >> 12
+        self.state ^= self.state << 25
+        self.state ^= self.state >> 27
+        return self.state &* 2_685_821_657_736_338_717
+    }
+}
