@@ -34,7 +34,12 @@ public struct SliceSource: BlockSource {
         self.size = size
     }
 
+    /// Reads past the partition's end are damage (a structure pointing outside it), never a read of the
+    /// neighbouring partition.
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws {
+        guard offset >= 0, offset <= self.size, Int64(buffer.count) <= self.size - offset else {
+            throw TresorError(.fileSystemDamaged, "a read of \(buffer.count) bytes at \(offset) passes the end of the \(self.size)-byte partition")
+        }
         try self.base.read(into: buffer, at: self.offset + offset)
     }
 }

@@ -33,7 +33,10 @@ public enum Volume {
         if source.size >= 2048, let magic = try? source.bytes(at: 1024 + 56, count: 2), magic == [0x53, 0xEF] {
             return try Ext4(source)
         }
-        throw TresorError(.fileSystemUnsupported, "no file system this tool reads (ext2/3/4) on this volume")
+        if source.size >= 512, let boot = try? source.bytes(at: 0, count: 512), PartitionTable.looksLikeFATBootSector(boot) {
+            return try FAT(source)
+        }
+        throw TresorError(.fileSystemUnsupported, "no file system this tool reads (ext2/3/4, FAT12/16/32) on this volume")
     }
 
     /// The entry at an absolute path, without following symlinks on the way (a symlink named last is

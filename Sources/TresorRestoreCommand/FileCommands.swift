@@ -28,7 +28,7 @@ struct BrowseResult: Codable {
 extension TresorRestore {
     struct Browse: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List a disk's partitions and the files of a guest file system (ext2/3/4) in a recovery point, reading only the chunks needed.")
+            abstract: "List a disk's partitions and the files of a guest file system (ext2/3/4, FAT) in a recovery point, reading only the chunks needed.")
 
         @OptionGroup var vaultOptions: VaultOptions
         @OptionGroup var point: RecoveryPointOptions

@@ -168,6 +168,68 @@ struct ParserTests {
     }
 }
 
+@Suite(.serialized, .enabled(if: GuestImages.available && FileManager.default.fileExists(atPath: "/usr/bin/mcopy"), "needs dosfstools and mtools"))
+struct FATTests {
+    @Test func fatVolumesMadeByMkfsVfatAndMcopyReadBack() throws {
+        let dir = TemporaryDirectory()
+        var generator = SystemRandomNumberGenerator()
+        let payload = Data((0..<300_000).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        try payload.write(to: URL(fileURLWithPath: dir.file("payload.bin")))
+        try "hello\n".write(toFile: dir.file("hello.txt"), atomically: false, encoding: .utf8)
+        let files = [("/hello.txt", dir.file("hello.txt")), ("/Long Folder Name/A file with a long name.bin", dir.file("payload.bin"))]
+        for (bits, size) in [(12, 4), (16, 24), (32, 48)] {
+            try GuestImages.fat(dir.file("fat\(bits).img"), sizeMiB: size, bits: bits, files: files)
+            let image = MemorySource(data: [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir.file("fat\(bits).img")))))
+            let (table, tree) = try Volume.open(image, partition: nil)
+            #expect(table.scheme == .none, "a FAT volume's boot sector is not taken for an MBR")
+            #expect(tree.kindName == "fat\(bits)")
+            #expect(try tree.list(tree.root).map(\.name).sorted() == ["Long Folder Name", "hello.txt"])
+            let file = try Volume.find("/Long Folder Name/A file with a long name.bin", in: tree)
+            var bytes = [UInt8](repeating: 0, count: Int(file.size))
+            _ = try bytes.withUnsafeMutableBytes { try tree.read(file, into: $0, at: 0) }
+            #expect(Data(bytes) == payload, "FAT\(bits)")
+            #expect(abs(file.modifiedSeconds - Int64(Date().timeIntervalSince1970)) < 86400 * 2, "a FAT time near now (it has no zone)")
+        }
+        // Damage: a cluster chain that loops on itself (FAT32: the file's first cluster points at itself).
+        var damaged = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir.file("fat32.img"))))
+        let (_, tree) = try Volume.open(MemorySource(data: damaged), partition: nil)
+        let file = try Volume.find("/Long Folder Name/A file with a long name.bin", in: tree)
+        let reserved = Int(damaged.littleEndian(UInt16.self, at: 14)) * 512
+        let cluster = Int(file.handle)
+        damaged.replaceSubrange(reserved + 4 * cluster..<reserved + 4 * cluster + 4, with: withUnsafeBytes(of: UInt32(cluster).littleEndian, Array.init))
+        let (_, broken) = try Volume.open(MemorySource(data: damaged), partition: nil)
+        let looping = try Volume.find("/Long Folder Name/A file with a long name.bin", in: broken)
+        var scratch = [UInt8](repeating: 0, count: 1 << 16)
+        #expect(throws: TresorError.self) { _ = try scratch.withUnsafeMutableBytes { try broken.read(looping, into: $0, at: 0) } }
+
+        // Seeded mutation of the boot sector, FATs and directories of each kind; errors are fine, crashes are not.
+        var random = SyntheticRandom(seed: 4242)
+        var outcomes = (read: 0, refused: 0)
+        for bits in [12, 16, 32] {
+            let base = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir.file("fat\(bits).img"))))
+            let metadata = min(base.count, 1 << 20)
+            for _ in 0..<150 {
+                var disk = base
+                for _ in 0..<(1 + Int(random.next() % 12)) { disk[Int(random.next() % UInt64(metadata))] ^= UInt8(truncatingIfNeeded: random.next() | 1) }
+                do {
+                    let (_, tree) = try Volume.open(MemorySource(data: disk), partition: nil)
+                    var stack = [(tree.root, 0)]
+                    while let (next, depth) = stack.popLast() {
+                        for entry in try tree.list(next).prefix(1000) {
+                            if entry.kind == .directory && depth < 32 { stack.append((entry, depth + 1)) }
+                            if entry.kind == .file { _ = try scratch.withUnsafeMutableBytes { try tree.read(entry, into: $0, at: 0) } }
+                        }
+                    }
+                    outcomes.read += 1
+                } catch is TresorError {
+                    outcomes.refused += 1
+                }
+            }
+        }
+        #expect(outcomes.read + outcomes.refused == 450 && outcomes.refused > 0, "\(outcomes)")
+    }
+}
+
 /// A small deterministic generator (xorshift64*), so a failing round can be replayed.
 struct SyntheticRandom {
     var state: UInt64

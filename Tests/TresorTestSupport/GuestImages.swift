@@ -80,4 +80,17 @@ public enum GuestImages {
         try handle.write(contentsOf: fs)
         try handle.close()
     }
+
+    /// A FAT file system made by mkfs.vfat (`bits` 12, 16 or 32) holding `files` (guest path → local file),
+    /// copied in by mtools' mcopy, which writes long names where 8.3 does not fit.
+    public static func fat(_ image: String, sizeMiB: Int, bits: Int, files: [(String, String)]) throws {
+        _ = FileManager.default.createFile(atPath: image, contents: nil)
+        truncate(image, off_t(sizeMiB) << 20)
+        try run("mkfs.vfat", ["-F", "\(bits)"] + (bits == 32 ? ["-s", "1"] : []) + ["-n", "TRESOR", image])
+        for (guest, local) in files {
+            let parent = (guest as NSString).deletingLastPathComponent
+            if parent != "/" { _ = try? run("mmd", ["-D", "s", "-i", image, "::" + parent]) }
+            try run("mcopy", ["-i", image, local, "::" + guest])
+        }
+    }
 }
