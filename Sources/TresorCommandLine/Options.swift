@@ -61,7 +61,7 @@ public struct KeyOptions: ParsableArguments {
         let passphrase = try Passphrase.obtain(prompt: "Passphrase for KEK '\(self.kek)': ")
         let kek = try store.unlock(self.kek, passphrase: passphrase)
         let retired = try store.unlockRetired(kek.file, passphrase: passphrase)
-        return KeyRing(operator: kek, retired: retired)
+        return KeyRing(operator: kek, retired: retired, restored: try store.loadRestored(for: kek.file.id))
     }
 }
 

@@ -27,6 +27,13 @@ enum DomainKeys {
             }
             return key
         }
+        if let record = keys.restoredWrap(recoveryPoint: manifest.recoveryPointID, keyID: nil, purpose: .id) {
+            let key = try keys.unwrap(record)
+            guard ConstantTime.equals(Array(KeyRing.commitment(of: key).utf8), Array(manifest.idKeyCommitment.utf8)) else {
+                throw TresorError(.integrity, "the ID key restored into this key store for \(manifest.recoveryPointID) is not the one it was made with")
+            }
+            return key
+        }
         if let mismatched {
             throw TresorError(.integrity, "no ID key wrapped for KEK '\(keys.kekName)' is the one recovery point \(manifest.recoveryPointID) was made with (last tried: \(mismatched))")
         }
@@ -39,7 +46,8 @@ enum DomainKeys {
         let domain = try DomainID(manifest.domainID)
         var out: [KeyID: SymmetricKey] = [:]
         for named in manifest.dataKeys {
-            guard let record = try vault.findWrap(domain: domain, keyID: named.id, kekIDs: keys.openableKEKIDs) else {
+            guard let record = try vault.findWrap(domain: domain, keyID: named.id, kekIDs: keys.openableKEKIDs)
+                    ?? keys.restoredWrap(recoveryPoint: manifest.recoveryPointID, keyID: named.id, purpose: .data) else {
                 throw TresorError(.unwrapFailed, "data key \(named.id) has no wrap for KEK '\(keys.kekName)'",
                                   action: "use the KEK the backup was made with, or a recovery KEK added to it")
             }

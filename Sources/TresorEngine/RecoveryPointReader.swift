@@ -16,6 +16,9 @@ public final class OpenedRecoveryPoint: Sendable {
     public init(vault: Vault, keys: KeyRing, recoveryPointID: String) throws {
         let manifest = try vault.loadManifest(recoveryPointID)
         try keys.verify(manifest.signed, bodyBytes: manifest.bodyBytes, name: recoveryPointID)
+        guard manifest.body.recoveryPointID == recoveryPointID else {
+            throw TresorError(.integrity, "the manifest stored as \(recoveryPointID) is that of \(manifest.body.recoveryPointID)")
+        }
         guard manifest.body.vaultID == vault.id else {
             throw TresorError(.integrity, "recovery point \(recoveryPointID) was made for vault \(manifest.body.vaultID), not this one")
         }

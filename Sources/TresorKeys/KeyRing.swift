@@ -20,10 +20,12 @@ public final class KeyRing: Sendable {
     private let certificate: SignerCertificate?
     private let recoveryKEKs: [RecoveryKEK]
     private let publicKey: [UInt8]?
+    /// Recovery points whose keys an operator restored into this key store (RestoredKeysFile).
+    private let restored: [RestoredKeysFile]
 
     public var canDecrypt: Bool { self.unlocked != nil }
 
-    public init(operator kek: UnlockedKEK, retired: UnlockedKEK? = nil) {
+    public init(operator kek: UnlockedKEK, retired: UnlockedKEK? = nil, restored: [RestoredKeysFile] = []) {
         self.kekName = kek.file.name
         self.kekID = kek.file.id
         self.kekType = kek.file.type
@@ -35,6 +37,14 @@ public final class KeyRing: Sendable {
         self.certificate = nil
         self.recoveryKEKs = kek.file.recoveryKEKs
         self.publicKey = kek.file.publicKey.flatMap(Hex.decode)
+        self.restored = restored
+    }
+
+    /// A wrap of a restored recovery point's key for this KEK, if its keys were restored into this store.
+    public func restoredWrap(recoveryPoint: String, keyID: KeyID?, purpose: KeyWrapRecord.Purpose) -> KeyWrapRecord? {
+        self.restored.first { $0.recoveryPointID == recoveryPoint }?.wraps.first {
+            $0.purpose == purpose && (keyID == nil || $0.keyID == keyID)
+        }
     }
 
     /// A write-only client's ring, from the key store `tresor keys export-public` made.
@@ -64,6 +74,7 @@ public final class KeyRing: Sendable {
         self.certificate = keys.certificate
         self.recoveryKEKs = file.recoveryKEKs
         self.publicKey = publicKey
+        self.restored = []
     }
 
     // MARK: ID keys and commitments
@@ -175,6 +186,9 @@ public final class KeyRing: Sendable {
         }
         let trusted: Bool
         if roots.contains(signer) {
+            trusted = true
+        } else if self.restored.contains(where: { $0.recoveryPointID == name && $0.signer == signed.signer }) {
+            // Pinned for this one recovery point by the operator who restored its keys here.
             trusted = true
         } else if let certificate = signed.certificate, certificate.signer == signed.signer,
                   let issuer = Hex.decode(certificate.issuer), roots.contains(issuer),

@@ -8,7 +8,7 @@ struct TresorRestore: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tresor-restore",
         abstract: "Tresor's restore tool: whole disks and VMs (raw or VHD), and rollbacks of existing disks, from the vault directory alone.",
-        subcommands: [Disk.self, VM.self, Browse.self, Extract.self, Rollback.self, Undo.self, Instant.self, Export.self])
+        subcommands: [Disk.self, VM.self, Browse.self, Extract.self, Rollback.self, Undo.self, Instant.self, Export.self, Keys.self])
 }
 
 /// What selects a recovery point: the VM, its host when names repeat, and an ID or `latest`.
