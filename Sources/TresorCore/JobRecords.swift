@@ -8,6 +8,24 @@ public enum JobKind: String, Codable, Sendable, CaseIterable {
     case register
     /// Put one VM under a policy (`tresor vm protect`, in bulk).
     case protect
+    /// A restore run by `tresor-restore` against a served vault: it reports progress and hears of a cancel.
+    case restore
+}
+
+/// What `tresor-restore` tells a served vault when a restore starts (docs/jobs.md, "Restore jobs").
+public struct RestoreJobRequest: Codable, Sendable, Equatable {
+    public var vmName: String
+    public var host: String
+    public var recoveryPoint: String
+    /// What is restored where, e.g. "disk 0 to web1-os.img".
+    public var description: String
+
+    public init(vmName: String, host: String, recoveryPoint: String, description: String) {
+        self.vmName = vmName
+        self.host = host
+        self.recoveryPoint = recoveryPoint
+        self.description = description
+    }
 }
 
 /// Operators' bulk protection: one job per VM, each under `policy`.
@@ -119,6 +137,8 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var errorCode: String?
     public var message: String?
     public var action: String?
+    /// For a restore: when its tool last reported (one silent for long has died and its job fails).
+    public var lastReportAtMillis: Int64?
 
     public init(id: String, kind: JobKind, trigger: JobTrigger, vmName: String, host: String, createdAtMillis: Int64,
                 scheduledForMillis: Int64? = nil, keepUntilMillis: Int64? = nil) {

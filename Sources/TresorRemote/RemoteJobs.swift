@@ -66,6 +66,11 @@ public struct RemoteJobs: Sendable {
         try self.connection.postJSON([JobRecord].self, "/v1/protections", request)
     }
 
+    /// A restore job, in progress from the start; report with `progress` and `finish`.
+    public func startRestore(_ request: RestoreJobRequest) throws -> JobRecord {
+        try self.connection.postJSON(JobRecord.self, "/v1/restores", request)
+    }
+
     public func startDiscovery() throws -> JobRecord {
         try VaultConnection.decode(JobRecord.self, try self.connection.send(.POST, "/v1/discovery"))
     }

@@ -42,9 +42,12 @@ extension TresorRestore {
                     withExtendedLifetime(opened) {}
                 }
                 let progress = ProgressCounter()
-                let result = try ProgressDisplay(counter: progress, label: "rollback", quiet: self.outputOptions.json).during {
-                    try RollbackEngine.rollback(recoveryPoint, position: self.disk, target: self.target, undoFile: undoFile,
-                                                resume: self.resume, keepUndo: self.keepUndo, workers: self.pipeline.workers, progress: progress)
+                let result = try RestoreJob.run(self.vaultOptions, point: recoveryPoint, description: "rollback of \(self.target) to disk \(self.disk)",
+                                                progress: progress) {
+                    try ProgressDisplay(counter: progress, label: "rollback", quiet: self.outputOptions.json).during {
+                        try RollbackEngine.rollback(recoveryPoint, position: self.disk, target: self.target, undoFile: undoFile,
+                                                    resume: self.resume, keepUndo: self.keepUndo, workers: self.pipeline.workers, progress: progress)
+                    }
                 }
                 if self.outputOptions.json {
                     try self.outputOptions.print(result)

@@ -60,9 +60,12 @@ extension TresorRestore {
                     withExtendedLifetime(opened) {}
                 }
                 let progress = ProgressCounter()
-                let result = try ProgressDisplay(counter: progress, label: "restore", quiet: self.outputOptions.json).during {
-                    try RestoreEngine.restoreDisk(recoveryPoint, position: self.disk, output: self.output, force: self.force,
-                                                  format: self.format, sync: !self.noSync, workers: self.pipeline.workers, progress: progress)
+                let result = try RestoreJob.run(self.vaultOptions, point: recoveryPoint, description: "disk \(self.disk) to \(self.output)",
+                                                progress: progress) {
+                    try ProgressDisplay(counter: progress, label: "restore", quiet: self.outputOptions.json).during {
+                        try RestoreEngine.restoreDisk(recoveryPoint, position: self.disk, output: self.output, force: self.force,
+                                                      format: self.format, sync: !self.noSync, workers: self.pipeline.workers, progress: progress)
+                    }
                 }
                 if self.outputOptions.json {
                     try self.outputOptions.print(result)
@@ -100,9 +103,11 @@ extension TresorRestore {
                     return (position: disk.position, path: "\(self.outputDir)/disk-\(disk.position)-\(String(safeName))\(self.format.fileSuffix)")
                 }
                 let progress = ProgressCounter()
-                let results = try ProgressDisplay(counter: progress, label: "restore", quiet: self.outputOptions.json).during {
-                    try RestoreEngine.restoreDisks(recoveryPoint, outputs: outputs, force: self.force, format: self.format,
-                                                   workers: self.pipeline.workers, progress: progress)
+                let results = try RestoreJob.run(self.vaultOptions, point: recoveryPoint, description: "VM into \(self.outputDir)", progress: progress) {
+                    try ProgressDisplay(counter: progress, label: "restore", quiet: self.outputOptions.json).during {
+                        try RestoreEngine.restoreDisks(recoveryPoint, outputs: outputs, force: self.force, format: self.format,
+                                                       workers: self.pipeline.workers, progress: progress)
+                    }
                 }
                 if self.outputOptions.json {
                     try self.outputOptions.print(results)

@@ -9,6 +9,7 @@ import TresorEngine
 struct JobRoutes {
     let state: ServerState
     private static let readers: Set<Role> = [.admin, .restore, .reader]
+    private static let restorers: Set<Role> = [.admin, .restore]
     /// How long an agent's poll may wait for a job.
     static let longestPoll = 30.0
 
@@ -107,21 +108,36 @@ struct JobRoutes {
                 try await Task.sleep(for: .milliseconds(250))
             }
         }
+        api.post("restores") { request, context in
+            try AccessRules.require(try context.requireCaller(), Self.restorers, to: "start restore jobs")
+            let asked = try await HTTPCoding.decode(RestoreJobRequest.self, request)
+            return try await state.audited(context, action: "job.restore", target: "vm \(asked.vmName) point \(asked.recoveryPoint)", durable: true) {
+                try HTTPCoding.json(try await state.blocking { try state.jobs.startRestore(asked, now: VaultClock.nowMillis) }, status: .created)
+            }
+        }
+        // Agents report on their backups; restore tools (restore and admin tokens) on their restores.
         api.put("jobs/:id/progress") { request, context in
-            let caller = try Self.agent(context)
+            let caller = try context.requireCaller()
             let id = try context.parameters.require("id")
             let progress = try await HTTPCoding.decode(JobProgress.self, request)
+            if caller.role != .agent {
+                try AccessRules.require(caller, Self.restorers, to: "report on restore jobs")
+                return try HTTPCoding.json(try await state.blocking { try state.jobs.restoreProgress(jobID: id, progress, now: VaultClock.nowMillis) })
+            }
             return try HTTPCoding.json(try await state.blocking {
                 try state.jobs.progress(jobID: id, host: caller.hostName ?? "", progress)
             })
         }
         api.put("jobs/:id/outcome") { request, context in
-            let caller = try Self.agent(context)
+            let caller = try context.requireCaller()
             let id = try context.parameters.require("id")
             let outcome = try await HTTPCoding.decode(JobOutcome.self, request)
+            if caller.role != .agent { try AccessRules.require(caller, Self.restorers, to: "report on restore jobs") }
             return try await state.audited(context, action: "job.finish", target: "job \(id): \(outcome.status.rawValue)", durable: true) {
                 try HTTPCoding.json(try await state.blocking {
-                    try state.jobs.finish(jobID: id, host: caller.hostName ?? "", outcome, now: VaultClock.nowMillis)
+                    caller.role == .agent
+                        ? try state.jobs.finish(jobID: id, host: caller.hostName ?? "", outcome, now: VaultClock.nowMillis)
+                        : try state.jobs.finishRestore(jobID: id, outcome, now: VaultClock.nowMillis)
                 })
             }
         }

@@ -38,6 +38,13 @@ public final class JobQueue: Sendable {
         self.onFailure = onFailure
     }
 
+    /// Runs one check-then-change step under the queue's lock.
+    func withJobs<T>(_ body: () throws -> T) throws -> T {
+        try self.steps.withLock { _ in try body() }
+    }
+
+    static func newID() -> String { UUID().uuidString.lowercased() }
+
     // MARK: Agents
 
     public func report(_ report: AgentReport, now: Int64) throws {
@@ -316,6 +323,7 @@ public final class JobQueue: Sendable {
     /// and queued jobs no agent took within the scheduler's grace period.
     public func expireJobs(now: Int64) throws {
         try self.steps.withLock { _ in
+            try self.expireRestores(now: now)
             for var job in try self.store.jobs(JobFilter(status: .queued)) where now - job.createdAtMillis > BackupScheduler.graceMillis {
                 job.end(.failed, .scheduleMissed,
                         "no agent took the job within two hours: the agent on \(job.host) is not running, or outside its backup window",
