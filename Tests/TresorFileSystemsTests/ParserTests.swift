@@ -130,12 +130,14 @@ struct ParserTests {
     /// outcome but a crash or a hang is acceptable: a TresorError, or a tree that reads.
     @Test func randomlyDamagedImagesNeverCrashTheParsers() throws {
         var generator = SyntheticRandom(seed: 20261122)
-        let base = Self.images.gpt
-        // Metadata lives in the first megabytes of the file system and in the disk's first and last sectors.
-        let fsStart = 10240 * 512
-        let regions = [0..<(34 * 512), fsStart..<(fsStart + (3 << 20)), (base.count - 34 * 512)..<base.count]
+        // Half the rounds damage the GPT disk, half the MBR disk (with its extended boot record). Metadata lives in
+        // the first megabytes of the file system and in the disk's first and last sectors.
         var outcomes = (read: 0, refused: 0)
         for round in 0..<400 {
+            let gpt = round % 2 == 0
+            let base = gpt ? Self.images.gpt : Self.images.mbr
+            let fsStart = (gpt ? 10240 : 12288) * 512
+            let regions = [0..<(34 * 512), (10240 * 512)..<(10240 * 512 + 512), fsStart..<(fsStart + (3 << 20)), (base.count - 34 * 512)..<base.count]
             var disk = base
             for _ in 0..<(1 + Int(generator.next() % 16)) {
                 let region = regions[Int(generator.next() % UInt64(regions.count))]
@@ -143,7 +145,7 @@ struct ParserTests {
                 disk[at] = round % 3 == 0 ? UInt8(truncatingIfNeeded: generator.next()) : disk[at] ^ (1 << UInt8(generator.next() % 8))
             }
             do {
-                let (_, tree) = try Volume.open(MemorySource(data: disk), partition: 2)
+                let (_, tree) = try Volume.open(MemorySource(data: disk), partition: gpt ? 2 : 5)
                 var stack = [(tree.root, 0)]
                 var visited = 0
                 var scratch = [UInt8](repeating: 0, count: 1 << 16)
