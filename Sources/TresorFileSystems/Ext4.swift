@@ -276,13 +276,21 @@ public final class Ext4: FileTree {
         return bytes
     }
 
+    /// The file's written extents as byte ranges, neighbours merged.
     public func dataRanges(_ file: FileEntry) throws -> [Range<Int64>] {
         let block = Int64(self.blockSize)
-        return try self.runs(try self.inode(UInt32(file.handle))).filter { !$0.unwritten }.compactMap { run in
+        var ranges: [Range<Int64>] = []
+        for run in try self.runs(try self.inode(UInt32(file.handle))) where !run.unwritten {
             let start = Int64(run.logical) * block
             let end = min(start + Int64(run.count) * block, file.size)
-            return start < end ? start..<end : nil
+            guard start < end else { continue }
+            if let last = ranges.last, last.upperBound >= start {
+                ranges[ranges.count - 1] = last.lowerBound..<max(last.upperBound, end)
+            } else {
+                ranges.append(start..<end)
+            }
         }
+        return ranges
     }
 
     // MARK: Directories

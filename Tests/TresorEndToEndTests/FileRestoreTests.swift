@@ -56,6 +56,9 @@ struct FileRestoreTests {
         stat("\(out)/home/alice/sparse.bin", &st)
         #expect(st.st_size == 50 << 20 && st.st_blocks * 512 < 1 << 20, "holes stay holes")
         #expect(try FileManager.default.attributesOfItem(atPath: "\(out)/home/suid")[.posixPermissions] as? Int == 0o755, "setuid only with --setuid")
+        stat("\(out)/home/alice/huge.bin", &st)
+        #expect(st.st_size == 5 << 30 && st.st_blocks * 512 < 1 << 20, "a 5 GiB sparse file comes out sparse")
+        #expect(FileManager.default.contentsEqual(atPath: "\(out)/home/alice/fragmented.bin", andPath: dir.file("tree/home/alice/fragmented.bin")))
         let leaf = "\(out)/deep/" + (1...40).map { "d\($0)" }.joined(separator: "/") + "/leaf.txt"
         #expect(try String(contentsOfFile: leaf, encoding: .utf8) == "deep\n")
         let again = try restore(["extract", "--recovery-point", diskPoint, "--partition", "2", "--path", "/etc/hosts", "--output-dir", "out/root/etc"], in: dir)

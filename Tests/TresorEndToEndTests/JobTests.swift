@@ -126,7 +126,9 @@ struct JobTests {
                 "\(fourth.stderr)")
 
         let listed = try setup.run("tresor", ["job", "list", "--vault", setup.server.url, "--status", "completed", "--json"], token: setup.admin)
-        #expect((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as! [[String: Any]]).count == 3)
+        let completed = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as! [[String: Any]]
+        #expect(completed.filter { $0["kind"] as? String == "backup" }.count == 3)
+        #expect(completed.filter { $0["kind"] as? String == "restore" }.count == 1, "the served restore above is a job too")
         let late = try setup.run("tresor", ["job", "cancel", point, "--vault", setup.server.url], token: setup.admin)
         #expect(late.stderr.contains("error[job.not_found]"))
         let done = try setup.run("tresor", ["job", "cancel", job["id"] as! String, "--vault", setup.server.url], token: setup.admin)
@@ -139,7 +141,7 @@ struct JobTests {
                                              "--keystore", "agent-keys", "--kek", "main"], token: setup.agent)
         #expect(other.status != 0 && other.stderr.contains("error[auth.forbidden]") && other.stderr.contains("hv1"), "\(other.stderr)")
         // The job database is readable from the directory too.
-        let local = try setup.run("tresor", ["job", "list", "--vault", "vault", "--vm", "web"], token: nil)
+        let local = try setup.run("tresor", ["job", "list", "--vault", "vault", "--vm", "web", "--kind", "backup"], token: nil)
         #expect(local.stdout.split(separator: "\n").count == 3, "\(local.stdout) \(local.stderr)")
     }
 

@@ -57,6 +57,18 @@ struct ParserTests {
             var tail = [UInt8](repeating: 0, count: 4)
             _ = try tail.withUnsafeMutableBytes { try tree.read(sparse, into: $0, at: 40_000_000) }
             #expect(tail == Array("tail".utf8))
+            let fragmented = try Volume.find("/home/alice/fragmented.bin", in: tree)
+            #expect(try tree.dataRanges(fragmented).count == 10, "ten pieces (in more extents than the inode holds: an extent tree)")
+            for piece in 0..<10 {
+                var byte = [UInt8](repeating: 0, count: 2)
+                _ = try byte.withUnsafeMutableBytes { try tree.read(fragmented, into: $0, at: Int64(piece << 20) + 4095) }
+                #expect(byte == [UInt8(piece + 1), 0], "piece \(piece) and the hole after it")
+            }
+            let huge = try Volume.find("/home/alice/huge.bin", in: tree)
+            #expect(huge.size == 5 << 30)
+            var far = [UInt8](repeating: 0, count: 3)
+            _ = try far.withUnsafeMutableBytes { try tree.read(huge, into: $0, at: 4_500_000_000) }
+            #expect(far == Array("far".utf8))
             let big = try Volume.find("/home/alice/big.bin", in: tree)
             var content = [UInt8](repeating: 0, count: Int(big.size))
             _ = try content.withUnsafeMutableBytes { try tree.read(big, into: $0, at: 0) }

@@ -15,8 +15,8 @@ public enum GuestImages {
     }
 
     /// A small tree with what extraction must get right: permissions and owners, an old mtime, relative and
-    /// absolute symlinks, a sparse file with data past its hole, a multi-megabyte random file, a 40-deep
-    /// path, a setuid file and a fifo.
+    /// absolute symlinks, a sparse file with data past its hole, a file of ten pieces between holes, a 5 GiB
+    /// sparse file, a multi-megabyte random file, a 40-deep path, a setuid file and a fifo.
     public static func makeTree(_ root: String) throws {
         let fm = FileManager.default
         for folder in ["etc", "home/alice"] { try fm.createDirectory(atPath: "\(root)/\(folder)", withIntermediateDirectories: true) }
@@ -31,6 +31,18 @@ public enum GuestImages {
         ftruncate(sparse, 50 << 20)
         _ = "tail".withCString { pwrite(sparse, $0, 4, 40_000_000) }
         close(sparse)
+        // More pieces than an inode holds extents (4), so the file system needs an extent tree below the inode;
+        // and a file past 4 GiB, whose size needs the inode's high size word.
+        let fragmented = open("\(root)/home/alice/fragmented.bin", O_WRONLY | O_CREAT, 0o644)
+        for piece in 0..<10 {
+            let bytes = [UInt8](repeating: UInt8(piece + 1), count: 4096)
+            _ = bytes.withUnsafeBytes { pwrite(fragmented, $0.baseAddress, 4096, off_t(piece) << 20) }
+        }
+        close(fragmented)
+        let huge = open("\(root)/home/alice/huge.bin", O_WRONLY | O_CREAT, 0o644)
+        ftruncate(huge, 5 << 30)
+        _ = "far".withCString { pwrite(huge, $0, 3, 4_500_000_000) }
+        close(huge)
         var generator = SystemRandomNumberGenerator()
         try Data((0..<3_000_000).map { _ in UInt8.random(in: 0...255, using: &generator) }).write(to: URL(fileURLWithPath: "\(root)/home/alice/big.bin"))
         let deep = (1...40).map { "d\($0)" }.joined(separator: "/")
