@@ -1,6 +1,7 @@
 import ArgumentParser
 import TresorCommandLine
 import TresorCore
+import TresorEngine
 import TresorSnapshot
 
 /// What `tresor-restore instant --json` prints.
@@ -56,8 +57,4 @@ extension TresorRestore {
             }
         }
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18 }
 }

@@ -122,5 +122,6 @@ extension RestoreEngine {
 }
 
 extension Duration {
-    var seconds: Double { Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18 }
+    /// The duration in seconds, as the results print it.
+    public var seconds: Double { Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18 }
 }
