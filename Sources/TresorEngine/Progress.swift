@@ -15,6 +15,6 @@ public final class ProgressCounter: Sendable {
     public var bytesDone: Int64 { self.done.load(ordering: .relaxed) }
     public var bytesTotal: Int64 { self.total.load(ordering: .relaxed) }
 
-    func setTotal(_ value: Int64) { self.total.store(value, ordering: .relaxed) }
-    func add(_ value: Int) { self.done.add(Int64(value), ordering: .relaxed) }
+    public func setTotal(_ value: Int64) { self.total.store(value, ordering: .relaxed) }
+    public func add(_ value: Int) { self.done.add(Int64(value), ordering: .relaxed) }
 }

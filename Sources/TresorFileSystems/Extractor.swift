@@ -21,9 +21,16 @@ public final class Extractor {
     public struct Options: Sendable {
         public var devices: Bool
         public var setuid: Bool
-        public init(devices: Bool = false, setuid: Bool = false) {
+        /// Told of the bytes of each piece of file written.
+        public var progress: @Sendable (Int) -> Void
+        /// Asked before each piece: true stops the extraction with `operation.cancelled`.
+        public var isCancelled: @Sendable () -> Bool
+        public init(devices: Bool = false, setuid: Bool = false, progress: @escaping @Sendable (Int) -> Void = { _ in },
+                    isCancelled: @escaping @Sendable () -> Bool = { false }) {
             self.devices = devices
             self.setuid = setuid
+            self.progress = progress
+            self.isCancelled = isCancelled
         }
     }
 
@@ -61,6 +68,7 @@ public final class Extractor {
 
     private func extract(_ entry: FileEntry, as name: String, in folder: Int32, path: String, depth: Int) throws {
         self.entries += 1
+        if self.options.isCancelled() { throw TresorError(.cancelled, "the extraction was cancelled at \(path)") }
         guard self.entries <= Self.maximumEntries else { throw TresorError(.fileSystemDamaged, "more than \(Self.maximumEntries) entries") }
         guard Self.isSafe(name) else {
             self.result.skipped.append("\(path): unsafe name")
@@ -118,12 +126,14 @@ public final class Extractor {
         for range in try self.tree.dataRanges(entry) {
             var offset = range.lowerBound
             while offset < range.upperBound {
+                if self.options.isCancelled() { throw TresorError(.cancelled, "the extraction was cancelled at \(path)") }
                 let want = Int(min(Int64(self.buffer.count), range.upperBound - offset))
                 let got = try self.tree.read(entry, into: UnsafeMutableRawBufferPointer(rebasing: self.buffer[0..<want]), at: offset)
                 guard got > 0 else { break }
                 try POSIX.pwriteAll(fd, UnsafeRawBufferPointer(rebasing: self.buffer[0..<got]), at: offset, path: path)
                 offset += Int64(got)
                 self.result.bytes += Int64(got)
+                self.options.progress(got)
             }
         }
         self.apply(entry, fd: fd)

@@ -123,7 +123,14 @@ extension TresorRestore {
                 let reader = try RecoveryPointDiskReader(recoveryPoint, position: self.volume.disk)
                 let (_, tree) = try Volume.open(reader, partition: self.volume.partition)
                 let entry = try Volume.find(self.path, in: tree)
-                let result = try Extractor(tree: tree, options: .init(devices: self.devices, setuid: self.setuid)).extract(entry, into: self.outputDir)
+                let progress = ProgressCounter()
+                if entry.kind == .file { progress.setTotal(entry.size) }
+                let options = Extractor.Options(devices: self.devices, setuid: self.setuid, progress: { progress.add($0) },
+                                                isCancelled: { progress.isCancelled })
+                let result = try RestoreJob.run(self.vaultOptions, point: recoveryPoint, description: "files \(self.path) into \(self.outputDir)",
+                                                progress: progress) {
+                    try Extractor(tree: tree, options: options).extract(entry, into: self.outputDir)
+                }
                 if self.outputOptions.json {
                     try self.outputOptions.print(result)
                 } else {

@@ -81,5 +81,21 @@ struct FileRestoreTests {
         #expect(missing.status != 0 && missing.stderr.contains("error[filesystem.path_not_found]"))
         let wrong = try restore(["browse", "--recovery-point", diskPoint, "--partition", "1"], in: dir)
         #expect(wrong.status != 0 && wrong.stderr.contains("error[filesystem.unsupported]"), "the empty ESP: \(wrong.stderr)")
+
+        // Against a served vault, an extraction is a restore job.
+        let token = try Programs.run("tresor-vault", ["token", "create", "vault", "--role", "restore"], directory: dir.path).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let server = try ServedVault(directory: dir.file("vault"))
+        defer { _ = server.stop() }
+        let served = try Programs.run("tresor-restore", ["extract", "--vault", server.url, "--vm", "guest", "--disk", "0", "--recovery-point", diskPoint,
+                                                         "--partition", "2", "--path", "/home/alice/big.bin", "--output-dir", "served",
+                                                         "--keystore", "keys", "--kek", "main"],
+                                      environment: env.merging(["TRESOR_TOKEN": token]) { $1 }, directory: dir.path)
+        #expect(served.status == 0, "\(served.stderr)")
+        #expect(FileManager.default.contentsEqual(atPath: dir.file("served/big.bin"), andPath: dir.file("tree/home/alice/big.bin")))
+        let jobs = try Programs.run("tresor", ["job", "list", "--vault", server.url, "--json"], environment: ["TRESOR_TOKEN": token], directory: dir.path)
+        let listed = (try JSONSerialization.jsonObject(with: Data(jobs.stdout.utf8)) as? [[String: Any]]) ?? []
+        #expect(listed.contains { $0["kind"] as? String == "restore" && $0["status"] as? String == "completed"
+            && $0["bytesDone"] as? Int == 3_000_000 && ($0["message"] as? String)?.contains("files /home/alice/big.bin") == true }, "\(listed)")
     }
 }
