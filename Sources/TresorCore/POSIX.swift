@@ -54,17 +54,7 @@ public enum POSIX {
 
     /// Reads up to `buffer.count` bytes from offset 0 until end of file; returns the count.
     public static func readAll(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws -> Int {
-        var done = 0
-        while done < buffer.count {
-            let n = Glibc.pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw error("read", path)
-            }
-            if n == 0 { break }
-            done += n
-        }
-        return done
+        try preadAll(fd, into: buffer, at: 0, path: path)
     }
 
     /// Reads up to `buffer.count` bytes at `offset`, stopping early only at end of file; returns the count.

@@ -50,38 +50,35 @@ extension TresorRestore {
                 sigaddset(&signals, SIGTERM)
                 pthread_sigmask(SIG_BLOCK, &signals, nil)
 
-                let (opened, recoveryPoint, hold) = try self.point.open(vault: self.vaultOptions, keys: self.keyOptions)
-                defer {
-                    hold.release()
-                    withExtendedLifetime(opened) {}
+                try self.point.withOpened(vault: self.vaultOptions, keys: self.keyOptions) { recoveryPoint in
+                    guard !self.migrate || self.overlay != nil else {
+                        throw TresorError(.invalidArgument, "--migrate copies into an overlay", action: "add --overlay FILE")
+                    }
+                    let reader = try RecoveryPointDiskReader(recoveryPoint, position: self.disk)
+                    let overlay = try self.overlay.map { try OverlayDisk(path: $0, base: reader, baseName: "\(recoveryPoint.body.recoveryPointID)/\(self.disk)") }
+                    let served: any ExportedDisk = overlay ?? reader
+                    let server = try NBDServer(name: self.name, disk: served, socketPath: self.socket, tcp: self.listen)
+                    server.start()
+                    let stopping = StopSignal()
+                    if self.migrate, let overlay { Self.startMigration(overlay, json: self.outputOptions.json, stopping: stopping) }
+                    var uris: [String] = []
+                    if let socket = self.socket { uris.append("nbd+unix:///\(self.name)?socket=\(socket)") }
+                    if let listen = self.listen { uris.append("nbd://\(listen)/\(self.name)") }
+                    let started = ExportStarted(recoveryPoint: recoveryPoint.body.recoveryPointID, disk: self.disk, size: reader.size,
+                                                name: self.name, uris: uris, overlay: self.overlay, writable: overlay != nil)
+                    if self.outputOptions.json {
+                        try self.outputOptions.print(started)
+                    } else {
+                        print("exporting disk \(self.disk) of \(started.recoveryPoint) (\(reader.size) bytes, \(overlay == nil ? "read-only" : "writes to \(self.overlay!)")) as \(uris.joined(separator: " and ")); SIGINT or SIGTERM stops")
+                    }
+                    fflushStandardOutput()
+                    var received: Int32 = 0
+                    sigwait(&signals, &received)
+                    stopping.set()
+                    server.stop()
+                    try overlay?.flush()
+                    if !self.outputOptions.json { print("export stopped; \(reader.chunksFetched) chunks were fetched from the vault") }
                 }
-                guard !self.migrate || self.overlay != nil else {
-                    throw TresorError(.invalidArgument, "--migrate copies into an overlay", action: "add --overlay FILE")
-                }
-                let reader = try RecoveryPointDiskReader(recoveryPoint, position: self.disk)
-                let overlay = try self.overlay.map { try OverlayDisk(path: $0, base: reader, baseName: "\(recoveryPoint.body.recoveryPointID)/\(self.disk)") }
-                let served: any ExportedDisk = overlay ?? reader
-                let server = try NBDServer(name: self.name, disk: served, socketPath: self.socket, tcp: self.listen)
-                server.start()
-                let stopping = StopSignal()
-                if self.migrate, let overlay { Self.startMigration(overlay, json: self.outputOptions.json, stopping: stopping) }
-                var uris: [String] = []
-                if let socket = self.socket { uris.append("nbd+unix:///\(self.name)?socket=\(socket)") }
-                if let listen = self.listen { uris.append("nbd://\(listen)/\(self.name)") }
-                let started = ExportStarted(recoveryPoint: recoveryPoint.body.recoveryPointID, disk: self.disk, size: reader.size,
-                                            name: self.name, uris: uris, overlay: self.overlay, writable: overlay != nil)
-                if self.outputOptions.json {
-                    try self.outputOptions.print(started)
-                } else {
-                    print("exporting disk \(self.disk) of \(started.recoveryPoint) (\(reader.size) bytes, \(overlay == nil ? "read-only" : "writes to \(self.overlay!)")) as \(uris.joined(separator: " and ")); SIGINT or SIGTERM stops")
-                }
-                fflushStandardOutput()
-                var received: Int32 = 0
-                sigwait(&signals, &received)
-                stopping.set()
-                server.stop()
-                try overlay?.flush()
-                if !self.outputOptions.json { print("export stopped; \(reader.chunksFetched) chunks were fetched from the vault") }
             }
         }
 

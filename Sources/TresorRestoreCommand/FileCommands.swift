@@ -40,41 +40,38 @@ extension TresorRestore {
 
         func run() throws {
             try runReportingErrors("tresor-restore") {
-                let (opened, recoveryPoint, hold) = try self.point.open(vault: self.vaultOptions, keys: self.keyOptions)
-                defer {
-                    hold.release()
-                    withExtendedLifetime(opened) {}
-                }
-                let reader = try RecoveryPointDiskReader(recoveryPoint, position: self.volume.disk)
-                let table = try PartitionTable.read(reader)
-                if table.scheme != .none && table.partitions.count > 1 && self.volume.partition == nil {
-                    let result = BrowseResult(recoveryPoint: recoveryPoint.body.recoveryPointID, disk: self.volume.disk, partitionTable: table,
-                                              fileSystem: nil, path: nil, entries: [], chunksFetched: reader.chunksFetched)
-                    if self.outputOptions.json { return try self.outputOptions.print(result) }
-                    print("disk \(self.volume.disk): \(table.scheme.rawValue) with \(table.partitions.count) partitions; choose one with --partition")
-                    printTable(header: ["#", "START", "SIZE", "TYPE", "NAME"], rows: table.partitions.map { ["\($0.number)", "\($0.start)", "\($0.size)", $0.type, $0.name ?? ""] })
-                    return
-                }
-                let (_, tree) = try Volume.open(reader, partition: self.volume.partition)
-                let top = try Volume.find(self.path, in: tree)
-                var entries: [FileEntry] = []
-                func walk(_ directory: FileEntry, prefix: String, depth: Int) throws {
-                    for child in try tree.list(directory).sorted(by: { $0.name < $1.name }) {
-                        var shown = child
-                        shown.name = prefix + child.name
-                        entries.append(shown)
-                        if self.recursive, child.kind == .directory, depth < 64 { try walk(child, prefix: shown.name + "/", depth: depth + 1) }
+                try self.point.withOpened(vault: self.vaultOptions, keys: self.keyOptions) { recoveryPoint in
+                    let reader = try RecoveryPointDiskReader(recoveryPoint, position: self.volume.disk)
+                    let table = try PartitionTable.read(reader)
+                    if table.scheme != .none && table.partitions.count > 1 && self.volume.partition == nil {
+                        let result = BrowseResult(recoveryPoint: recoveryPoint.body.recoveryPointID, disk: self.volume.disk, partitionTable: table,
+                                                  fileSystem: nil, path: nil, entries: [], chunksFetched: reader.chunksFetched)
+                        if self.outputOptions.json { return try self.outputOptions.print(result) }
+                        print("disk \(self.volume.disk): \(table.scheme.rawValue) with \(table.partitions.count) partitions; choose one with --partition")
+                        printTable(header: ["#", "START", "SIZE", "TYPE", "NAME"], rows: table.partitions.map { ["\($0.number)", "\($0.start)", "\($0.size)", $0.type, $0.name ?? ""] })
+                        return
                     }
-                }
-                if top.kind == .directory { try walk(top, prefix: "", depth: 0) } else { entries = [top] }
-                if self.outputOptions.json {
-                    try self.outputOptions.print(BrowseResult(recoveryPoint: recoveryPoint.body.recoveryPointID, disk: self.volume.disk, partitionTable: table,
-                                                              fileSystem: tree.kindName, path: self.path, entries: entries, chunksFetched: reader.chunksFetched))
-                } else {
-                    printTable(header: ["MODE", "OWNER", "SIZE", "MODIFIED (UTC)", "NAME"], rows: entries.map { e in
-                        [Self.modeString(e), "\(e.uid):\(e.gid)", "\(e.size)", Self.date(e.modifiedSeconds),
-                         e.name + (e.target.map { " -> \($0)" } ?? "")]
-                    })
+                    let (_, tree) = try Volume.open(reader, partition: self.volume.partition)
+                    let top = try Volume.find(self.path, in: tree)
+                    var entries: [FileEntry] = []
+                    func walk(_ directory: FileEntry, prefix: String, depth: Int) throws {
+                        for child in try tree.list(directory).sorted(by: { $0.name < $1.name }) {
+                            var shown = child
+                            shown.name = prefix + child.name
+                            entries.append(shown)
+                            if self.recursive, child.kind == .directory, depth < 64 { try walk(child, prefix: shown.name + "/", depth: depth + 1) }
+                        }
+                    }
+                    if top.kind == .directory { try walk(top, prefix: "", depth: 0) } else { entries = [top] }
+                    if self.outputOptions.json {
+                        try self.outputOptions.print(BrowseResult(recoveryPoint: recoveryPoint.body.recoveryPointID, disk: self.volume.disk, partitionTable: table,
+                                                                  fileSystem: tree.kindName, path: self.path, entries: entries, chunksFetched: reader.chunksFetched))
+                    } else {
+                        printTable(header: ["MODE", "OWNER", "SIZE", "MODIFIED (UTC)", "NAME"], rows: entries.map { e in
+                            [Self.modeString(e), "\(e.uid):\(e.gid)", "\(e.size)", Self.date(e.modifiedSeconds),
+                             e.name + (e.target.map { " -> \($0)" } ?? "")]
+                        })
+                    }
                 }
             }
         }
@@ -115,28 +112,25 @@ extension TresorRestore {
 
         func run() throws {
             try runReportingErrors("tresor-restore") {
-                let (opened, recoveryPoint, hold) = try self.point.open(vault: self.vaultOptions, keys: self.keyOptions)
-                defer {
-                    hold.release()
-                    withExtendedLifetime(opened) {}
-                }
-                let reader = try RecoveryPointDiskReader(recoveryPoint, position: self.volume.disk)
-                let (_, tree) = try Volume.open(reader, partition: self.volume.partition)
-                let entry = try Volume.find(self.path, in: tree)
-                let progress = ProgressCounter()
-                if entry.kind == .file { progress.setTotal(entry.size) }
-                let options = Extractor.Options(devices: self.devices, setuid: self.setuid, progress: { progress.add($0) },
-                                                isCancelled: { progress.isCancelled })
-                let result = try RestoreJob.run(self.vaultOptions, point: recoveryPoint, description: "files \(self.path) into \(self.outputDir)",
-                                                progress: progress) {
-                    try Extractor(tree: tree, options: options).extract(entry, into: self.outputDir)
-                }
-                if self.outputOptions.json {
-                    try self.outputOptions.print(result)
-                } else {
-                    print("extracted \(self.path) into \(self.outputDir): \(result.files) files (\(result.bytes) bytes), \(result.directories) directories, "
-                        + "\(result.symlinks) symlinks, \(result.special) special files; \(reader.chunksFetched) of the disk's chunks read")
-                    for skipped in result.skipped { print("skipped \(skipped)") }
+                try self.point.withOpened(vault: self.vaultOptions, keys: self.keyOptions) { recoveryPoint in
+                    let reader = try RecoveryPointDiskReader(recoveryPoint, position: self.volume.disk)
+                    let (_, tree) = try Volume.open(reader, partition: self.volume.partition)
+                    let entry = try Volume.find(self.path, in: tree)
+                    let progress = ProgressCounter()
+                    if entry.kind == .file { progress.setTotal(entry.size) }
+                    let options = Extractor.Options(devices: self.devices, setuid: self.setuid, progress: { progress.add($0) },
+                                                    isCancelled: { progress.isCancelled })
+                    let result = try RestoreJob.run(self.vaultOptions, point: recoveryPoint, description: "files \(self.path) into \(self.outputDir)",
+                                                    progress: progress) {
+                        try Extractor(tree: tree, options: options).extract(entry, into: self.outputDir)
+                    }
+                    if self.outputOptions.json {
+                        try self.outputOptions.print(result)
+                    } else {
+                        print("extracted \(self.path) into \(self.outputDir): \(result.files) files (\(result.bytes) bytes), \(result.directories) directories, "
+                            + "\(result.symlinks) symlinks, \(result.special) special files; \(reader.chunksFetched) of the disk's chunks read")
+                        for skipped in result.skipped { print("skipped \(skipped)") }
+                    }
                 }
             }
         }

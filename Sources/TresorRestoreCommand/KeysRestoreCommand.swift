@@ -35,19 +35,16 @@ extension TresorRestore {
         func run() throws {
             try runReportingErrors("tresor-restore") {
                 let target = try KeyStore.open(at: self.toKeystore)
-                let (opened, recoveryPoint, hold) = try self.point.open(vault: self.vaultOptions, keys: self.keyOptions)
-                defer {
-                    hold.release()
-                    withExtendedLifetime(opened) {}
-                }
-                let (path, file) = try KeyRestore.restore(recoveryPoint, vmName: self.point.vm, into: target, kekName: self.toKek,
-                                                          restoredBy: self.keyOptions.kek, now: Int64(time(nil)) * 1000)
-                let result = KeysRestored(recoveryPoint: file.recoveryPointID, keystore: self.toKeystore, kek: self.toKek, file: path,
-                                          dataKeys: file.wraps.count - 1)
-                if self.outputOptions.json {
-                    try self.outputOptions.print(result)
-                } else {
-                    print("restored the ID key and \(result.dataKeys) data key(s) of \(file.recoveryPointID) into \(path), wrapped to KEK '\(self.toKek)'")
+                try self.point.withOpened(vault: self.vaultOptions, keys: self.keyOptions) { recoveryPoint in
+                    let (path, file) = try KeyRestore.restore(recoveryPoint, vmName: self.point.vm, into: target, kekName: self.toKek,
+                                                              restoredBy: self.keyOptions.kek, now: Int64(time(nil)) * 1000)
+                    let result = KeysRestored(recoveryPoint: file.recoveryPointID, keystore: self.toKeystore, kek: self.toKek, file: path,
+                                              dataKeys: file.wraps.count - 1)
+                    if self.outputOptions.json {
+                        try self.outputOptions.print(result)
+                    } else {
+                        print("restored the ID key and \(result.dataKeys) data key(s) of \(file.recoveryPointID) into \(path), wrapped to KEK '\(self.toKek)'")
+                    }
                 }
             }
         }

@@ -36,25 +36,22 @@ extension TresorRestore {
         func run() throws {
             try runReportingErrors("tresor-restore") {
                 let undoFile = try TresorRestore.undoFile(self.undoFile, target: self.target)
-                let (opened, recoveryPoint, hold) = try self.point.open(vault: self.vaultOptions, keys: self.keyOptions)
-                defer {
-                    hold.release()
-                    withExtendedLifetime(opened) {}
-                }
-                let progress = ProgressCounter()
-                let result = try RestoreJob.run(self.vaultOptions, point: recoveryPoint, description: "rollback of \(self.target) to disk \(self.disk)",
-                                                progress: progress) {
-                    try ProgressDisplay(counter: progress, label: "rollback", quiet: self.outputOptions.json).during {
-                        try RollbackEngine.rollback(recoveryPoint, position: self.disk, target: self.target, undoFile: undoFile,
-                                                    resume: self.resume, keepUndo: self.keepUndo, workers: self.pipeline.workers, progress: progress)
+                try self.point.withOpened(vault: self.vaultOptions, keys: self.keyOptions) { recoveryPoint in
+                    let progress = ProgressCounter()
+                    let result = try RestoreJob.run(self.vaultOptions, point: recoveryPoint, description: "rollback of \(self.target) to disk \(self.disk)",
+                                                    progress: progress) {
+                        try ProgressDisplay(counter: progress, label: "rollback", quiet: self.outputOptions.json).during {
+                            try RollbackEngine.rollback(recoveryPoint, position: self.disk, target: self.target, undoFile: undoFile,
+                                                        resume: self.resume, keepUndo: self.keepUndo, workers: self.pipeline.workers, progress: progress)
+                        }
                     }
-                }
-                if self.outputOptions.json {
-                    try self.outputOptions.print(result)
-                } else {
-                    print("rolled \(self.target) back to disk \(self.disk) of \(result.recoveryPoint): \(result.bytesCompared) bytes compared, "
-                        + "\(result.bytesWritten) written in \(result.blocksWritten) blocks"
-                        + (result.undoKept ? "; undo record kept in \(undoFile)" : ""))
+                    if self.outputOptions.json {
+                        try self.outputOptions.print(result)
+                    } else {
+                        print("rolled \(self.target) back to disk \(self.disk) of \(result.recoveryPoint): \(result.bytesCompared) bytes compared, "
+                            + "\(result.bytesWritten) written in \(result.blocksWritten) blocks"
+                            + (result.undoKept ? "; undo record kept in \(undoFile)" : ""))
+                    }
                 }
             }
         }

@@ -17,21 +17,20 @@ struct RecoveryPointOptions: ParsableArguments {
     @Option(help: "The VM's host, when several VMs share the name.") var host: String?
     @Option(help: "A recovery point ID (or its first 8+ characters), or 'latest'.") var recoveryPoint = "latest"
 
-    /// Opens the vault for reading (the returned value holds its shared lock), holds the recovery point
-    /// against garbage collection (a lease on a served vault; release it when done), and opens the point,
-    /// verified and with its keys unwrapped.
-    func open(vault: VaultOptions, keys keyOptions: KeyOptions) throws -> (OpenedVault, OpenedRecoveryPoint, any ReadHold) {
+    /// Runs `body` with the recovery point open: the vault opened for reading (its shared lock held), the point
+    /// held against garbage collection (a lease on a served vault) and opened, verified and with its keys
+    /// unwrapped. The hold and the lock are given back when `body` returns or throws.
+    func withOpened<T>(vault: VaultOptions, keys keyOptions: KeyOptions, _ body: (OpenedRecoveryPoint) throws -> T) throws -> T {
         let keys = try keyOptions.keyRing()
         let opened = try VaultAccess.open(vault, exclusive: false)
         let vm = try opened.vault.findVM(name: self.vm, host: self.host)
         let record = try opened.vault.resolveRecoveryPoint(vm: vm, reference: self.recoveryPoint)
         let hold = try opened.maintenance.holdForReading([record.id])
-        do {
-            return (opened, try OpenedRecoveryPoint(vault: opened.vault, keys: keys, recoveryPointID: record.id), hold)
-        } catch {
+        defer {
             hold.release()
-            throw error
+            withExtendedLifetime(opened) {}
         }
+        return try body(try OpenedRecoveryPoint(vault: opened.vault, keys: keys, recoveryPointID: record.id))
     }
 }
 
@@ -54,23 +53,20 @@ extension TresorRestore {
 
         func run() throws {
             try runReportingErrors("tresor-restore") {
-                let (opened, recoveryPoint, hold) = try self.point.open(vault: self.vaultOptions, keys: self.keyOptions)
-                defer {
-                    hold.release()
-                    withExtendedLifetime(opened) {}
-                }
-                let progress = ProgressCounter()
-                let result = try RestoreJob.run(self.vaultOptions, point: recoveryPoint, description: "disk \(self.disk) to \(self.output)",
-                                                progress: progress) {
-                    try ProgressDisplay(counter: progress, label: "restore", quiet: self.outputOptions.json).during {
-                        try RestoreEngine.restoreDisk(recoveryPoint, position: self.disk, output: self.output, force: self.force,
-                                                      format: self.format, sync: !self.noSync, workers: self.pipeline.workers, progress: progress)
+                try self.point.withOpened(vault: self.vaultOptions, keys: self.keyOptions) { recoveryPoint in
+                    let progress = ProgressCounter()
+                    let result = try RestoreJob.run(self.vaultOptions, point: recoveryPoint, description: "disk \(self.disk) to \(self.output)",
+                                                    progress: progress) {
+                        try ProgressDisplay(counter: progress, label: "restore", quiet: self.outputOptions.json).during {
+                            try RestoreEngine.restoreDisk(recoveryPoint, position: self.disk, output: self.output, force: self.force,
+                                                          format: self.format, sync: !self.noSync, workers: self.pipeline.workers, progress: progress)
+                        }
                     }
-                }
-                if self.outputOptions.json {
-                    try self.outputOptions.print(result)
-                } else {
-                    print("restored disk \(self.disk) of \(recoveryPoint.body.recoveryPointID) to \(self.output) (\(result.format.rawValue)): \(result.bytes) bytes, \(result.chunksRead) chunks read, \(result.chunksZero) zero")
+                    if self.outputOptions.json {
+                        try self.outputOptions.print(result)
+                    } else {
+                        print("restored disk \(self.disk) of \(recoveryPoint.body.recoveryPointID) to \(self.output) (\(result.format.rawValue)): \(result.bytes) bytes, \(result.chunksRead) chunks read, \(result.chunksZero) zero")
+                    }
                 }
             }
         }
@@ -91,28 +87,25 @@ extension TresorRestore {
 
         func run() throws {
             try runReportingErrors("tresor-restore") {
-                let (opened, recoveryPoint, hold) = try self.point.open(vault: self.vaultOptions, keys: self.keyOptions)
-                defer {
-                    hold.release()
-                    withExtendedLifetime(opened) {}
-                }
-                for disk in recoveryPoint.body.disks { try self.format.check(size: disk.size) }
-                try POSIX.makeDirectories(self.outputDir)
-                let outputs = recoveryPoint.body.disks.map { disk in
-                    let safeName = disk.name.map { $0 == "/" ? "_" : $0 }
-                    return (position: disk.position, path: "\(self.outputDir)/disk-\(disk.position)-\(String(safeName))\(self.format.fileSuffix)")
-                }
-                let progress = ProgressCounter()
-                let results = try RestoreJob.run(self.vaultOptions, point: recoveryPoint, description: "VM into \(self.outputDir)", progress: progress) {
-                    try ProgressDisplay(counter: progress, label: "restore", quiet: self.outputOptions.json).during {
-                        try RestoreEngine.restoreDisks(recoveryPoint, outputs: outputs, force: self.force, format: self.format,
-                                                       workers: self.pipeline.workers, progress: progress)
+                try self.point.withOpened(vault: self.vaultOptions, keys: self.keyOptions) { recoveryPoint in
+                    for disk in recoveryPoint.body.disks { try self.format.check(size: disk.size) }
+                    try POSIX.makeDirectories(self.outputDir)
+                    let outputs = recoveryPoint.body.disks.map { disk in
+                        let safeName = disk.name.map { $0 == "/" ? "_" : $0 }
+                        return (position: disk.position, path: "\(self.outputDir)/disk-\(disk.position)-\(String(safeName))\(self.format.fileSuffix)")
                     }
-                }
-                if self.outputOptions.json {
-                    try self.outputOptions.print(results)
-                } else {
-                    for r in results { print("restored disk \(r.disk) to \(r.output) (\(r.bytes) bytes)") }
+                    let progress = ProgressCounter()
+                    let results = try RestoreJob.run(self.vaultOptions, point: recoveryPoint, description: "VM into \(self.outputDir)", progress: progress) {
+                        try ProgressDisplay(counter: progress, label: "restore", quiet: self.outputOptions.json).during {
+                            try RestoreEngine.restoreDisks(recoveryPoint, outputs: outputs, force: self.force, format: self.format,
+                                                           workers: self.pipeline.workers, progress: progress)
+                        }
+                    }
+                    if self.outputOptions.json {
+                        try self.outputOptions.print(results)
+                    } else {
+                        for r in results { print("restored disk \(r.disk) to \(r.output) (\(r.bytes) bytes)") }
+                    }
                 }
             }
         }
