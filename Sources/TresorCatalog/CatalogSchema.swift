@@ -57,6 +57,10 @@ enum CatalogSchema {
         migrator.registerMigration("v2-soft-delete") { db in
             try db.execute(sql: "ALTER TABLE recovery_points ADD COLUMN deleted_at INTEGER")
         }
+        migrator.registerMigration("v3-delta-bases") { db in
+            // A delta chunk's base (ChunkObjectHeader version 2), so collection keeps it with the delta.
+            try db.execute(sql: "ALTER TABLE chunks ADD COLUMN base_id BLOB")
+        }
         return migrator
     }
 }

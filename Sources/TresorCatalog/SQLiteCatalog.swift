@@ -136,12 +136,13 @@ public final class SQLiteCatalog: Catalog {
 
     private static func insertChunks(_ db: Database, domain: DomainID, _ chunks: [StoredChunk]) throws {
         let statement = try db.cachedStatement(sql: """
-            INSERT INTO chunks (domain_id, chunk_id, stored_bytes, data_key_id, bad) VALUES (?, ?, ?, ?, 0)
+            INSERT INTO chunks (domain_id, chunk_id, stored_bytes, data_key_id, bad, base_id) VALUES (?, ?, ?, ?, 0, ?)
             ON CONFLICT (domain_id, chunk_id) DO UPDATE SET
-                stored_bytes = excluded.stored_bytes, data_key_id = excluded.data_key_id, bad = 0
+                stored_bytes = excluded.stored_bytes, data_key_id = excluded.data_key_id, bad = 0, base_id = excluded.base_id
             """)
         for chunk in chunks {
-            try statement.execute(arguments: [domain.rawValue, Data(chunk.id.bytes), chunk.storedBytes, chunk.dataKeyID.hex])
+            try statement.execute(arguments: [domain.rawValue, Data(chunk.id.bytes), chunk.storedBytes, chunk.dataKeyID.hex,
+                                              chunk.base.map { Data($0.bytes) }])
         }
     }
 
@@ -200,6 +201,20 @@ public final class SQLiteCatalog: Catalog {
             for id in ids {
                 try db.execute(sql: "DELETE FROM chunks WHERE domain_id = ? AND chunk_id = ?", arguments: [domain.rawValue, Data(id.bytes)])
             }
+        }
+    }
+
+    public func deltaBases(domain: DomainID) throws -> [ChunkID: ChunkID] {
+        try self.read { db in
+            var bases = [ChunkID: ChunkID]()
+            let cursor = try Row.fetchCursor(
+                db, sql: "SELECT chunk_id, base_id FROM chunks WHERE domain_id = ? AND base_id IS NOT NULL", arguments: [domain.rawValue])
+            while let row = try cursor.next() {
+                let id: [UInt8] = Array(row[0] as Data)
+                let base: [UInt8] = Array(row[1] as Data)
+                if id.count == ChunkID.byteCount, base.count == ChunkID.byteCount { bases[ChunkID(bytes: id)] = ChunkID(bytes: base) }
+            }
+            return bases
         }
     }
 

@@ -34,6 +34,8 @@ extension Tresor {
         @Option(help: "Snapshot tier folder, on the disks' file system: reflink snapshots and change detection.", completion: .directory)
         var snapshotDirectory: String?
         @Option(help: "Days the snapshot stays in the snapshot tier.") var snapshotKeepDays = 2
+        @Flag(help: "Store every changed chunk whole, not as the 4 KiB blocks that differ from its previous version.")
+        var noDeltas = false
         @OptionGroup var pipeline: PipelineOptions
         @OptionGroup var output: OutputOptions
 
@@ -53,6 +55,7 @@ extension Tresor {
                     vmName: self.vm, host: self.host ?? SystemInfo.hostName, diskPaths: self.disks.map(SystemInfo.absolutePath),
                     chunkSize: self.chunkSize.bytes, domain: try self.domain.map(DomainID.init) ?? keys.onlyDomain,
                     compression: self.compressionLevel.map { ZstdSetting(level: $0) } ?? .chunkDefault, workers: self.pipeline.workers)
+                request.deltas = !self.noDeltas
                 let now = SystemInfo.nowMillis
                 let snapshot = try self.snapshotDirectory.map { directory in
                     try VMSnapshotter.take(VMSnapshotter.Request(
@@ -78,7 +81,7 @@ extension Tresor {
                 if SystemInfo.isTerminal(2) {
                     FileHandleOutput.standardError(
                         "read \(result.bytesRead) bytes (\(result.bytesUnchanged) known unchanged) in \(String(format: "%.2f", result.seconds)) s (\(Int(result.throughputMBps)) MB/s): "
-                            + "\(result.chunksNew) new, \(result.chunksReused) reused, \(result.chunksZero) zero chunks; "
+                            + "\(result.chunksNew) new (\(result.chunksDelta) as deltas), \(result.chunksReused) reused, \(result.chunksZero) zero chunks; "
                             + "stored \(result.bytesStored) bytes + \(result.indexBytesAdded) index bytes\n")
                 }
             }

@@ -77,4 +77,13 @@ public final class ZstdDecompressor {
             throw CompressionError("frame expands to \(written) bytes, expected \(output.count)")
         }
     }
+
+    /// Decompresses a frame of at most `output.count` bytes and returns how many it expanded to.
+    public func decompress(_ input: UnsafeRawBufferPointer, intoAtMost output: UnsafeMutableRawBufferPointer) throws -> Int {
+        let written = ZSTD_decompressDCtx(self.context, output.baseAddress, output.count, input.baseAddress, input.count)
+        if ZSTD_isError(written) != 0 {
+            throw CompressionError(String(cString: ZSTD_getErrorName(written)))
+        }
+        return written
+    }
 }

@@ -18,6 +18,10 @@ public protocol BackupDestination: Sendable {
     func lookup(session: String, _ ids: [ChunkID]) throws -> [KeyID?]
     /// Stores one sealed chunk object (ChunkObjectHeader format) under its ID.
     func putChunk(session: String, id: ChunkID, object: UnsafeRawBufferPointer) throws
+    /// A stored chunk object of the session's domain, read into `buffer` (its length returned), for a
+    /// backup that stores a changed chunk as a delta over it. Nil when the vault does not hold it, or does
+    /// not give chunk data to backup clients (a server's backup tokens may not read any).
+    func readChunk(session: String, id: ChunkID, into buffer: UnsafeMutableRawBufferPointer) throws -> Int?
     /// Stores an index page; true when the vault did not hold it yet.
     func putIndexPage(session: String, _ page: [UInt8]) throws -> Bool
     /// An index page of the session's domain, by SHA-256 (hex): the previous recovery point's, for deltas.
@@ -29,6 +33,10 @@ public protocol BackupDestination: Sendable {
     func commit(session: String, manifest: [UInt8]) throws -> RecoveryPointRecord
     /// Ends a session without a recovery point; what it stored stays for a later backup to reuse.
     func abandon(session: String)
+}
+
+extension BackupDestination {
+    public func readChunk(session: String, id: ChunkID, into buffer: UnsafeMutableRawBufferPointer) throws -> Int? { nil }
 }
 
 /// What a client asks for when it opens a backup session.

@@ -26,6 +26,8 @@ public protocol Catalog: Sendable {
     func markBad(domain: DomainID, ids: [ChunkID]) throws
     /// Registers chunk objects found in the store (rebuild, or left by an interrupted backup).
     func registerChunks(domain: DomainID, _ chunks: [StoredChunk]) throws
+    /// The domain's delta chunks, each with the whole chunk it is rebuilt from.
+    func deltaBases(domain: DomainID) throws -> [ChunkID: ChunkID]
     func registerDataKey(domain: DomainID, keyID: KeyID, createdAtMillis: Int64) throws
     /// Adds to the seal counts of data keys (rebuild counts them from chunk headers).
     func addSeals(domain: DomainID, _ seals: [KeyID: Int64]) throws

@@ -74,11 +74,14 @@ public struct StoredChunk: Sendable, Equatable {
     public var id: ChunkID
     public var storedBytes: Int
     public var dataKeyID: KeyID
+    /// For a delta chunk: the whole chunk it is rebuilt from, which stays while the delta does.
+    public var base: ChunkID?
 
-    public init(id: ChunkID, storedBytes: Int, dataKeyID: KeyID) {
+    public init(id: ChunkID, storedBytes: Int, dataKeyID: KeyID, base: ChunkID? = nil) {
         self.id = id
         self.storedBytes = storedBytes
         self.dataKeyID = dataKeyID
+        self.base = base
     }
 }
 

@@ -25,6 +25,9 @@ public struct BackupRequest: Sendable {
     public var consistency: Consistency = .notSnapshotted
     /// What a snapshot provider knows unchanged since the previous recovery point; those chunks are not read.
     public var unchanged: UnchangedSince?
+    /// Store a changed chunk as the 4 KiB blocks that differ from the whole chunk its region held before,
+    /// where the client can open that chunk (ChunkDelta). Off: every new chunk is stored whole.
+    public var deltas = true
 
     public static let defaultChunkSize = 1 << 20
     public static let chunkSizes = (256 << 10)...(4 << 20)
@@ -57,6 +60,8 @@ public struct BackupResult: Codable, Sendable {
     public var chunksNew: Int
     public var chunksReused: Int
     public var chunksZero: Int
+    /// Of the new chunks, those stored as deltas over the whole chunk their region held before.
+    public var chunksDelta: Int
     public var seconds: Double
     public var throughputMBps: Double
     public var consistency: String
@@ -124,7 +129,9 @@ public enum BackupEngine {
         let plan = ChunkPlan(sources: sources, chunkSize: request.chunkSize)
         let pass = BackupPass(plan: plan, destination: destination, session: session.id, idKey: idKey, dataKey: dataKey,
                               previous: previous, compression: request.compression, progress: progress, sources: sources,
-                              unchanged: UnchangedChunks(request.unchanged, previous: previous, session: session, plan: plan))
+                              unchanged: UnchangedChunks(request.unchanged, previous: previous, session: session, plan: plan),
+                              deltas: request.deltas ? DeltaBases(destination: destination, session: session, previous: previous,
+                                                                  chunkSize: request.chunkSize, keys: keys) : nil)
         try pass.run(workers: request.workers)
 
         var stats = pass.stats
@@ -159,7 +166,7 @@ public enum BackupEngine {
             recoveryPoint: record.id, vm: vm.name, vmID: vm.id, host: vm.host, sequence: body.sequence,
             disks: sources.count, chunkSize: request.chunkSize, bytesRead: stats.bytesRead, bytesStored: stats.bytesStored,
             indexBytesAdded: stats.indexBytesAdded, chunksNew: stats.chunksNew, chunksReused: stats.chunksReused,
-            chunksZero: stats.chunksZero, seconds: seconds,
+            chunksZero: stats.chunksZero, chunksDelta: pass.deltaChunks, seconds: seconds,
             throughputMBps: seconds > 0 ? Double(stats.bytesRead + pass.unchangedBytes) / seconds / 1e6 : 0, consistency: body.consistency,
             bytesUnchanged: pass.unchangedBytes,
             stageCPUSeconds: pass.times)

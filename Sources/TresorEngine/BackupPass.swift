@@ -33,6 +33,8 @@ final class BackupPass: Sendable {
         var reusedPrevious = false
         /// Chunks taken from the previous point without reading, as change detection allowed.
         var unchangedBytes: Int64 = 0
+        /// New chunks stored as deltas over a base.
+        var deltaChunks = 0
         var zeroChunks: [Int: Int] = [:]
         var times = StageTimes()
     }
@@ -42,6 +44,8 @@ final class BackupPass: Sendable {
         let slot: Int
         let length: Int
         let id: ChunkID
+        let disk: Int
+        let index: Int
     }
 
     let plan: ChunkPlan
@@ -58,11 +62,13 @@ final class BackupPass: Sendable {
     private let claimed = Mutex<Set<ChunkID>>([])
     private let totals = Mutex(Totals())
     private let sources: [DiskSource]
+    private let deltas: DeltaBases?
 
     init(plan: ChunkPlan, destination: any BackupDestination, session: String, idKey: SymmetricKey,
          dataKey: BackupEngine.SelectedDataKey, previous: PreviousIndex, compression: ZstdSetting, progress: ProgressCounter,
-         sources: [DiskSource], unchanged: UnchangedChunks? = nil) {
+         sources: [DiskSource], unchanged: UnchangedChunks? = nil, deltas: DeltaBases? = nil) {
         self.plan = plan
+        self.deltas = deltas
         self.unchanged = unchanged
         self.table = ChunkTable(chunkCounts: plan.chunkCounts)
         self.destination = destination
@@ -79,6 +85,7 @@ final class BackupPass: Sendable {
     var usedDataKeys: Set<KeyID> { self.totals.withLock { $0.usedDataKeys } }
     var reusedPrevious: Bool { self.totals.withLock { $0.reusedPrevious } }
     var unchangedBytes: Int64 { self.totals.withLock { $0.unchangedBytes } }
+    var deltaChunks: Int { self.totals.withLock { $0.deltaChunks } }
     var times: StageTimes { self.totals.withLock { $0.times } }
     func zeroChunks(disk: Int) -> Int { self.totals.withLock { $0.zeroChunks[disk, default: 0] } }
 
@@ -95,6 +102,7 @@ final class BackupPass: Sendable {
         let buffers = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize * batch, alignment: POSIX.directIOAlignment)
         defer { buffers.deallocate() }
         let sealer = ChunkSealer(maximumChunk: chunkSize, compression: self.compression)
+        let encoder = self.deltas.map { DeltaEncoder(bases: $0, maximumChunk: chunkSize) }
         var local = Totals()
         defer {
             let finished = local
@@ -107,6 +115,7 @@ final class BackupPass: Sendable {
                 totals.usedDataKeys.formUnion(finished.usedDataKeys)
                 totals.reusedPrevious = totals.reusedPrevious || finished.reusedPrevious
                 totals.unchangedBytes += finished.unchangedBytes
+                totals.deltaChunks += finished.deltaChunks
                 totals.zeroChunks.merge(finished.zeroChunks, uniquingKeysWith: +)
                 totals.times += finished.times
             }
@@ -128,8 +137,19 @@ final class BackupPass: Sendable {
                     continue
                 }
                 let chunk = UnsafeRawBufferPointer(rebasing: buffers[waiting.slot * chunkSize..<waiting.slot * chunkSize + waiting.length])
-                let objectLength = try sealer.seal(chunk, id: waiting.id, dataKey: self.dataKey.key, dataKeyID: self.dataKey.id,
+                let objectLength: Int
+                let delta = try encoder?.encode(chunk, id: waiting.id, disk: waiting.disk, index: waiting.index)
+                local.times.delta += clock.lap()
+                if let encoder, let delta {
+                    objectLength = try sealer.seal(UnsafeRawBufferPointer(rebasing: encoder.payload[0..<delta.length]), chunkLength: chunk.count,
+                                                   base: delta.base, id: waiting.id, dataKey: self.dataKey.key, dataKeyID: self.dataKey.id,
                                                    times: &local.times, clock: &clock)
+                    local.usedDataKeys.insert(delta.baseDataKey)
+                    local.deltaChunks += 1
+                } else {
+                    objectLength = try sealer.seal(chunk, id: waiting.id, dataKey: self.dataKey.key, dataKeyID: self.dataKey.id,
+                                                   times: &local.times, clock: &clock)
+                }
                 try self.destination.putChunk(session: self.session, id: waiting.id,
                                               object: UnsafeRawBufferPointer(rebasing: sealer.object[0..<objectLength]))
                 local.times.store += clock.lap()
@@ -190,7 +210,7 @@ final class BackupPass: Sendable {
                     continue
                 }
                 local.times.lookup += clock.lap()
-                pending.append(Pending(slot: slot, length: length, id: id))
+                pending.append(Pending(slot: slot, length: length, id: id, disk: item.disk, index: item.index))
                 if pending.count == batch { try flush() }
             }
             if !stop.isSet { try flush() }

@@ -17,7 +17,7 @@ public enum CatalogRebuilder {
         try vault.catalog.removeAll()
         var chunks: [DomainID: [StoredChunk]] = [:]
         var dataKeys: [DomainID: [KeyID: Int64]] = [:]
-        let header = UnsafeMutableRawBufferPointer.allocate(byteCount: ChunkObjectHeader.byteCount, alignment: 16)
+        let header = UnsafeMutableRawBufferPointer.allocate(byteCount: ChunkObjectHeader.deltaByteCount, alignment: 16)
         defer { header.deallocate() }
 
         for key in try vault.store.list(folder: ObjectKey.domainsFolder) {
@@ -37,7 +37,8 @@ public enum CatalogRebuilder {
                     summary.skipped.append(key.path)
                     continue
                 }
-                chunks[domain, default: []].append(StoredChunk(id: id, storedBytes: size, dataKeyID: parsed.dataKeyID))
+                chunks[domain, default: []].append(StoredChunk(id: id, storedBytes: size, dataKeyID: parsed.dataKeyID,
+                                                                           base: parsed.base))
             case "keys":
                 guard let record = try? KeyWrapRecord.parse(try vault.store.get(key), name: key.path) else {
                     summary.skipped.append(key.path)

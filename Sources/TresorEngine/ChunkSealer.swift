@@ -2,9 +2,10 @@ import TresorCompression
 import TresorCore
 import TresorCrypto
 
-/// Turns a plaintext chunk into a chunk object (ChunkObjectHeader): zstd when it shrinks the chunk,
-/// then AES-256-GCM under the data key with a fresh random nonce and the header as associated data.
-/// One per worker: it owns reusable zstd and cipher contexts and output buffers.
+/// Turns a plaintext chunk, or a delta of one (ChunkDelta), into a chunk object (ChunkObjectHeader):
+/// zstd when it shrinks the payload, then AES-256-GCM under the data key with a fresh random nonce and
+/// the header as associated data. One per worker: it owns reusable zstd and cipher contexts and output
+/// buffers.
 final class ChunkSealer {
     private let compressor: ZstdCompressor
     private let cipher = AESGCM()
@@ -30,26 +31,27 @@ final class ChunkSealer {
         return try self.seal(plain, id: id, dataKey: dataKey, dataKeyID: dataKeyID, times: &ignored, clock: &clock)
     }
 
-    /// Seals `plain`, charging compression and encryption to `times`.
-    func seal(_ plain: UnsafeRawBufferPointer, id: ChunkID, dataKey: SymmetricKey, dataKeyID: KeyID,
-              times: inout StageTimes, clock: inout ThreadCPUClock) throws -> Int {
-        // Keep the compressed form only when it saves at least 1/64 of the chunk: below that, the
+    /// Seals `payload`, charging compression and encryption to `times`. The payload is the chunk itself,
+    /// or with `base` its delta over that chunk; `chunkLength` is the chunk's length either way.
+    func seal(_ payload: UnsafeRawBufferPointer, chunkLength: Int? = nil, base: ChunkID? = nil, id: ChunkID, dataKey: SymmetricKey,
+              dataKeyID: KeyID, times: inout StageTimes, clock: inout ThreadCPUClock) throws -> Int {
+        // Keep the compressed form only when it saves at least 1/64 of the payload: below that, the
         // decompression cost on restore buys almost nothing.
-        let worthwhile = plain.count - plain.count / 64
-        let compressedLength = self.compressor.compress(plain, into: self.compressed, maximumOutput: worthwhile)
+        let worthwhile = payload.count - payload.count / 64
+        let compressedLength = self.compressor.compress(payload, into: self.compressed, maximumOutput: worthwhile)
         times.compress += clock.lap()
-        let payload = compressedLength.map { UnsafeRawBufferPointer(rebasing: self.compressed[0..<$0]) } ?? plain
+        let sealed = compressedLength.map { UnsafeRawBufferPointer(rebasing: self.compressed[0..<$0]) } ?? payload
         let header = ChunkObjectHeader(compressed: compressedLength != nil, chunkID: id, dataKeyID: dataKeyID,
-                                       plaintextLength: plain.count, sealedLength: payload.count)
+                                       plaintextLength: chunkLength ?? payload.count, sealedLength: sealed.count, base: base)
         header.encode(into: self.object)
-        let nonce = UnsafeMutableRawBufferPointer(rebasing: self.object[ChunkObjectHeader.nonceRange])
+        let nonce = UnsafeMutableRawBufferPointer(rebasing: self.object[header.nonceRange])
         try SecureRandom.fill(nonce)
-        let bodyStart = ChunkObjectHeader.byteCount
-        let tagStart = bodyStart + payload.count
+        let bodyStart = header.headerLength
+        let tagStart = bodyStart + sealed.count
         try self.cipher.seal(
             key: dataKey, nonce: UnsafeRawBufferPointer(nonce),
-            associatedData: UnsafeRawBufferPointer(rebasing: self.object[0..<ChunkObjectHeader.byteCount]),
-            plaintext: payload,
+            associatedData: UnsafeRawBufferPointer(rebasing: self.object[0..<bodyStart]),
+            plaintext: sealed,
             ciphertext: UnsafeMutableRawBufferPointer(rebasing: self.object[bodyStart..<tagStart]),
             tag: UnsafeMutableRawBufferPointer(rebasing: self.object[tagStart..<tagStart + ChunkObjectHeader.tagByteCount]))
         times.encrypt += clock.lap()
@@ -57,16 +59,24 @@ final class ChunkSealer {
     }
 }
 
-/// The reverse: checks a chunk object's header, authenticates and decrypts it, decompresses it and
-/// recomputes its keyed ID. One per worker.
+/// Reads a chunk object by ID into a buffer and returns its length.
+typealias ChunkObjectRead = (_ id: ChunkID, _ into: UnsafeMutableRawBufferPointer) throws -> Int
+
+/// The reverse: checks a chunk object's header, authenticates and decrypts it, decompresses it, rebuilds
+/// a delta over its base, and recomputes the keyed ID. One per worker.
 final class ChunkOpener {
     private let decompressor = ZstdDecompressor()
     private let cipher = AESGCM()
+    private let maximumChunk: Int
     private let scratch: UnsafeMutableRawBufferPointer
     /// Where objects are read to.
     let object: UnsafeMutableRawBufferPointer
+    /// A delta's payload and its base, allocated at the first delta.
+    private var deltaBuffers: (payload: UnsafeMutableRawBufferPointer, baseObject: UnsafeMutableRawBufferPointer,
+                               base: UnsafeMutableRawBufferPointer)?
 
     init(maximumChunk: Int) {
+        self.maximumChunk = maximumChunk
         self.scratch = .allocate(byteCount: maximumChunk, alignment: 64)
         self.object = .allocate(byteCount: objectCapacity(maximumChunk: maximumChunk), alignment: POSIX.directIOAlignment)
     }
@@ -74,12 +84,27 @@ final class ChunkOpener {
     deinit {
         self.scratch.deallocate()
         self.object.deallocate()
+        if let buffers = self.deltaBuffers {
+            buffers.payload.deallocate()
+            buffers.baseObject.deallocate()
+            buffers.base.deallocate()
+        }
     }
 
-    /// Opens the object of `length` bytes in `object` into `plain` (exactly `plain.count` bytes expected).
-    /// `keyFor` returns the data key for a key ID the recovery point names, or throws.
-    func open(length: Int, expectedID: ChunkID, name: String, idKey: SymmetricKey,
-              keyFor: (KeyID) throws -> SymmetricKey, into plain: UnsafeMutableRawBufferPointer) throws {
+    /// Reads chunk `id` with `read` (and, for a delta, its base) into `plain`, checks it, and returns the
+    /// bytes fetched.
+    func fetch(_ id: ChunkID, name: String, read: ChunkObjectRead, idKey: SymmetricKey, keyFor: (KeyID) throws -> SymmetricKey,
+               into plain: UnsafeMutableRawBufferPointer) throws -> Int {
+        let length = try read(id, self.object)
+        return try length + self.open(length: length, expectedID: id, name: name, read: read, idKey: idKey, keyFor: keyFor, into: plain)
+    }
+
+    /// Opens the object of `length` bytes in `object` into `plain` (exactly `plain.count` bytes expected)
+    /// and returns the bytes of base fetched for a delta. `keyFor` returns the data key for a key ID the
+    /// recovery point names, or throws; `read` fetches a delta's base.
+    @discardableResult
+    func open(length: Int, expectedID: ChunkID, name: String, read: ChunkObjectRead = ChunkOpener.noBases, idKey: SymmetricKey,
+              keyFor: (KeyID) throws -> SymmetricKey, into plain: UnsafeMutableRawBufferPointer) throws -> Int {
         let objectBytes = UnsafeRawBufferPointer(rebasing: self.object[0..<length])
         let header = try ChunkObjectHeader.decode(objectBytes, objectLength: length, name: name)
         guard header.chunkID == expectedID else {
@@ -88,26 +113,24 @@ final class ChunkOpener {
         guard header.plaintextLength == plain.count else {
             throw TresorError(.integrity, "chunk \(name) holds \(header.plaintextLength) bytes where the index expects \(plain.count)")
         }
-        let key = try keyFor(header.dataKeyID)
-        let bodyStart = ChunkObjectHeader.byteCount
-        let tagStart = bodyStart + header.sealedLength
-        let target = header.compressed ? UnsafeMutableRawBufferPointer(rebasing: self.scratch[0..<header.sealedLength]) : plain
-        do {
-            try self.cipher.open(
-                key: key, nonce: UnsafeRawBufferPointer(rebasing: objectBytes[ChunkObjectHeader.nonceRange]),
-                associatedData: UnsafeRawBufferPointer(rebasing: objectBytes[0..<ChunkObjectHeader.byteCount]),
-                ciphertext: UnsafeRawBufferPointer(rebasing: objectBytes[bodyStart..<tagStart]),
-                tag: UnsafeRawBufferPointer(rebasing: objectBytes[tagStart..<tagStart + ChunkObjectHeader.tagByteCount]),
-                plaintext: target)
-        } catch {
-            throw TresorError(.integrity, "chunk \(name) fails authentication (altered, or sealed under another key)")
-        }
-        if header.compressed {
-            do {
-                try self.decompressor.decompress(UnsafeRawBufferPointer(target), into: plain)
-            } catch {
-                throw TresorError(.integrity, "chunk \(name) does not decompress: \(error)")
+        var baseFetched = 0
+        if let base = header.base {
+            let buffers = self.deltaBuffersAllocated()
+            let payloadLength = try self.unseal(objectBytes, header: header, name: name, keyFor: keyFor, into: buffers.payload)
+            // The base is opened without its keyed ID: the rebuilt chunk's ID, checked below, covers it.
+            baseFetched = try read(base, buffers.baseObject)
+            let baseBytes = UnsafeRawBufferPointer(rebasing: buffers.baseObject[0..<baseFetched])
+            let baseName = "\(name)'s base \(base)"
+            let baseHeader = try ChunkObjectHeader.decode(baseBytes, objectLength: baseFetched, name: baseName)
+            guard baseHeader.chunkID == base, baseHeader.base == nil, baseHeader.plaintextLength == plain.count else {
+                throw TresorError(.integrity, "chunk \(name) names a base that is not a whole chunk of its length")
             }
+            let basePlain = UnsafeMutableRawBufferPointer(rebasing: buffers.base[0..<plain.count])
+            _ = try self.unseal(baseBytes, header: baseHeader, name: baseName, keyFor: keyFor, into: basePlain)
+            try ChunkDelta.apply(UnsafeRawBufferPointer(rebasing: buffers.payload[0..<payloadLength]), over: UnsafeRawBufferPointer(basePlain),
+                                 into: plain, name: name)
+        } else {
+            _ = try self.unseal(objectBytes, header: header, name: name, keyFor: keyFor, into: plain)
         }
         var computed = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         withUnsafeMutableBytes(of: &computed) { out in
@@ -117,6 +140,69 @@ final class ChunkOpener {
         guard id == expectedID else {
             throw TresorError(.integrity, "chunk \(name) decrypts to data whose keyed ID is \(id)")
         }
+        return baseFetched
+    }
+
+    /// The reader for objects that must be whole chunks.
+    static func noBases(_ id: ChunkID, _ into: UnsafeMutableRawBufferPointer) throws -> Int {
+        throw TresorError(.integrity, "a delta chunk names base \(id) where a whole chunk is expected")
+    }
+
+    /// Opens a whole chunk object without checking its keyed ID: a base a backup diffs against (a delta
+    /// made from it is rebuilt from these same authenticated bytes on restore, and checked then).
+    func openBase(length: Int, expectedID: ChunkID, name: String, keyFor: (KeyID) throws -> SymmetricKey,
+                  into plain: UnsafeMutableRawBufferPointer) throws {
+        let objectBytes = UnsafeRawBufferPointer(rebasing: self.object[0..<length])
+        let header = try ChunkObjectHeader.decode(objectBytes, objectLength: length, name: name)
+        guard header.chunkID == expectedID, header.base == nil, header.plaintextLength == plain.count else {
+            throw TresorError(.integrity, "chunk \(name) is not the whole chunk of \(plain.count) bytes its ID names")
+        }
+        _ = try self.unseal(objectBytes, header: header, name: name, keyFor: keyFor, into: plain)
+    }
+
+    /// Authenticates, decrypts and decompresses an object's payload into `out` and returns its length:
+    /// the chunk's for a whole chunk (exactly `out.count`), at most `out.count` for a delta.
+    private func unseal(_ objectBytes: UnsafeRawBufferPointer, header: ChunkObjectHeader, name: String,
+                        keyFor: (KeyID) throws -> SymmetricKey, into out: UnsafeMutableRawBufferPointer) throws -> Int {
+        let key = try keyFor(header.dataKeyID)
+        let bodyStart = header.headerLength
+        let tagStart = bodyStart + header.sealedLength
+        guard header.compressed || header.sealedLength <= out.count else {
+            throw TresorError(.integrity, "chunk \(name) holds more than its chunk's length")
+        }
+        let target = header.compressed ? UnsafeMutableRawBufferPointer(rebasing: self.scratch[0..<header.sealedLength])
+                                       : UnsafeMutableRawBufferPointer(rebasing: out[0..<header.sealedLength])
+        do {
+            try self.cipher.open(
+                key: key, nonce: UnsafeRawBufferPointer(rebasing: objectBytes[header.nonceRange]),
+                associatedData: UnsafeRawBufferPointer(rebasing: objectBytes[0..<bodyStart]),
+                ciphertext: UnsafeRawBufferPointer(rebasing: objectBytes[bodyStart..<tagStart]),
+                tag: UnsafeRawBufferPointer(rebasing: objectBytes[tagStart..<tagStart + ChunkObjectHeader.tagByteCount]),
+                plaintext: target)
+        } catch {
+            throw TresorError(.integrity, "chunk \(name) fails authentication (altered, or sealed under another key)")
+        }
+        guard header.compressed else { return header.sealedLength }
+        do {
+            if header.base == nil {
+                try self.decompressor.decompress(UnsafeRawBufferPointer(target), into: out)
+                return out.count
+            }
+            return try self.decompressor.decompress(UnsafeRawBufferPointer(target), intoAtMost: out)
+        } catch {
+            throw TresorError(.integrity, "chunk \(name) does not decompress: \(error)")
+        }
+    }
+
+    private func deltaBuffersAllocated() -> (payload: UnsafeMutableRawBufferPointer, baseObject: UnsafeMutableRawBufferPointer,
+                                             base: UnsafeMutableRawBufferPointer) {
+        if let buffers = self.deltaBuffers { return buffers }
+        let buffers = (payload: UnsafeMutableRawBufferPointer.allocate(byteCount: self.maximumChunk, alignment: 64),
+                       baseObject: UnsafeMutableRawBufferPointer.allocate(byteCount: objectCapacity(maximumChunk: self.maximumChunk),
+                                                                          alignment: POSIX.directIOAlignment),
+                       base: UnsafeMutableRawBufferPointer.allocate(byteCount: self.maximumChunk, alignment: 64))
+        self.deltaBuffers = buffers
+        return buffers
     }
 }
 
@@ -132,5 +218,5 @@ func chunkID(of plain: UnsafeRawBufferPointer, idKey: UnsafeRawBufferPointer) ->
 /// these buffers with O_DIRECT, in whole aligned blocks).
 func objectCapacity(maximumChunk: Int) -> Int {
     let alignment = POSIX.directIOAlignment
-    return (ChunkObjectHeader.byteCount + maximumChunk + ChunkObjectHeader.tagByteCount + alignment - 1) & ~(alignment - 1)
+    return (ChunkObjectHeader.deltaByteCount + maximumChunk + ChunkObjectHeader.tagByteCount + alignment - 1) & ~(alignment - 1)
 }

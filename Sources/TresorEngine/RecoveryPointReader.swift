@@ -37,6 +37,11 @@ public final class OpenedRecoveryPoint: Sendable {
         return key
     }
 
+    /// Reads a chunk object of the point's domain: the reader a ChunkOpener fetches chunks and bases with.
+    func readChunk(_ id: ChunkID, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        try self.vault.store.read(.chunk(domain: self.domain, id: id), into: buffer)
+    }
+
     public func disk(_ position: Int) throws -> DiskEntry {
         guard let disk = self.body.disks.first(where: { $0.position == position }) else {
             throw TresorError(.invalidArgument, "recovery point \(self.body.recoveryPointID) has disks 0…\(self.body.disks.count - 1), not \(position)")

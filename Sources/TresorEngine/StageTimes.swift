@@ -9,6 +9,8 @@ public struct StageTimes: Codable, Sendable, Equatable {
     public var zeroCheck = 0.0
     public var chunkID = 0.0
     public var lookup = 0.0
+    /// Fetching and opening the bases of delta chunks, and diffing against them.
+    public var delta = 0.0
     public var compress = 0.0
     public var encrypt = 0.0
     public var store = 0.0
@@ -20,6 +22,7 @@ public struct StageTimes: Codable, Sendable, Equatable {
         a.zeroCheck += b.zeroCheck
         a.chunkID += b.chunkID
         a.lookup += b.lookup
+        a.delta += b.delta
         a.compress += b.compress
         a.encrypt += b.encrypt
         a.store += b.store

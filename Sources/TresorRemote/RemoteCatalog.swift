@@ -57,6 +57,9 @@ public final class RemoteCatalog: Catalog {
     public func registerVM(_ vm: VMRecord) throws { throw Self.serverSide }
     public func commit(_ commit: CatalogCommit) throws { throw Self.serverSide }
     public func registerChunks(domain: DomainID, _ chunks: [StoredChunk]) throws { throw Self.serverSide }
+    /// The server keeps this for its own collection and does not serve it: a remote verify finds a delta
+    /// whose base is missing when it reads the delta (`--read-data`), not from the structure check.
+    public func deltaBases(domain: DomainID) throws -> [ChunkID: ChunkID] { [:] }
     public func registerDataKey(domain: DomainID, keyID: KeyID, createdAtMillis: Int64) throws { throw Self.serverSide }
     public func addSeals(domain: DomainID, _ seals: [KeyID: Int64]) throws { throw Self.serverSide }
     public func removeAll() throws { throw Self.serverSide }

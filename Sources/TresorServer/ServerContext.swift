@@ -22,7 +22,7 @@ public struct VaultRequestContext: RequestContext {
 }
 
 enum ServerLimits {
-    static let maximumBody = ChunkObjectHeader.byteCount + ChunkObjectHeader.maximumPlaintext + ChunkObjectHeader.tagByteCount
+    static let maximumBody = ChunkObjectHeader.deltaByteCount + ChunkObjectHeader.maximumPlaintext + ChunkObjectHeader.tagByteCount
     /// IDs per lookup request.
     static let maximumLookup = 4096
 }

@@ -20,10 +20,30 @@ struct FormatTests {
         let header = ChunkObjectHeader(compressed: false, chunkID: self.id, dataKeyID: self.keyID, plaintextLength: 10, sealedLength: 10)
         var bytes = [UInt8](repeating: 0, count: ChunkObjectHeader.byteCount)
         bytes.withUnsafeMutableBytes { header.encode(into: $0) }
-        bytes[4] = 2
+        bytes[4] = 3
         #expect {
             try bytes.withUnsafeBytes { try ChunkObjectHeader.decode($0, objectLength: nil, name: "c1") }
-        } throws: { ($0 as? TresorError)?.code == .unsupportedFormat && "\($0)".contains("version 2") }
+        } throws: { ($0 as? TresorError)?.code == .unsupportedFormat && "\($0)".contains("version 3") }
+    }
+
+    @Test func aDeltaHeaderCarriesItsBaseAndRefusesItselfAsBase() throws {
+        let base = ChunkID(bytes: [UInt8](repeating: 0x5a, count: 32))
+        let header = ChunkObjectHeader(compressed: true, chunkID: self.id, dataKeyID: self.keyID, plaintextLength: 4096, sealedLength: 100,
+                                       base: base)
+        #expect(header.headerLength == ChunkObjectHeader.deltaByteCount && header.nonceRange == 96..<108)
+        var bytes = [UInt8](repeating: 0, count: ChunkObjectHeader.deltaByteCount)
+        bytes.withUnsafeMutableBytes { header.encode(into: $0) }
+        #expect(bytes[4] == 2 && Array(bytes[64..<96]) == [UInt8](repeating: 0x5a, count: 32))
+        let decoded = try bytes.withUnsafeBytes { try ChunkObjectHeader.decode($0, objectLength: header.objectLength, name: "d") }
+        #expect(decoded == header)
+        #expect {
+            try bytes.withUnsafeBytes { try ChunkObjectHeader.decode(UnsafeRawBufferPointer(rebasing: $0[0..<ChunkObjectHeader.byteCount]),
+                                                                      objectLength: nil, name: "d") }
+        } throws: { ($0 as? TresorError)?.code == .corruptObject }
+        bytes.withUnsafeMutableBytes { self.id.write(to: UnsafeMutableRawBufferPointer(rebasing: $0[64..<96])) }
+        #expect {
+            try bytes.withUnsafeBytes { try ChunkObjectHeader.decode($0, objectLength: nil, name: "d") }
+        } throws: { ($0 as? TresorError)?.code == .corruptObject }
     }
 
     @Test func chunkHeaderRejectsImpossibleLengths() throws {

@@ -92,11 +92,10 @@ public final class RecoveryPointDiskReader: Sendable {
             }
             let id = self.ids[index]
             let key = ObjectKey.chunk(domain: self.point.domain, id: id)
-            let objectLength = try self.point.vault.store.read(key, into: state.opener.object)
             var plain = [UInt8](repeating: 0, count: self.chunkLength(index))
             try plain.withUnsafeMutableBytes { out in
-                try state.opener.open(length: objectLength, expectedID: id, name: key.path, idKey: self.point.idKey,
-                                      keyFor: self.point.dataKey, into: out)
+                _ = try state.opener.fetch(id, name: key.path, read: self.point.readChunk, idKey: self.point.idKey,
+                                           keyFor: self.point.dataKey, into: out)
             }
             state.fetched += 1
             state.cache[index] = plain

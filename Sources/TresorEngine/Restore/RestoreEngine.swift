@@ -73,10 +73,9 @@ public enum RestoreEngine {
                         continue
                     }
                     let key = ObjectKey.chunk(domain: point.domain, id: id)
-                    let objectLength = try point.vault.store.read(key, into: opener.object)
                     let chunk = UnsafeMutableRawBufferPointer(rebasing: plain[0..<length])
-                    try opener.open(length: objectLength, expectedID: id, name: key.path, idKey: point.idKey,
-                                    keyFor: point.dataKey, into: chunk)
+                    let objectLength = try opener.fetch(id, name: key.path, read: point.readChunk, idKey: point.idKey,
+                                                        keyFor: point.dataKey, into: chunk)
                     try target.writeChunk(UnsafeRawBufferPointer(chunk), at: offset)
                     local[item.disk].read += 1
                     local[item.disk].fetched += Int64(objectLength)

@@ -89,8 +89,7 @@ public enum RollbackEngine {
                     want.initializeMemory(as: UInt8.self, repeating: 0)
                 } else {
                     let key = ObjectKey.chunk(domain: point.domain, id: id)
-                    let objectLength = try point.vault.store.read(key, into: opener.object)
-                    try opener.open(length: objectLength, expectedID: id, name: key.path, idKey: point.idKey, keyFor: point.dataKey, into: want)
+                    _ = try opener.fetch(id, name: key.path, read: point.readChunk, idKey: point.idKey, keyFor: point.dataKey, into: want)
                 }
                 let have = UnsafeMutableRawBufferPointer(rebasing: current[0..<length])
                 let got = try target.read(into: have, at: offset)

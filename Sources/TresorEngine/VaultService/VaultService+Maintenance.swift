@@ -106,13 +106,16 @@ extension VaultService {
         report.chunksReferenced = referenced.chunkCount
         let stored = try GarbageCollector.stored(self.vault)
         for domain in Set(stored.chunks.keys).union(stored.pages.keys).sorted(by: { $0.rawValue < $1.rawValue }) {
-            let keptChunks = referenced.chunks[domain] ?? []
+            // A delta keeps its base (one level: bases are whole chunks).
+            let bases = try self.vault.catalog.deltaBases(domain: domain)
+            var keptChunks = referenced.chunks[domain] ?? []
+            keptChunks.formUnion(keptChunks.compactMap { bases[$0] })
             let keptPages = referenced.pages[domain] ?? []
             let chunks = (stored.chunks[domain] ?? []).filter { !keptChunks.contains($0) }
             let pages = (stored.pages[domain] ?? []).filter { !keptPages.contains($0) }
             for start in stride(from: 0, to: max(chunks.count, pages.count), by: Self.collectionBatch) {
                 let batch = (Array(chunks.dropFirst(start).prefix(Self.collectionBatch)), Array(pages.dropFirst(start).prefix(Self.collectionBatch)))
-                try self.delete(chunks: batch.0, pages: batch.1, domain: domain, report: &report)
+                try self.delete(chunks: batch.0, pages: batch.1, domain: domain, bases: bases, report: &report)
             }
         }
         try self.vault.store.synchronize()
@@ -123,7 +126,8 @@ extension VaultService {
 
     /// Deletes one batch under the collecting lock: what a session holds stays, the rest is forgotten by
     /// every session and the catalog, then removed from the store.
-    private func delete(chunks: [ChunkID], pages: [String], domain: DomainID, report: inout GarbageReport) throws {
+    private func delete(chunks: [ChunkID], pages: [String], domain: DomainID, bases: [ChunkID: ChunkID],
+                        report: inout GarbageReport) throws {
         try self.collecting.withLock { _ in
             var heldChunks = Set<ChunkID>()
             var heldPages = Set<String>()
@@ -135,6 +139,12 @@ extension VaultService {
             if let pins = self.committedDuringCollection.withLock({ $0 }) {
                 heldChunks.formUnion(pins.chunks[domain, default: []].intersection(chunks))
                 heldPages.formUnion(pins.pages[domain, default: []].intersection(pages))
+            }
+            for session in self.sessions.withLock({ Array($0.values) }) where session.domain == domain {
+                // Bases of what sessions hold: of deltas answered "stored", and of deltas they uploaded.
+                let held = session.held.chunks
+                heldChunks.formUnion(held.compactMap { bases[$0] })
+                heldChunks.formUnion(session.storedChunks.compactMap(\.base))
             }
             report.heldBySessions += heldChunks.count + heldPages.count
             let doomed = chunks.filter { !heldChunks.contains($0) }
@@ -163,6 +173,7 @@ struct CollectionPins {
     mutating func add(_ session: VaultSession) {
         let held = session.held
         self.chunks[session.domain, default: []].formUnion(held.chunks)
+        self.chunks[session.domain, default: []].formUnion(session.storedChunks.compactMap(\.base))
         self.pages[session.domain, default: []].formUnion(held.pages)
     }
 }

@@ -195,9 +195,20 @@ public final class VaultService: BackupDestination {
             throw TresorError(.invalidArgument, "chunk \(id) is sealed under data key \(header.dataKeyID), which domain \(open.domain) has no wrap of",
                               action: "store the data key's wraps before its chunks")
         }
+        if let base = header.base, open.keyID(of: base) == nil {
+            // The base must be one the session was told is stored (so collection keeps it) or stored itself.
+            throw TresorError(.missingObject, "delta chunk \(id) names base \(base), which domain \(open.domain) does not hold",
+                              action: "store the chunk whole")
+        }
         try open.charge(object.count)
         try self.vault.store.put(key, bytes: object)
-        open.record(StoredChunk(id: id, storedBytes: object.count, dataKeyID: header.dataKeyID))
+        open.record(StoredChunk(id: id, storedBytes: object.count, dataKeyID: header.dataKeyID, base: header.base))
+    }
+
+    public func readChunk(session: String, id: ChunkID, into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
+        let open = try self.session(session)
+        guard open.keyID(of: id) != nil else { return nil }
+        return try self.vault.store.read(.chunk(domain: open.domain, id: id), into: buffer)
     }
 
     public func putIndexPage(session: String, _ page: [UInt8]) throws -> Bool {
@@ -235,14 +246,14 @@ public final class VaultService: BackupDestination {
     private func adoptLeftover(_ id: ChunkID, session: VaultSession) throws -> StoredChunk? {
         let key = ObjectKey.chunk(domain: session.domain, id: id)
         guard !session.bad.contains(id), let size = try self.vault.store.size(of: key) else { return nil }
-        var prefix = [UInt8](repeating: 0, count: ChunkObjectHeader.byteCount)
+        var prefix = [UInt8](repeating: 0, count: ChunkObjectHeader.deltaByteCount)
         let n = try prefix.withUnsafeMutableBytes { try self.vault.store.readPrefix(key, into: $0) }
         guard let header = try? prefix.withUnsafeBytes({
                   try ChunkObjectHeader.decode(UnsafeRawBufferPointer(rebasing: $0[0..<n]), objectLength: size, name: key.path)
               }),
-              header.chunkID == id
+              header.chunkID == id, header.base.map({ session.keyID(of: $0) != nil }) ?? true
         else { return nil }
-        let chunk = StoredChunk(id: id, storedBytes: size, dataKeyID: header.dataKeyID)
+        let chunk = StoredChunk(id: id, storedBytes: size, dataKeyID: header.dataKeyID, base: header.base)
         session.record(chunk)
         return chunk
     }
