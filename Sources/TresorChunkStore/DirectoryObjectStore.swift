@@ -49,7 +49,9 @@ public final class DirectoryObjectStore: ObjectStore {
     /// Chunk-sized objects from an aligned buffer are written with direct I/O (O_DIRECT) for their
     /// aligned part: on the machines Tresor is measured on, filling fresh page-cache pages costs about
     /// 2 s of kernel time per GiB while the device takes direct writes at over 2 GB/s. The unaligned tail
-    /// is written through the page cache. File systems without direct I/O (tmpfs) get plain writes.
+    /// is written through the page cache. File systems without direct I/O (tmpfs) get plain writes, and
+    /// so do small objects (delta chunks, mostly): a direct write waits for the device, which for a few
+    /// KiB costs more than the page cache does.
     public func put(_ key: ObjectKey, bytes: UnsafeRawBufferPointer) throws {
         let alignment = POSIX.directIOAlignment
         if bytes.count >= alignment, UInt(bitPattern: bytes.baseAddress) % UInt(alignment) != 0 {
@@ -65,7 +67,7 @@ public final class DirectoryObjectStore: ObjectStore {
         try self.ensureFolder(of: path)
         let temporary = "\(self.temporaryFolder)/\(getpid())-\(self.temporaryCounter.add(1, ordering: .relaxed).newValue)"
         let alignedLength = bytes.count & ~(alignment - 1)
-        let aligned = alignedLength > 0 && UInt(bitPattern: bytes.baseAddress) % UInt(alignment) == 0
+        let aligned = alignedLength >= Self.smallestDirectWrite && UInt(bitPattern: bytes.baseAddress) % UInt(alignment) == 0
         var fd: Int32 = -1
         var direct = false
         if aligned {
@@ -93,6 +95,8 @@ public final class DirectoryObjectStore: ObjectStore {
         close(fd)
         try self.rename(temporary, to: path)
     }
+
+    static let smallestDirectWrite = 128 << 10
 
     public func putDurably(_ key: ObjectKey, bytes: [UInt8]) throws {
         let path = self.fullPath(key)

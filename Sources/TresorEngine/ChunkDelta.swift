@@ -42,26 +42,27 @@ enum ChunkDelta {
         return written
     }
 
-    /// Rebuilds the chunk from `base` and a delta into `out` (as long as `base`). A delta whose bitmap
-    /// and length disagree is refused; the caller still checks the result's keyed ID.
-    static func apply(_ delta: UnsafeRawBufferPointer, over base: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer,
-                      name: String) throws {
-        precondition(out.count == base.count)
-        let bitmapBytes = bitmapByteCount(chunkLength: base.count)
-        let blocks = (base.count + blockSize - 1) / blockSize
+    /// Rebuilds the chunk in place: `chunk` holds the base's plaintext and receives the delta's blocks.
+    /// A delta whose bitmap and length disagree is refused; the caller still checks the result's keyed ID.
+    static func apply(_ delta: UnsafeRawBufferPointer, onto chunk: UnsafeMutableRawBufferPointer, name: String) throws {
+        let bitmapBytes = bitmapByteCount(chunkLength: chunk.count)
+        let blocks = (chunk.count + blockSize - 1) / blockSize
         func damaged(_ why: String) -> TresorError { TresorError(.integrity, "delta chunk \(name) \(why)") }
         guard delta.count >= bitmapBytes else { throw damaged("is shorter than its bitmap") }
         if blocks % 8 != 0, delta[bitmapBytes - 1] >> UInt8(blocks % 8) != 0 { throw damaged("marks blocks past its end") }
-        out.copyMemory(from: base)
+        var needed = bitmapBytes
+        for block in 0..<blocks where delta[block / 8] & (UInt8(1) << UInt8(block % 8)) != 0 {
+            needed += min(blockSize, chunk.count - block * blockSize)
+        }
+        // Checked before the first write, so a refused delta leaves the base as it was.
+        guard needed == delta.count else { throw damaged("holds \(delta.count) bytes where its bitmap marks \(needed)") }
         var read = bitmapBytes
         for block in 0..<blocks where delta[block / 8] & (UInt8(1) << UInt8(block % 8)) != 0 {
             let start = block * blockSize
-            let length = min(blockSize, base.count - start)
-            guard read + length <= delta.count else { throw damaged("holds fewer blocks than its bitmap marks") }
-            UnsafeMutableRawBufferPointer(rebasing: out[start..<start + length])
+            let length = min(blockSize, chunk.count - start)
+            UnsafeMutableRawBufferPointer(rebasing: chunk[start..<start + length])
                 .copyMemory(from: UnsafeRawBufferPointer(rebasing: delta[read..<read + length]))
             read += length
         }
-        guard read == delta.count else { throw damaged("holds more bytes than its bitmap marks") }
     }
 }

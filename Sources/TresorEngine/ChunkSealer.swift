@@ -71,9 +71,8 @@ final class ChunkOpener {
     private let scratch: UnsafeMutableRawBufferPointer
     /// Where objects are read to.
     let object: UnsafeMutableRawBufferPointer
-    /// A delta's payload and its base, allocated at the first delta.
-    private var deltaBuffers: (payload: UnsafeMutableRawBufferPointer, baseObject: UnsafeMutableRawBufferPointer,
-                               base: UnsafeMutableRawBufferPointer)?
+    /// A delta's payload, allocated at the first delta.
+    private var deltaPayload: UnsafeMutableRawBufferPointer?
 
     init(maximumChunk: Int) {
         self.maximumChunk = maximumChunk
@@ -84,11 +83,7 @@ final class ChunkOpener {
     deinit {
         self.scratch.deallocate()
         self.object.deallocate()
-        if let buffers = self.deltaBuffers {
-            buffers.payload.deallocate()
-            buffers.baseObject.deallocate()
-            buffers.base.deallocate()
-        }
+        self.deltaPayload?.deallocate()
     }
 
     /// Reads chunk `id` with `read` (and, for a delta, its base) into `plain`, checks it, and returns the
@@ -115,20 +110,20 @@ final class ChunkOpener {
         }
         var baseFetched = 0
         if let base = header.base {
-            let buffers = self.deltaBuffersAllocated()
-            let payloadLength = try self.unseal(objectBytes, header: header, name: name, keyFor: keyFor, into: buffers.payload)
-            // The base is opened without its keyed ID: the rebuilt chunk's ID, checked below, covers it.
-            baseFetched = try read(base, buffers.baseObject)
-            let baseBytes = UnsafeRawBufferPointer(rebasing: buffers.baseObject[0..<baseFetched])
+            let payload = self.deltaPayloadAllocated()
+            let payloadLength = try self.unseal(objectBytes, header: header, name: name, keyFor: keyFor, into: payload)
+            // The delta's object is no longer needed: its base goes into the same buffer, and its
+            // plaintext straight into `plain`, where the delta's blocks then land. The base is opened
+            // without its keyed ID: the rebuilt chunk's ID, checked below, covers it.
+            baseFetched = try read(base, self.object)
+            let baseBytes = UnsafeRawBufferPointer(rebasing: self.object[0..<baseFetched])
             let baseName = "\(name)'s base \(base)"
             let baseHeader = try ChunkObjectHeader.decode(baseBytes, objectLength: baseFetched, name: baseName)
             guard baseHeader.chunkID == base, baseHeader.base == nil, baseHeader.plaintextLength == plain.count else {
                 throw TresorError(.integrity, "chunk \(name) names a base that is not a whole chunk of its length")
             }
-            let basePlain = UnsafeMutableRawBufferPointer(rebasing: buffers.base[0..<plain.count])
-            _ = try self.unseal(baseBytes, header: baseHeader, name: baseName, keyFor: keyFor, into: basePlain)
-            try ChunkDelta.apply(UnsafeRawBufferPointer(rebasing: buffers.payload[0..<payloadLength]), over: UnsafeRawBufferPointer(basePlain),
-                                 into: plain, name: name)
+            _ = try self.unseal(baseBytes, header: baseHeader, name: baseName, keyFor: keyFor, into: plain)
+            try ChunkDelta.apply(UnsafeRawBufferPointer(rebasing: payload[0..<payloadLength]), onto: plain, name: name)
         } else {
             _ = try self.unseal(objectBytes, header: header, name: name, keyFor: keyFor, into: plain)
         }
@@ -194,15 +189,11 @@ final class ChunkOpener {
         }
     }
 
-    private func deltaBuffersAllocated() -> (payload: UnsafeMutableRawBufferPointer, baseObject: UnsafeMutableRawBufferPointer,
-                                             base: UnsafeMutableRawBufferPointer) {
-        if let buffers = self.deltaBuffers { return buffers }
-        let buffers = (payload: UnsafeMutableRawBufferPointer.allocate(byteCount: self.maximumChunk, alignment: 64),
-                       baseObject: UnsafeMutableRawBufferPointer.allocate(byteCount: objectCapacity(maximumChunk: self.maximumChunk),
-                                                                          alignment: POSIX.directIOAlignment),
-                       base: UnsafeMutableRawBufferPointer.allocate(byteCount: self.maximumChunk, alignment: 64))
-        self.deltaBuffers = buffers
-        return buffers
+    private func deltaPayloadAllocated() -> UnsafeMutableRawBufferPointer {
+        if let payload = self.deltaPayload { return payload }
+        let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: self.maximumChunk, alignment: 64)
+        self.deltaPayload = payload
+        return payload
     }
 }
 

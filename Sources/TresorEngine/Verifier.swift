@@ -122,7 +122,8 @@ public enum Verifier {
         }
 
         let checked = try Self.checkChunks(uses, mode: mode, vault: vault, points: opened,
-                                           workers: workers ?? WorkerPool.defaultWorkers, progress: progress)
+                                           workers: workers ?? WorkerPool.readingWorkers(chunkSize: opened.values.map(\.body.chunkSize).max() ?? 0),
+                                           progress: progress)
         if !checked.damage.isEmpty {
             let breaks = try Self.references(of: Set(checked.damage.map { DamagedChunk(domain: $0.domain, id: $0.id) }), in: opened)
             for damage in checked.damage.sorted(by: { $0.id < $1.id }) {

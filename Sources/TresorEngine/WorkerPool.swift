@@ -43,6 +43,15 @@ enum WorkerPool {
     /// Worker count for the pipelines: two per core plus one. Each worker alternates CPU work with direct
     /// reads and writes that wait for the device, so more workers than cores keep every core busy.
     public static var defaultWorkers: Int { 2 * ProcessInfo.processInfo.activeProcessorCount + 1 }
+
+    /// Worker count for pipelines that mostly wait on direct reads of chunk objects (restore, verify):
+    /// on this kind of virtual disk a read takes about as long as opening the chunk, so more reads in
+    /// flight keep the cores busy (measured: 2.7 s with 5 workers, 2.3 s with 32, for 2 GiB). Bounded by
+    /// memory: each worker holds four chunk-sized buffers (object, its decompression input, a delta's
+    /// payload, the plaintext), within 128 MiB.
+    public static func readingWorkers(chunkSize: Int) -> Int {
+        max(self.defaultWorkers, min(16 * ProcessInfo.processInfo.activeProcessorCount, (128 << 20) / (4 * max(chunkSize, 1))))
+    }
 }
 
 /// Hands out item indices 0..<count to workers, each exactly once.

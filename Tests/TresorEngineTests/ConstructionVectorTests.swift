@@ -59,6 +59,41 @@ struct ConstructionVectorTests {
         #expect(out == plaintext)
     }
 
+    @Test func deltaChunkObjectRebuildsOverItsBase() throws {
+        let p = part("deltaChunkObject")
+        let delta = Vectors.bytes(p, "deltaObject")
+        let baseObject = Vectors.bytes(p, "baseObject")
+        let baseID = ChunkID(bytes: Vectors.bytes(p, "baseID"))
+        let plaintext = Vectors.bytes(p, "plaintext")
+        let opener = ChunkOpener(maximumChunk: plaintext.count)
+        let dataKeyID = KeyID(bytes: Vectors.bytes(p, "dataKeyID"))
+        let dataKey = key(p, "dataKey")
+        let keyFor: (KeyID) throws -> SymmetricKey = { id in
+            guard id == dataKeyID else { throw TresorError(.integrity, "unexpected key") }
+            return dataKey
+        }
+        let read: ChunkObjectRead = { id, buffer in
+            let object = id == baseID ? baseObject : delta
+            object.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[0..<object.count]).copyMemory(from: $0) }
+            return object.count
+        }
+        var out = [UInt8](repeating: 0, count: plaintext.count)
+        let fetched = try out.withUnsafeMutableBytes { buffer in
+            try opener.fetch(ChunkID(bytes: Vectors.bytes(p, "chunkID")), name: "vector", read: read, idKey: key(p, "idKey"),
+                             keyFor: keyFor, into: buffer)
+        }
+        #expect(out == plaintext)
+        #expect(fetched == delta.count + baseObject.count)
+        // Opened as a whole chunk, the delta is refused: it names a base.
+        delta.withUnsafeBytes { opener.object.copyMemory(from: $0) }
+        #expect {
+            try out.withUnsafeMutableBytes { buffer in
+                try opener.open(length: delta.count, expectedID: ChunkID(bytes: Vectors.bytes(p, "chunkID")), name: "vector",
+                                idKey: key(p, "idKey"), keyFor: keyFor, into: buffer)
+            }
+        } throws: { ($0 as? TresorError)?.code == .integrity }
+    }
+
     @Test func sealedKEKOpensWithItsPassphrase() throws {
         let p = part("sealedKEK")
         let sealed = SealedSecrets(n: UInt64(p["n"] as! Int), r: UInt64(p["r"] as! Int), p: UInt64(p["p"] as! Int),

@@ -135,10 +135,8 @@ struct DeltaChunkTests {
         #expect(out[0] == 0b1001)
         let delta = Array(out[0..<n])
         func apply(_ delta: [UInt8]) throws -> [UInt8] {
-            var rebuilt = [UInt8](repeating: 0, count: length)
-            try delta.withUnsafeBytes { d in try base.withUnsafeBytes { b in try rebuilt.withUnsafeMutableBytes {
-                try ChunkDelta.apply(d, over: b, into: $0, name: "test")
-            } } }
+            var rebuilt = base
+            try delta.withUnsafeBytes { d in try rebuilt.withUnsafeMutableBytes { try ChunkDelta.apply(d, onto: $0, name: "test") } }
             return rebuilt
         }
         #expect(try apply(delta) == chunk)

@@ -53,7 +53,7 @@ public enum RestoreEngine {
         progress.setTotal(disks.reduce(0) { $0 + $1.size })
         for (disk, target) in targets.enumerated() { target.preallocate(Self.dataRanges(indexes[disk], plan: plan, disk: disk)) }
         do {
-            try WorkerPool.run(workers: workers ?? WorkerPool.defaultWorkers) { _, stop in
+            try WorkerPool.run(workers: workers ?? WorkerPool.readingWorkers(chunkSize: plan.chunkSize)) { _, stop in
                 let opener = ChunkOpener(maximumChunk: plan.chunkSize)
                 let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: plan.chunkSize, alignment: POSIX.directIOAlignment)
                 defer { plain.deallocate() }
