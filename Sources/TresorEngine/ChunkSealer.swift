@@ -207,7 +207,7 @@ func chunkID(of plain: UnsafeRawBufferPointer, idKey: UnsafeRawBufferPointer) ->
 
 /// Room for the largest chunk object, rounded up for direct I/O (objects are read and written from
 /// these buffers with O_DIRECT, in whole aligned blocks).
-func objectCapacity(maximumChunk: Int) -> Int {
+public func objectCapacity(maximumChunk: Int) -> Int {
     let alignment = POSIX.directIOAlignment
     return (ChunkObjectHeader.deltaByteCount + maximumChunk + ChunkObjectHeader.tagByteCount + alignment - 1) & ~(alignment - 1)
 }

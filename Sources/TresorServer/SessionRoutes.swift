@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import TresorChunkStore
 import TresorCore
 import TresorEngine
 
@@ -72,6 +73,25 @@ struct SessionRoutes {
                     }
                 }
             }
+        }
+        // A chunk object the session may build a delta on: only for callers that may read chunk data
+        // (admin); backup and agent tokens are refused, and their clients store changed chunks whole.
+        api.get("sessions/:session/chunks/:id") { _, context in
+            let session = try Self.authorize(state, context)
+            try AccessRules.require(try context.requireCaller(), [.admin], to: "read chunk data")
+            guard let id = ChunkID(hex: try context.parameters.require("id")) else {
+                throw TresorError(.requestInvalid, "not a chunk ID (64 hex digits)")
+            }
+            let body = try await state.blocking {
+                try state.buffers.withBuffer(capacity: objectCapacity(maximumChunk: ChunkObjectHeader.maximumPlaintext)) { buffer in
+                    guard let length = try state.service.readChunk(session: session, id: id, into: buffer) else {
+                        throw TresorError(.notFound, "the session's domain holds no chunk \(id)")
+                    }
+                    return ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
+                }
+            }
+            state.metrics.served(bytes: body.readableBytes)
+            return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: ResponseBody(byteBuffer: body))
         }
         api.post("sessions/:session/index-pages") { request, context in
             let session = try Self.authorize(state, context)

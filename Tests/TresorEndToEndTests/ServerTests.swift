@@ -38,9 +38,9 @@ struct ServerTests {
         }
     }
 
-    func backup(_ setup: Setup, _ url: String, vm: String = "web", token: String) throws -> Programs.Result {
+    func backup(_ setup: Setup, _ url: String, vm: String = "web", token: String, extra: [String] = []) throws -> Programs.Result {
         try setup.run("tresor", ["backup", "--vault", url, "--vm", vm, "--disk", "os.img", "--disk", "data.img",
-                                 "--keystore", "keys", "--kek", "main", "--json"], token: token, passphrase: self.passphrase)
+                                 "--keystore", "keys", "--kek", "main", "--json"] + extra, token: token, passphrase: self.passphrase)
     }
 
     @Test func remoteBackupListAndRestoreGiveWhatTheLocalVaultGives() throws {
@@ -53,11 +53,18 @@ struct ServerTests {
         #expect(second.status == 0, "\(second.stderr)")
         let stats = try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as! [String: Any]
         #expect((stats["chunksReused"] as? Int ?? 0) > 0, "the incremental reuses the first point's chunks")
+        #expect((stats["chunksNew"] as? Int ?? 0) > 0 && stats["chunksDelta"] as? Int == 0, "a backup token reads no chunk data for deltas")
+        // An admin token may read chunk data: its backup stores changed chunks as deltas.
+        try TestImages.scribble(setup.dir.file("os.img"), blocks: 3, seed: 34)
+        let third = try self.backup(setup, server.url, token: setup.tokens["admin"]!)
+        #expect(third.status == 0, "\(third.stderr)")
+        let thirdStats = try JSONSerialization.jsonObject(with: Data(third.stdout.utf8)) as! [String: Any]
+        #expect((thirdStats["chunksDelta"] as? Int ?? 0) > 0, "\(third.stdout)")
 
         let list = try setup.run("tresor", ["list", "--vault", server.url, "--vm", "web", "--json"], token: setup.tokens["reader"]!)
         #expect(list.status == 0, "\(list.stderr)")
         let points = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as! [[String: Any]]
-        #expect(points.count == 2)
+        #expect(points.count == 3)
 
         let restore = try setup.run("tresor-restore", ["vm", "--vault", server.url, "--vm", "web", "--output-dir", "whole",
                                                        "--keystore", "keys", "--kek", "main"], token: setup.tokens["restore"]!,
@@ -67,7 +74,7 @@ struct ServerTests {
         #expect(TestImages.equal(setup.dir.file("whole/disk-1-data.img"), setup.dir.file("data.img")))
         let metrics = try RawHTTP.call("GET", server.url + "/metrics", token: nil, directory: setup.dir.path)
         #expect(metrics.status == 200)
-        #expect(metrics.body.contains("tresor_recovery_points_committed_total 2"), "\(metrics.body.prefix(400))")
+        #expect(metrics.body.contains("tresor_recovery_points_committed_total 3"), "\(metrics.body.prefix(400))")
         #expect(metrics.body.contains("http_server_request_duration_count{http_route=\"/v1/sessions/{session}/chunks/{id}\""))
         // No secrets anywhere; the VM's name only in its last-backup gauge, the one per-VM metric.
         let named = metrics.body.split(separator: "\n").filter { $0.contains("web") }
@@ -82,7 +89,7 @@ struct ServerTests {
         let audit = try setup.run("tresor-vault", ["audit", "vault", "--json"], token: nil)
         let entries = try JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as! [[String: Any]]
         let actions = entries.map { $0["action"] as? String ?? "" }
-        #expect(actions.filter { $0 == "session.commit" }.count == 2)
+        #expect(actions.filter { $0 == "session.commit" }.count == 3)
         #expect(actions.contains("token.create") && actions.contains("session.open") && actions.contains("chunk.store"))
         #expect(!audit.stdout.contains(setup.tokens["admin"]!), "the audit log never holds a token")
     }
@@ -214,7 +221,8 @@ struct ServerTests {
         let admin = setup.tokens["admin"]!
         #expect(try self.backup(setup, server.url, token: admin).status == 0)
         try TestImages.scribble(setup.dir.file("os.img"), blocks: 4, seed: 51)
-        #expect(try self.backup(setup, server.url, token: admin).status == 0)
+        // Whole chunks, so the ones replaced become garbage with the first point (deltas would keep them).
+        #expect(try self.backup(setup, server.url, token: admin, extra: ["--no-deltas"]).status == 0)
         let list = try setup.run("tresor", ["list", "--vault", server.url, "--vm", "web", "--json"], token: admin)
         let ids = (try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as! [[String: Any]]).map { $0["id"] as! String }
         #expect(ids.count == 2)
