@@ -90,6 +90,9 @@ public final class VaultConnection: Sendable {
     private static let sharedClient: HTTPClient = {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
+        // Restore and verify keep up to 16 reads per core in flight (WorkerPool.readingWorkers); fewer
+        // connections would queue them behind each other.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
         // A request may wait a while in the listen backlog of a server at its connection limit.
         configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(10), read: .seconds(300))
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)

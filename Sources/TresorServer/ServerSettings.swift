@@ -10,7 +10,8 @@ public struct ServerSettings: Sendable {
     public var port: Int
     /// A session with no call for this long is ended; its client died.
     public var sessionIdleLimit: Duration
-    /// Threads for blocking store and catalog calls.
+    /// Threads for blocking store and catalog calls: enough for the reads a restore keeps in flight
+    /// (direct reads wait on the device; a waiting thread costs only its stack).
     public var blockingThreads: Int
     /// PEM files of the certificate chain and its private key; nil serves plain HTTP.
     public var tls: (certificate: String, key: String)?
@@ -26,7 +27,7 @@ public struct ServerSettings: Sendable {
     /// A file holding the URL failed and missed backups are posted to (else `TRESOR_ALERT_WEBHOOK`).
     public var alertWebhookFile: String?
 
-    public init(host: String, port: Int, sessionIdleLimit: Duration = .seconds(900), blockingThreads: Int = 8,
+    public init(host: String, port: Int, sessionIdleLimit: Duration = .seconds(900), blockingThreads: Int = 32,
                 tls: (certificate: String, key: String)? = nil) {
         self.host = host
         self.port = port

@@ -16,8 +16,9 @@ final class ServerState: Sendable {
     /// Threads for the store's and catalog's blocking calls, so they never hold Swift's cooperative pool.
     let pool: NIOThreadPool
     let metrics = ServerMetrics()
-    /// As many chunk uploads received at once as there are threads to store them: more would only hold
-    /// memory while they wait for a thread. Requests past the limit wait before their body is read.
+    /// At most 8 chunk uploads received at once (and never more than threads to store them): more would
+    /// only hold memory while they wait, and a server's memory must not grow with its clients. Requests
+    /// past the limit wait before their body is read.
     let uploads: UploadSlots
     /// Page-aligned buffers for uploads received and objects served, so both go to and from the store with
     /// direct I/O; as many as were in use at once.
@@ -34,7 +35,7 @@ final class ServerState: Sendable {
         self.tokens = tokens
         self.audit = audit
         self.pool = pool
-        self.uploads = UploadSlots(blockingThreads)
+        self.uploads = UploadSlots(min(blockingThreads, 8))
     }
 
     func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
