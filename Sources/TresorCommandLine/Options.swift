@@ -109,7 +109,7 @@ extension ReadDataMode {
 /// `--workers N`: pipeline threads (default: two per core plus one, so chunks waiting on direct I/O
 /// leave no core idle; restore and verify, which wait on reads more, use up to sixteen per core).
 public struct PipelineOptions: ParsableArguments {
-    @Option(help: "Pipeline worker threads (default: 2 per core + 1, twice that for a backup to a served vault; restore and verify up to 16 per core).")
+    @Option(help: "Pipeline worker threads (default: 2 per core + 1; restore and verify up to 16 per core).")
     public var workers: Int?
 
     public init() {}

@@ -18,8 +18,7 @@ public struct BackupRequest: Sendable {
     /// The key domain; nil puts a new VM in a domain of its own.
     public var domain: DomainID?
     public var compression: ZstdSetting
-    /// Pipeline threads; nil chooses by destination (WorkerPool.backupWorkers).
-    public var workers: Int?
+    public var workers: Int
     /// Where to read each disk when not at `diskPaths`: a snapshot's copies. `diskPaths` still name them.
     public var readPaths: [String]?
     /// Recorded on the recovery point: how the snapshot that was read was taken.
@@ -42,7 +41,7 @@ public struct BackupRequest: Sendable {
         self.chunkSize = chunkSize
         self.domain = domain
         self.compression = compression
-        self.workers = workers
+        self.workers = workers ?? WorkerPool.defaultWorkers
     }
 }
 
@@ -133,7 +132,7 @@ public enum BackupEngine {
                               unchanged: UnchangedChunks(request.unchanged, previous: previous, session: session, plan: plan),
                               deltas: request.deltas ? DeltaBases(destination: destination, session: session, previous: previous,
                                                                   chunkSize: request.chunkSize, keys: keys) : nil)
-        try pass.run(workers: request.workers ?? WorkerPool.backupWorkers(overNetwork: destination.lookupBatchSize > 1))
+        try pass.run(workers: request.workers)
 
         var stats = pass.stats
         var diskEntries: [DiskEntry] = []

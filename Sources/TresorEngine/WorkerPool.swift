@@ -44,13 +44,6 @@ enum WorkerPool {
     /// reads and writes that wait for the device, so more workers than cores keep every core busy.
     public static var defaultWorkers: Int { 2 * ProcessInfo.processInfo.activeProcessorCount + 1 }
 
-    /// Worker count for a backup: a served vault's workers also wait for its answers (lookups, bases,
-    /// uploads), so twice as many keep the cores busy (2 GiB incremental over loopback: 2.1 s with 5,
-    /// 1.5–1.7 s with 10).
-    public static func backupWorkers(overNetwork: Bool) -> Int {
-        overNetwork ? 2 * self.defaultWorkers : self.defaultWorkers
-    }
-
     /// Worker count for pipelines that mostly wait on direct reads of chunk objects (restore, verify):
     /// on this kind of virtual disk a read takes about as long as opening the chunk, so more reads in
     /// flight keep the cores busy (measured: 2.7 s with 5 workers, 2.3 s with 32, for 2 GiB). Bounded by
