@@ -13,9 +13,9 @@ public protocol BackupDestination: Sendable {
     func wrap(session: String, keyID: KeyID, kekIDs: [KeyID]) throws -> KeyWrapRecord?
     /// Stores wraps the vault lacks, durably, before any chunk relies on them; registers data keys.
     func storeWraps(session: String, _ records: [KeyWrapRecord]) throws
-    /// For each ID, the data key of the stored chunk in the session's domain, or nil when the vault lacks it
-    /// (or holds it marked bad) and the backup must upload it.
-    func lookup(session: String, _ ids: [ChunkID]) throws -> [KeyID?]
+    /// For each ID, the data keys of the stored chunk in the session's domain, or nil when the vault lacks
+    /// it (or holds it, or a delta's base, marked bad) and the backup must upload it.
+    func lookup(session: String, _ ids: [ChunkID]) throws -> [StoredChunkKeys?]
     /// Stores one sealed chunk object (ChunkObjectHeader format) under its ID.
     func putChunk(session: String, id: ChunkID, object: UnsafeRawBufferPointer) throws
     /// A stored chunk object of the session's domain, read into `buffer` (its length returned), for a
@@ -33,6 +33,18 @@ public protocol BackupDestination: Sendable {
     func commit(session: String, manifest: [UInt8]) throws -> RecoveryPointRecord
     /// Ends a session without a recovery point; what it stored stays for a later backup to reuse.
     func abandon(session: String)
+}
+
+/// The data keys a stored chunk is opened with: its own and, for a delta, its base's. A manifest that
+/// references the chunk names both, since restore accepts only keys the manifest names.
+public struct StoredChunkKeys: Codable, Sendable, Equatable {
+    public var dataKey: KeyID
+    public var baseDataKey: KeyID?
+
+    public init(dataKey: KeyID, baseDataKey: KeyID? = nil) {
+        self.dataKey = dataKey
+        self.baseDataKey = baseDataKey
+    }
 }
 
 extension BackupDestination {

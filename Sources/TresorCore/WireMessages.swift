@@ -27,7 +27,24 @@ public struct LookupRequest: Codable, Sendable {
 public struct LookupResponse: Codable, Sendable {
     /// Per asked ID, the stored chunk's data key, or null when the vault lacks it.
     public var keys: [KeyID?]
-    public init(keys: [KeyID?]) { self.keys = keys }
+    /// Per asked ID, the data key of a delta chunk's base (null otherwise).
+    public var baseKeys: [KeyID?]?
+    public init(keys: [KeyID?], baseKeys: [KeyID?]? = nil) {
+        self.keys = keys
+        self.baseKeys = baseKeys
+    }
+
+    public init(_ answers: [StoredChunkKeys?]) {
+        self.init(keys: answers.map { $0?.dataKey }, baseKeys: answers.map { $0?.baseDataKey })
+    }
+
+    /// The answers as keys, checked against the number asked.
+    public func answers(asked: Int) throws -> [StoredChunkKeys?] {
+        guard self.keys.count == asked, self.baseKeys.map({ $0.count == asked }) ?? true else {
+            throw TresorError(.serverError, "the vault answered \(self.keys.count) of \(asked) lookups")
+        }
+        return self.keys.indices.map { i in self.keys[i].map { StoredChunkKeys(dataKey: $0, baseDataKey: self.baseKeys?[i]) } }
+    }
 }
 
 public struct IndexPageStored: Codable, Sendable {

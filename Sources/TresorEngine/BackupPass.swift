@@ -130,10 +130,13 @@ final class BackupPass: Sendable {
             _ = clock.lap()
             let answers = try self.destination.lookup(session: self.session, pending.map(\.id))
             local.times.lookup += clock.lap()
-            for (waiting, keyID) in zip(pending, answers) {
-                if let keyID {
+            for (waiting, keys) in zip(pending, answers) {
+                if let keys {
                     local.stats.chunksReused += 1
-                    local.usedDataKeys.insert(keyID)
+                    local.usedDataKeys.insert(keys.dataKey)
+                    // A delta found stored (another VM of the domain, or an older point) is opened with its
+                    // base's key too, which the manifest must name.
+                    if let baseKey = keys.baseDataKey { local.usedDataKeys.insert(baseKey) }
                     continue
                 }
                 let chunk = UnsafeRawBufferPointer(rebasing: buffers[waiting.slot * chunkSize..<waiting.slot * chunkSize + waiting.length])

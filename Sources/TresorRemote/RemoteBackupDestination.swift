@@ -32,12 +32,8 @@ public final class RemoteBackupDestination: BackupDestination {
                                      contentType: "application/json")
     }
 
-    public func lookup(session: String, _ ids: [ChunkID]) throws -> [KeyID?] {
-        let answer = try self.connection.postJSON(LookupResponse.self, "/v1/sessions/\(session)/lookup", LookupRequest(ids: ids))
-        guard answer.keys.count == ids.count else {
-            throw TresorError(.serverError, "the vault answered \(answer.keys.count) of \(ids.count) lookups")
-        }
-        return answer.keys
+    public func lookup(session: String, _ ids: [ChunkID]) throws -> [StoredChunkKeys?] {
+        try self.connection.postJSON(LookupResponse.self, "/v1/sessions/\(session)/lookup", LookupRequest(ids: ids)).answers(asked: ids.count)
     }
 
     public func putChunk(session: String, id: ChunkID, object: UnsafeRawBufferPointer) throws {

@@ -55,7 +55,7 @@ struct SessionRoutes {
             }
             let keys = try await state.blocking { try state.service.lookup(session: session, asked.ids) }
             state.metrics.answeredLookup(asked: keys.count, present: keys.count { $0 != nil })
-            return try HTTPCoding.json(LookupResponse(keys: keys))
+            return try HTTPCoding.json(LookupResponse(keys))
         }
         api.put("sessions/:session/chunks/:id") { request, context in
             let session = try Self.authorize(state, context)

@@ -106,6 +106,29 @@ struct DeltaChunkTests {
         #expect(TestImages.equal(try t.restore(third.recoveryPoint, keys: keys), disk))
     }
 
+    @Test func aDeltaFoundStoredByAnotherVMOfItsDomainRestoresWithItsBasesKey() throws {
+        let t = try TestVault()
+        let keys = try t.makeKEK("main")
+        let disk = try t.image("a.img", size: 6 << 20, seed: 48)
+        _ = try t.backup([disk], vm: "a", keys: keys)
+        // A BEK rotation: the deltas are sealed under a newer data key than their bases.
+        let domain = try t.vault.findVM(name: "a", host: nil).domainID
+        _ = try BackupEngine.rotateDataKey(VaultKeyWraps(vault: t.vault), keys: keys, domain: domain, now: self.start + 1)
+        try TestImages.scribble(disk, blocks: 4, seed: 49)
+        let second = try t.backup([disk], vm: "a", keys: keys)
+        #expect(second.chunksDelta >= 1)
+        // VM b, in a's domain, holds the same disk: every chunk is found stored, the deltas included, and
+        // its manifest must name the bases' key as well as the deltas'.
+        let copy = t.directory.file("b.img")
+        try FileManager.default.copyItem(atPath: disk, toPath: copy)
+        let b = try BackupEngine.run(BackupRequest(vmName: "b", host: "host1", diskPaths: [copy], domain: domain, workers: 2),
+                                     vault: t.vault, keys: keys, now: self.start + 2)
+        #expect(b.chunksNew == 0 && b.chunksReused > 0)
+        let point = try OpenedRecoveryPoint(vault: t.vault, keys: keys, recoveryPointID: b.recoveryPoint)
+        #expect(point.body.dataKeys.count == 2)
+        #expect(TestImages.equal(try t.restore(b.recoveryPoint, keys: keys), copy))
+    }
+
     @Test func aWriteOnlyClientStoresChangedChunksWhole() throws {
         let t = try TestVault()
         let operatorKeys = try t.makeKEK("main", type: .x25519)

@@ -26,7 +26,7 @@ struct VaultServiceTests {
             try self.inner.wrap(session: session, keyID: keyID, kekIDs: kekIDs)
         }
         func storeWraps(session: String, _ records: [KeyWrapRecord]) throws { try self.inner.storeWraps(session: session, records) }
-        func lookup(session: String, _ ids: [ChunkID]) throws -> [KeyID?] { try self.inner.lookup(session: session, ids) }
+        func lookup(session: String, _ ids: [ChunkID]) throws -> [StoredChunkKeys?] { try self.inner.lookup(session: session, ids) }
         func putChunk(session: String, id: ChunkID, object: UnsafeRawBufferPointer) throws {
             let dropThis = self.dropFirstChunk && self.dropped.withLock { dropped in
                 guard dropped == nil else { return false }

@@ -41,7 +41,10 @@ final class ThrottledDestination: BackupDestination {
         try self.inner.wrap(session: session, keyID: keyID, kekIDs: kekIDs)
     }
     func storeWraps(session: String, _ records: [KeyWrapRecord]) throws { try self.inner.storeWraps(session: session, records) }
-    func lookup(session: String, _ ids: [ChunkID]) throws -> [KeyID?] { try self.inner.lookup(session: session, ids) }
+    func lookup(session: String, _ ids: [ChunkID]) throws -> [StoredChunkKeys?] { try self.inner.lookup(session: session, ids) }
+    func readChunk(session: String, id: ChunkID, into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
+        try self.inner.readChunk(session: session, id: id, into: buffer)
+    }
     func putIndexPage(session: String, _ page: [UInt8]) throws -> Bool { try self.inner.putIndexPage(session: session, page) }
     func indexPage(session: String, sha256: String) throws -> [UInt8] { try self.inner.indexPage(session: session, sha256: sha256) }
     func manifest(session: String, recoveryPointID: String) throws -> [UInt8] {

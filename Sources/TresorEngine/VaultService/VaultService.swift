@@ -87,7 +87,8 @@ public final class VaultService: BackupDestination {
                 previous: try self.vault.catalog.recoveryPoints(vmID: vm.id).max(by: { $0.sequence < $1.sequence }),
                 dataKeys: try self.vault.catalog.dataKeys(domain: domain), badChunks: bad.sorted())
             let budget = try self.vault.uploadBudget(vm: vm, inFlight: sessions.values.reduce(0) { $0 + $1.chargedBytes })
-            let session = VaultSession(info: info, known: try self.vault.catalog.goodChunks(domain: domain), bad: bad,
+            let session = VaultSession(info: info, known: try self.vault.catalog.goodChunks(domain: domain),
+                                       bases: try self.vault.catalog.deltaBases(domain: domain), bad: bad,
                                        requestKey: request.requestKey, budget: budget)
             sessions[info.id] = session
             return info
@@ -174,12 +175,12 @@ public final class VaultService: BackupDestination {
 
     // MARK: Chunks and index pages
 
-    public func lookup(session: String, _ ids: [ChunkID]) throws -> [KeyID?] {
+    public func lookup(session: String, _ ids: [ChunkID]) throws -> [StoredChunkKeys?] {
         let open = try self.session(session)
         return try self.collecting.withLock { _ in
             try ids.map { id in
-                if let keyID = open.keyID(of: id) { return keyID }
-                return try self.adoptLeftover(id, session: open)?.dataKeyID
+                if open.keyID(of: id) == nil, try self.adoptLeftover(id, session: open) == nil { return nil }
+                return open.keys(of: id)
             }
         }
     }

@@ -22,6 +22,8 @@ final class VaultSession: Sendable {
 
     let info: BackupSession
     let bad: Set<ChunkID>
+    /// The domain's delta chunks when the session opened, with their bases.
+    let bases: [ChunkID: ChunkID]
     /// The client's key for the request that opened it (`SessionRequest.requestKey`).
     let requestKey: String?
     let opened: ContinuousClock.Instant
@@ -32,8 +34,10 @@ final class VaultSession: Sendable {
     var id: String { self.info.id }
     var domain: DomainID { self.info.vm.domainID }
 
-    init(info: BackupSession, known: [ChunkID: KeyID], bad: Set<ChunkID>, requestKey: String?, budget: Int64? = nil) {
+    init(info: BackupSession, known: [ChunkID: KeyID], bases: [ChunkID: ChunkID] = [:], bad: Set<ChunkID>, requestKey: String?,
+         budget: Int64? = nil) {
         self.info = info
+        self.bases = bases
         self.budget = budget
         self.bad = bad
         self.requestKey = requestKey
@@ -52,6 +56,18 @@ final class VaultSession: Sendable {
             }
             return state.stored[id]?.dataKeyID
         }
+    }
+
+    /// The data keys of a chunk the domain holds or this session stored, its base's included, touching
+    /// the session's clock and keeping the chunk and its base for the session; nil when it, or its base,
+    /// is not (or no longer) held.
+    func keys(of id: ChunkID) -> StoredChunkKeys? {
+        guard let dataKey = self.keyID(of: id) else { return nil }
+        guard let base = self.bases[id] ?? self.state.withLock({ $0.stored[id]?.base }) else {
+            return StoredChunkKeys(dataKey: dataKey)
+        }
+        guard let baseKey = self.keyID(of: base) else { return nil }
+        return StoredChunkKeys(dataKey: dataKey, baseDataKey: baseKey)
     }
 
     /// Counts a chunk object about to be stored against the session's quota budget.
