@@ -85,8 +85,10 @@ final class DeltaEncoder {
         do {
             try self.opener.openBase(length: baseHeader.objectLength, expectedID: base, name: "base \(base)",
                                      keyFor: self.bases.dataKey, into: plain)
-        } catch let error as TresorError where error.code == .integrity || error.code == .corruptObject {
-            return nil  // a damaged base: the chunk is stored whole, and verify reports the damage
+        } catch let error as TresorError where [.integrity, .corruptObject, .unwrapFailed].contains(error.code) {
+            // A damaged base (verify reports it), or one under a data key this key store does not open:
+            // the chunk is stored whole.
+            return nil
         }
         guard let length = ChunkDelta.encode(chunk, over: UnsafeRawBufferPointer(plain), into: self.payload, limit: chunk.count / 2) else {
             return nil
