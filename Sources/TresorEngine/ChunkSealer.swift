@@ -116,22 +116,12 @@ final class ChunkOpener {
             // plaintext straight into `plain`, where the delta's blocks then land. The base is opened
             // without its keyed ID: the rebuilt chunk's ID, checked below, covers it.
             baseFetched = try read(base, self.object)
-            let baseBytes = UnsafeRawBufferPointer(rebasing: self.object[0..<baseFetched])
-            let baseName = "\(name)'s base \(base)"
-            let baseHeader = try ChunkObjectHeader.decode(baseBytes, objectLength: baseFetched, name: baseName)
-            guard baseHeader.chunkID == base, baseHeader.base == nil, baseHeader.plaintextLength == plain.count else {
-                throw TresorError(.integrity, "chunk \(name) names a base that is not a whole chunk of its length")
-            }
-            _ = try self.unseal(baseBytes, header: baseHeader, name: baseName, keyFor: keyFor, into: plain)
+            try self.openBase(length: baseFetched, expectedID: base, name: "\(name)'s base \(base)", keyFor: keyFor, into: plain)
             try ChunkDelta.apply(UnsafeRawBufferPointer(rebasing: payload[0..<payloadLength]), onto: plain, name: name)
         } else {
             _ = try self.unseal(objectBytes, header: header, name: name, keyFor: keyFor, into: plain)
         }
-        var computed = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-        withUnsafeMutableBytes(of: &computed) { out in
-            idKey.withUnsafeBytes { HMACSHA256.authenticate(UnsafeRawBufferPointer(plain), key: $0, into: out) }
-        }
-        let id = withUnsafeBytes(of: computed) { ChunkID(bytes: $0) }
+        let id = idKey.withUnsafeBytes { chunkID(of: UnsafeRawBufferPointer(plain), idKey: $0) }
         guard id == expectedID else {
             throw TresorError(.integrity, "chunk \(name) decrypts to data whose keyed ID is \(id)")
         }
@@ -143,8 +133,9 @@ final class ChunkOpener {
         throw TresorError(.integrity, "a delta chunk names base \(id) where a whole chunk is expected")
     }
 
-    /// Opens a whole chunk object without checking its keyed ID: a base a backup diffs against (a delta
-    /// made from it is rebuilt from these same authenticated bytes on restore, and checked then).
+    /// Opens a whole chunk object without checking its keyed ID: a delta's base, on restore (the rebuilt
+    /// chunk's ID covers it) and when a backup diffs against it (a delta made from it is rebuilt from these
+    /// same authenticated bytes on restore, and checked then).
     func openBase(length: Int, expectedID: ChunkID, name: String, keyFor: (KeyID) throws -> SymmetricKey,
                   into plain: UnsafeMutableRawBufferPointer) throws {
         let objectBytes = UnsafeRawBufferPointer(rebasing: self.object[0..<length])

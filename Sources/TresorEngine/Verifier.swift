@@ -208,7 +208,7 @@ public enum Verifier {
                 }
                 guard job.read, let point = points[job.use.reader] else { continue }
                 do {
-                    let length = try opener.fetch(job.id, name: key.path, read: { try vault.store.read(.chunk(domain: job.domain, id: $0), into: $1) },
+                    let length = try opener.fetch(job.id, name: key.path, read: point.readChunk,
                                                   idKey: point.idKey, keyFor: point.dataKey,
                                                   into: UnsafeMutableRawBufferPointer(rebasing: plain[0..<job.use.length]))
                     found.withLock { $0.read += 1; $0.bytes += Int64(length) }
