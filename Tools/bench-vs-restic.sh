@@ -34,6 +34,9 @@ work=${work:-$(mktemp -d /tmp/tresor-bench.XXXXXX)}
 mkdir -p "$work"
 cd "$work"
 rm -rf vault-* keys restic-repo borg-repo restore-* *.json results.md
+# The change cache lives with the run, so every run starts without one.
+export TRESOR_CACHE_DIR="$work/cache"
+rm -rf "$TRESOR_CACHE_DIR"
 export TRESOR_PASSPHRASE=bench-passphrase RESTIC_PASSWORD=bench-passphrase BORG_PASSPHRASE=bench-passphrase
 results="$work/results.json"
 echo "{" > "$results"
@@ -118,5 +121,5 @@ fi
 printf '  "end": true\n}\n' >> "$results"
 python3 "$here/Tools/bench-summary.py" "$work" | tee "$work/results.md"
 if [ "$keep" = 0 ]; then
-    rm -rf "$work"/*.img "$work"/vault-* "$work"/restic-repo "$work"/borg-repo "$work"/restore-* "$work"/keys
+    rm -rf "$work"/*.img "$work"/vault-* "$work"/cache "$work"/restic-repo "$work"/borg-repo "$work"/restore-* "$work"/keys
 fi

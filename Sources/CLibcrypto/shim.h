@@ -55,6 +55,13 @@ static inline int CLibcrypto_hmac_sha256(const void *key, size_t keyLen, const v
         != NULL && outLen == 32;
 }
 
+/// Poly1305 (RFC 8439) of `len` bytes under a one-time 32-byte key into `out` (16 bytes). Returns 1 on success.
+static inline int CLibcrypto_poly1305(const void *key, const void *data, size_t len, void *out) {
+    size_t outLen = 0;
+    return EVP_Q_mac(NULL, "POLY1305", NULL, NULL, NULL, (const unsigned char *)key, 32,
+                     (const unsigned char *)data, len, (unsigned char *)out, 16, &outLen) != NULL && outLen == 16;
+}
+
 /// HKDF-SHA256 (RFC 5869, extract then expand). Returns 1 on success.
 static inline int CLibcrypto_hkdf_sha256(const void *ikm, size_t ikmLen, const void *salt, size_t saltLen,
                                          const void *info, size_t infoLen, void *out, size_t outLen) {

@@ -36,6 +36,7 @@ extension Tresor {
         @Option(help: "Days the snapshot stays in the snapshot tier.") var snapshotKeepDays = 2
         @Flag(help: "Store every changed chunk whole, not as the 4 KiB blocks that differ from its previous version.")
         var noDeltas = false
+        @OptionGroup var cache: ChangeCacheOptions
         @OptionGroup var pipeline: PipelineOptions
         @OptionGroup var output: OutputOptions
 
@@ -56,6 +57,7 @@ extension Tresor {
                     chunkSize: self.chunkSize.bytes, domain: try self.domain.map(DomainID.init) ?? keys.onlyDomain,
                     compression: self.compressionLevel.map { ZstdSetting(level: $0) } ?? .chunkDefault, workers: self.pipeline.workers)
                 request.deltas = !self.noDeltas
+                request.changeCacheDirectory = self.cache.directory
                 let now = SystemInfo.nowMillis
                 let snapshot = try self.snapshotDirectory.map { directory in
                     try VMSnapshotter.take(VMSnapshotter.Request(
@@ -78,9 +80,10 @@ extension Tresor {
                     return
                 }
                 print(result.recoveryPoint)
+                if let warning = result.changeCacheWarning { FileHandleOutput.standardError("tresor: warning: \(warning)\n") }
                 if SystemInfo.isTerminal(2) {
                     FileHandleOutput.standardError(
-                        "read \(result.bytesRead) bytes (\(result.bytesUnchanged) known unchanged) in \(String(format: "%.2f", result.seconds)) s (\(Int(result.throughputMBps)) MB/s): "
+                        "read \(result.bytesRead) bytes (\(result.bytesUnchanged) known unchanged, \(result.chunksIDFromCache) chunk IDs from the cache) in \(String(format: "%.2f", result.seconds)) s (\(Int(result.throughputMBps)) MB/s): "
                             + "\(result.chunksNew) new (\(result.chunksDelta) as deltas), \(result.chunksReused) reused, \(result.chunksZero) zero chunks; "
                             + "stored \(result.bytesStored) bytes + \(result.indexBytesAdded) index bytes\n")
                 }

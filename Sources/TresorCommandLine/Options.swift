@@ -123,3 +123,32 @@ public struct PipelineOptions: ParsableArguments {
 
 /// `--format raw|vhd` of the restore commands.
 extension DiskImageFormat: ExpressibleByArgument {}
+
+/// `--cache-dir` and `--no-cache` of commands that back up: where the change cache lives (docs/formats.md,
+/// "Change cache").
+public struct ChangeCacheOptions: ParsableArguments {
+    @Option(help: "Folder of the change cache (default: $TRESOR_CACHE_DIR, else $XDG_CACHE_HOME/tresor, else ~/.cache/tresor).",
+            completion: .directory)
+    public var cacheDir: String?
+
+    @Flag(help: "Compute every chunk ID; neither read nor write the change cache.")
+    public var noCache = false
+
+    public init() {}
+
+    /// The folder the backup keeps its cache files in, or nil with --no-cache.
+    public var directory: String? {
+        self.noCache ? nil : Self.folder(base: self.cacheDir.map(SystemInfo.absolutePath) ?? Self.defaultBase)
+    }
+
+    /// The change cache under a cache folder, by default the user's: for backups that take no options (the agent).
+    public static func directory(base: String?) -> String { folder(base: base ?? defaultBase) }
+
+    private static func folder(base: String) -> String { "\(base)/changes" }
+
+    private static var defaultBase: String {
+        if let set = SystemInfo.environment("TRESOR_CACHE_DIR"), !set.isEmpty { return set }
+        if let xdg = SystemInfo.environment("XDG_CACHE_HOME"), xdg.hasPrefix("/") { return "\(xdg)/tresor" }
+        return "\(SystemInfo.environment("HOME") ?? "/root")/.cache/tresor"
+    }
+}

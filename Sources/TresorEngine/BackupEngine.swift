@@ -28,6 +28,9 @@ public struct BackupRequest: Sendable {
     /// Store a changed chunk as the 4 KiB blocks that differ from the whole chunk its region held before,
     /// where the client can open that chunk (ChunkDelta). Off: every new chunk is stored whole.
     public var deltas = true
+    /// Where the client keeps its change cache (ChangeCache): IDs of chunks whose content still matches
+    /// their tag are taken from it instead of recomputed. nil: every ID is computed.
+    public var changeCacheDirectory: String?
 
     public static let defaultChunkSize = 1 << 20
     public static let chunkSizes = (256 << 10)...(4 << 20)
@@ -62,6 +65,10 @@ public struct BackupResult: Codable, Sendable {
     public var chunksZero: Int
     /// Of the new chunks, those stored as deltas over the whole chunk their region held before.
     public var chunksDelta: Int
+    /// Chunks whose keyed ID came from the change cache rather than HMAC-SHA256 over the chunk.
+    public var chunksIDFromCache: Int
+    /// Set when the change cache could not be written; the backup itself succeeded.
+    public var changeCacheWarning: String?
     public var seconds: Double
     public var throughputMBps: Double
     public var consistency: String
@@ -127,11 +134,16 @@ public enum BackupEngine {
 
         progress.setTotal(sources.reduce(0) { $0 + $1.size })
         let plan = ChunkPlan(sources: sources, chunkSize: request.chunkSize)
+        let diskIDs = session.disks.map(\.id)
+        let changes = try request.changeCacheDirectory.map {
+            ChangeTags(cache: try ChangeCache(directory: $0, idKey: idKey), vmID: vm.id, diskIDs: diskIDs, plan: plan)
+        }
         let pass = BackupPass(plan: plan, destination: destination, session: session.id, idKey: idKey, dataKey: dataKey,
                               previous: previous, compression: request.compression, progress: progress, sources: sources,
                               unchanged: UnchangedChunks(request.unchanged, previous: previous, session: session, plan: plan),
                               deltas: request.deltas ? DeltaBases(destination: destination, session: session, previous: previous,
-                                                                  chunkSize: request.chunkSize, keys: keys) : nil)
+                                                                  chunkSize: request.chunkSize, keys: keys) : nil,
+                              changes: changes)
         try pass.run(workers: request.workers)
 
         var stats = pass.stats
@@ -160,13 +172,22 @@ public enum BackupEngine {
             idKeyCommitment: KeyRing.commitment(of: idKey), stats: stats)
         let signed = try keys.sign(manifestBody: try JSON.encode(body))
         let record = try destination.commit(session: session.id, manifest: try JSON.encode(signed))
+        // Entries map content to IDs and stay true whatever the vault holds; they are written once the
+        // point is committed so that a failed backup changes nothing on the client.
+        var cacheWarning: String?
+        do {
+            try changes?.store(vmID: vm.id, diskIDs: diskIDs, plan: plan)
+        } catch {
+            cacheWarning = "the change cache was not written: \(error)"
+        }
 
         let seconds = (ContinuousClock.now - started).seconds
         return BackupResult(
             recoveryPoint: record.id, vm: vm.name, vmID: vm.id, host: vm.host, sequence: body.sequence,
             disks: sources.count, chunkSize: request.chunkSize, bytesRead: stats.bytesRead, bytesStored: stats.bytesStored,
             indexBytesAdded: stats.indexBytesAdded, chunksNew: stats.chunksNew, chunksReused: stats.chunksReused,
-            chunksZero: stats.chunksZero, chunksDelta: pass.deltaChunks, seconds: seconds,
+            chunksZero: stats.chunksZero, chunksDelta: pass.deltaChunks, chunksIDFromCache: pass.cachedIDs,
+            changeCacheWarning: cacheWarning, seconds: seconds,
             throughputMBps: seconds > 0 ? Double(stats.bytesRead + pass.unchangedBytes) / seconds / 1e6 : 0, consistency: body.consistency,
             bytesUnchanged: pass.unchangedBytes,
             stageCPUSeconds: pass.times)

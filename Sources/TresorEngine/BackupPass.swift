@@ -35,6 +35,8 @@ final class BackupPass: Sendable {
         var unchangedBytes: Int64 = 0
         /// New chunks stored as deltas over a base.
         var deltaChunks = 0
+        /// Chunks whose ID the change cache gave (their content's tag matched).
+        var cachedIDs = 0
         var zeroChunks: [Int: Int] = [:]
         var times = StageTimes()
     }
@@ -63,11 +65,13 @@ final class BackupPass: Sendable {
     private let totals = Mutex(Totals())
     private let sources: [DiskSource]
     private let deltas: DeltaBases?
+    private let changes: ChangeTags?
 
     init(plan: ChunkPlan, destination: any BackupDestination, session: String, idKey: SymmetricKey,
          dataKey: BackupEngine.SelectedDataKey, previous: PreviousIndex, compression: ZstdSetting, progress: ProgressCounter,
-         sources: [DiskSource], unchanged: UnchangedChunks? = nil, deltas: DeltaBases? = nil) {
+         sources: [DiskSource], unchanged: UnchangedChunks? = nil, deltas: DeltaBases? = nil, changes: ChangeTags? = nil) {
         self.plan = plan
+        self.changes = changes
         self.deltas = deltas
         self.unchanged = unchanged
         self.table = ChunkTable(chunkCounts: plan.chunkCounts)
@@ -86,6 +90,7 @@ final class BackupPass: Sendable {
     var reusedPrevious: Bool { self.totals.withLock { $0.reusedPrevious } }
     var unchangedBytes: Int64 { self.totals.withLock { $0.unchangedBytes } }
     var deltaChunks: Int { self.totals.withLock { $0.deltaChunks } }
+    var cachedIDs: Int { self.totals.withLock { $0.cachedIDs } }
     var times: StageTimes { self.totals.withLock { $0.times } }
     func zeroChunks(disk: Int) -> Int { self.totals.withLock { $0.zeroChunks[disk, default: 0] } }
 
@@ -116,6 +121,7 @@ final class BackupPass: Sendable {
                 totals.reusedPrevious = totals.reusedPrevious || finished.reusedPrevious
                 totals.unchangedBytes += finished.unchangedBytes
                 totals.deltaChunks += finished.deltaChunks
+                totals.cachedIDs += finished.cachedIDs
                 totals.zeroChunks.merge(finished.zeroChunks, uniquingKeysWith: +)
                 totals.times += finished.times
             }
@@ -177,6 +183,7 @@ final class BackupPass: Sendable {
                         local.zeroChunks[item.disk, default: 0] += 1
                     } else {
                         self.table.set(disk: item.disk, index: item.index, known)
+                        self.changes?.carry(known, disk: item.disk, index: item.index)
                         local.stats.chunksReused += 1
                         local.reusedPrevious = true
                     }
@@ -199,8 +206,19 @@ final class BackupPass: Sendable {
                     local.zeroChunks[item.disk, default: 0] += 1
                     continue
                 }
-                let id = chunkID(of: UnsafeRawBufferPointer(chunk), idKey: idKey)
-                local.times.chunkID += clock.lap()
+                let id: ChunkID
+                if let cached = self.changes?.cachedID(of: UnsafeRawBufferPointer(chunk), disk: item.disk, index: item.index) {
+                    // The content's tag matches the change cache: the ID computed from it last time.
+                    id = cached
+                    local.cachedIDs += 1
+                    local.times.changeTag += clock.lap()
+                } else {
+                    local.times.changeTag += clock.lap()
+                    id = chunkID(of: UnsafeRawBufferPointer(chunk), idKey: idKey)
+                    local.times.chunkID += clock.lap()
+                    try self.changes?.record(UnsafeRawBufferPointer(chunk), id: id, disk: item.disk, index: item.index)
+                    local.times.changeTag += clock.lap()
+                }
                 self.table.set(disk: item.disk, index: item.index, id)
                 if self.previous.ids.contains(id) {
                     local.stats.chunksReused += 1

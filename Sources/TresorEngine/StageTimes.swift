@@ -8,6 +8,8 @@ public struct StageTimes: Codable, Sendable, Equatable {
     public var read = 0.0
     public var zeroCheck = 0.0
     public var chunkID = 0.0
+    /// Tagging chunks for the change cache and comparing with its tags.
+    public var changeTag = 0.0
     public var lookup = 0.0
     /// Fetching and opening the bases of delta chunks, and diffing against them.
     public var delta = 0.0
@@ -21,6 +23,7 @@ public struct StageTimes: Codable, Sendable, Equatable {
         a.read += b.read
         a.zeroCheck += b.zeroCheck
         a.chunkID += b.chunkID
+        a.changeTag += b.changeTag
         a.lookup += b.lookup
         a.delta += b.delta
         a.compress += b.compress

@@ -12,6 +12,18 @@ struct KnownAnswerTests {
         }
     }
 
+    @Test func poly1305MatchesRFC8439() throws {
+        for v in try Vectors.load("poly1305") {
+            var tag = [UInt8](repeating: 0, count: Poly1305.tagByteCount)
+            Vectors.bytes(v, "data").withUnsafeBytes { data in
+                Vectors.bytes(v, "key").withUnsafeBytes { key in
+                    tag.withUnsafeMutableBytes { Poly1305.authenticate(data, oneTimeKey: key, into: $0) }
+                }
+            }
+            #expect(tag == Vectors.bytes(v, "tag"), "\(v["source"]!)")
+        }
+    }
+
     @Test func hkdfMatchesRFC5869() throws {
         for v in try Vectors.load("hkdf-sha256") {
             var out = [UInt8](repeating: 0, count: v["length"] as! Int)

@@ -119,6 +119,11 @@ struct CommandLineTests {
         #expect(verify.stdout.contains("DAMAGE chunk-altered") && verify.stdout.contains("a/"))
         let repaired = try json(try Programs.run("tresor", args, environment: env, directory: dir.path).stdout)
         #expect(repaired["chunksNew"] as? Int == 1)
+        // The repair took the unchanged content's IDs from the change cache, the damaged one's included,
+        // and still stored that chunk again: the cache never overrides what verify marked bad.
+        #expect((repaired["chunksIDFromCache"] as? Int ?? 0) > 0)
+        let uncached = try json(try Programs.run("tresor", args + ["--no-cache"], environment: env, directory: dir.path).stdout)
+        #expect(uncached["chunksIDFromCache"] as? Int == 0 && uncached["chunksNew"] as? Int == 0)
         let subset = try Programs.run("tresor", ["verify", "--vault", "vault", "--read-data-subset", "50%", "--keystore", "keys",
                                                  "--kek", "main"], environment: env, directory: dir.path)
         // Both recovery points name the chunk by its ID, and the repair rewrote that object: both are sound again.

@@ -105,4 +105,23 @@ struct ConstructionVectorTests {
                                           passphrase: SecretBytes(consuming: &passphrase), name: "vector")
         #expect(payload.withUnsafeBytes { Array($0) } == Vectors.bytes(p, "payload"))
     }
+
+    @Test func changeCacheFileAndTagMatchTheSpecification() throws {
+        let p = part("changeCache")
+        let directory = TemporaryDirectory()
+        let cache = try ChangeCache(directory: directory.path, idKey: key(p, "idKey"))
+        let content = Vectors.bytes(p, "content")
+        let nonce = Vectors.bytes(p, "nonce")
+        var tag = [UInt8](repeating: 0, count: 16)
+        content.withUnsafeBytes { c in nonce.withUnsafeBytes { n in tag.withUnsafeMutableBytes { cache.tag(c, nonce: n, index: p["index"] as! Int, into: $0) } } }
+        #expect(tag == Vectors.bytes(p, "tag"))
+
+        let entries = nonce + tag + Vectors.bytes(p, "chunkID") + [UInt8](repeating: 0, count: 64)
+        let (vm, disk) = (p["vmID"] as! String, p["diskID"] as! String)
+        let (chunkSize, diskSize) = (p["chunkSize"] as! Int, Int64(p["diskSize"] as! Int))
+        try entries.withUnsafeBytes { try cache.store($0, vmID: vm, diskID: disk, chunkSize: chunkSize, diskSize: diskSize) }
+        let written = try AtomicFile.read(directory.file(p["fileName"] as! String))
+        #expect(written == Vectors.bytes(p, "file"))
+        #expect(cache.load(vmID: vm, diskID: disk, chunkSize: chunkSize, diskSize: diskSize, chunkCount: 2) == entries)
+    }
 }

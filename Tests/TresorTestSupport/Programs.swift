@@ -25,6 +25,8 @@ public enum Programs {
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "TRESOR_PASSPHRASE")
+        // Backups keep their change cache out of the home folder of whoever runs the tests.
+        env["TRESOR_CACHE_DIR"] = NSTemporaryDirectory() + "tresor-test-cache"
         for (k, v) in environment { env[k] = v }
         process.environment = env
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }

@@ -54,9 +54,10 @@ public final class TestVault: Sendable {
 
     @discardableResult
     public func backup(_ disks: [String], vm: String = "vm1", keys: KeyRing, chunkSize: Int = 1 << 20,
-                       vault: Vault? = nil, deltas: Bool = true) throws -> BackupResult {
+                       vault: Vault? = nil, deltas: Bool = true, changeCache: String? = nil) throws -> BackupResult {
         var request = BackupRequest(vmName: vm, host: "host1", diskPaths: disks, chunkSize: chunkSize, workers: 3)
         request.deltas = deltas
+        request.changeCacheDirectory = changeCache
         return try BackupEngine.run(request, vault: vault ?? self.vault, keys: keys, now: 1_700_000_000_000)
     }
 

@@ -37,6 +37,8 @@ public struct AgentConfig: Codable, Sendable {
     /// The snapshot tier: where snapshots are kept for instant restore (docs/snapshots.md). Needed by the
     /// qmp and reflink snapshot methods; reflink copies must be on the disks' file system.
     public var snapshotDirectory: String?
+    /// Where the change cache lives (docs/formats.md, "Change cache"); absent: the default cache folder.
+    public var cacheDirectory: String?
     public var vms: [VM]
 
     /// Reads and checks a configuration file; every mistake is one clear error naming the file.

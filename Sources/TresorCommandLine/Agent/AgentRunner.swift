@@ -126,6 +126,7 @@ public final class AgentRunner: Sendable {
         if let limit = self.config.bandwidthBytesPerSecond { destination = ThrottledDestination(destination, bytesPerSecond: limit, progress: progress) }
         var request = BackupRequest(vmName: vm.name, host: self.config.host, diskPaths: disks.map(\.path))
         request.read(from: snapshot)
+        request.changeCacheDirectory = ChangeCacheOptions.directory(base: self.config.cacheDirectory)
         var outcome: JobOutcome
         do {
             let result = try BackupEngine.run(request, destination: destination, keys: self.keys, progress: progress, now: VaultClock.nowMillis)
