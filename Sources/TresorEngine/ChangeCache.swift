@@ -41,7 +41,7 @@ struct ChangeCache: Sendable {
         guard let file = try? AtomicFile.read(self.path(owner: owner)) else { return nil }
         let entriesEnd = Self.headerByteCount + chunkCount * Self.entryByteCount
         guard file.count == entriesEnd + HMACSHA256.byteCount else { return nil }
-        let mac = HMACSHA256.authenticate(UnsafeRawBufferPointer(rebasing: file.withUnsafeBytes { $0 }[0..<entriesEnd]), key: self.fileKey)
+        let mac = file.withUnsafeBytes { HMACSHA256.authenticate(UnsafeRawBufferPointer(rebasing: $0[0..<entriesEnd]), key: self.fileKey) }
         guard ConstantTime.equals(mac, Array(file[entriesEnd...])) else { return nil }
         guard Array(file[0..<Self.headerByteCount]) == Self.header(chunkSize: chunkSize, diskSize: diskSize, chunkCount: chunkCount,
                                                                    owner: owner) else { return nil }
