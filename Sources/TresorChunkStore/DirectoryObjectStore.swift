@@ -17,7 +17,8 @@ public final class DirectoryObjectStore: ObjectStore {
     /// Folders known to exist, so shard folders are created once per process.
     private let knownFolders = Mutex<Set<String>>([])
     private let temporaryCounter = Atomic<Int>(0)
-    private let alignedBuffers = AlignedBufferPool()
+    /// Copies of unaligned objects large enough for direct I/O: at most a largest chunk object each.
+    private let alignedBuffers = AlignedBufferPool(bufferSize: ChunkObjectHeader.maximumObjectByteCount)
 
     public init(root: String) throws {
         try POSIX.makeDirectories(root + "/tmp")
@@ -54,7 +55,7 @@ public final class DirectoryObjectStore: ObjectStore {
     /// KiB costs more than the page cache does.
     public func put(_ key: ObjectKey, bytes: UnsafeRawBufferPointer) throws {
         let alignment = POSIX.directIOAlignment
-        if bytes.count >= alignment, UInt(bitPattern: bytes.baseAddress) % UInt(alignment) != 0 {
+        if bytes.count & ~(alignment - 1) >= Self.smallestDirectWrite, UInt(bitPattern: bytes.baseAddress) % UInt(alignment) != 0 {
             // Bodies that arrived over the network sit at any address: a copy into a reused aligned
             // buffer costs far less than writing them through the page cache.
             return try self.alignedBuffers.withBuffer(capacity: bytes.count) { buffer in

@@ -34,6 +34,8 @@ public struct ChunkObjectHeader: Sendable, Equatable {
     public static let tagByteCount = 16
     /// Upper bound of a chunk's plaintext (4 MiB chunks are the largest selectable).
     public static let maximumPlaintext = 4 << 20
+    /// The largest chunk object: a delta's header, the largest plaintext stored raw, the tag.
+    public static let maximumObjectByteCount = deltaByteCount + maximumPlaintext + tagByteCount
 
     public var compressed: Bool
     public var chunkID: ChunkID

@@ -129,6 +129,15 @@ final class BackupPass: Sendable {
         var pending: [Pending] = []
         pending.reserveCapacity(batch)
         var clock = ThreadCPUClock()
+        // Served vaults take several objects per request; a directory vault stores each as it comes.
+        let uploadLimit = self.destination.uploadBatchBytes
+        var uploads = ChunkBatch()
+
+        func sendUploads() throws {
+            guard !uploads.isEmpty else { return }
+            try self.destination.putChunks(session: self.session, batch: uploads)
+            uploads.removeAll()
+        }
 
         // Asks the vault about the batch and uploads what it lacks.
         func flush() throws {
@@ -159,13 +168,20 @@ final class BackupPass: Sendable {
                     objectLength = try sealer.seal(chunk, id: waiting.id, dataKey: self.dataKey.key, dataKeyID: self.dataKey.id,
                                                    times: &local.times, clock: &clock)
                 }
-                try self.destination.putChunk(session: self.session, id: waiting.id,
-                                              object: UnsafeRawBufferPointer(rebasing: sealer.object[0..<objectLength]))
+                let object = UnsafeRawBufferPointer(rebasing: sealer.object[0..<objectLength])
+                if uploadLimit > 0 {
+                    if !uploads.isEmpty && !uploads.fits(objectLength, limit: uploadLimit) { try sendUploads() }
+                    uploads.append(id: waiting.id, object: object)
+                } else {
+                    try self.destination.putChunk(session: self.session, id: waiting.id, object: object)
+                }
                 local.times.store += clock.lap()
                 local.stats.chunksNew += 1
                 local.stats.bytesStored += Int64(objectLength)
                 local.usedDataKeys.insert(self.dataKey.id)
             }
+            try sendUploads()
+            local.times.store += clock.lap()
             pending.removeAll(keepingCapacity: true)
         }
 

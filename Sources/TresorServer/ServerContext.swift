@@ -22,7 +22,8 @@ public struct VaultRequestContext: RequestContext {
 }
 
 enum ServerLimits {
-    static let maximumBody = ChunkObjectHeader.deltaByteCount + ChunkObjectHeader.maximumPlaintext + ChunkObjectHeader.tagByteCount
+    /// A chunk batch holding the largest chunk object (a single chunk's upload is smaller still).
+    static let maximumBody = ChunkBatch.maximumBytes
     /// IDs per lookup request.
     static let maximumLookup = 4096
 }

@@ -74,6 +74,30 @@ struct SessionRoutes {
                 }
             }
         }
+        // Several chunk objects in one body (ChunkBatch): the whole framing is checked before any object
+        // is stored, then each is stored and checked as a single upload is. An object refused part way
+        // leaves those before it stored whole, as separate uploads would; the commit checks references.
+        api.post("sessions/:session/chunks") { request, context in
+            let session = try Self.authorize(state, context)
+            return try await state.uploads.withSlot {
+                try await state.receiver.receive(request, limit: ServerLimits.maximumBody) { body in
+                    let entries = try body.withUnsafeBytes { try ChunkBatch.entries(in: $0) }
+                    return try await state.audited(context, action: "chunk.store", target: "session \(session): \(entries.count) chunks",
+                                                   durable: false) {
+                        try await Self.cleaningUpWhenFull(state, session) {
+                            try body.withUnsafeBytes { bytes in
+                                for entry in entries {
+                                    try state.service.putChunk(session: session, id: entry.id,
+                                                               object: UnsafeRawBufferPointer(rebasing: bytes[entry.range]))
+                                }
+                            }
+                        }
+                        for entry in entries { state.metrics.storedChunk(bytes: entry.range.count) }
+                        return HTTPCoding.noContent()
+                    }
+                }
+            }
+        }
         // A chunk object the session may build a delta on: only for callers that may read chunk data
         // (admin); backup and agent tokens are refused, and their clients store changed chunks whole.
         api.get("sessions/:session/chunks/:id") { _, context in

@@ -93,6 +93,24 @@ struct FormatTests {
         try out.withUnsafeBytes { o in try back.withUnsafeMutableBytes { try ZstdDecompressor().decompress(UnsafeRawBufferPointer(rebasing: o[0..<m!]), into: $0) } }
         #expect(back == random)
     }
+
+    @Test func aChunkBatchRoundTripsAndLimitsItsEntries() throws {
+        var batch = ChunkBatch()
+        let objects: [[UInt8]] = [[1, 2, 3], [UInt8](repeating: 9, count: 5000)]
+        let ids = [ChunkID(bytes: [UInt8](repeating: 1, count: 32)), ChunkID(bytes: [UInt8](repeating: 2, count: 32))]
+        for (id, object) in zip(ids, objects) { object.withUnsafeBytes { batch.append(id: id, object: $0) } }
+        let entries = try batch.bytes.withUnsafeBytes { try ChunkBatch.entries(in: $0) }
+        #expect(entries.map(\.id) == ids)
+        #expect(entries.map { Array(batch.bytes[$0.range]) } == objects)
+        #expect(batch.fits(100, limit: batch.bytes.count + ChunkBatch.entryHeaderByteCount + 100))
+        #expect(!batch.fits(101, limit: batch.bytes.count + ChunkBatch.entryHeaderByteCount + 100))
+        batch.removeAll()
+        #expect(batch.isEmpty && batch.bytes.count == ChunkBatch.headerByteCount)
+        // An empty batch is not a valid body.
+        #expect(throws: TresorError.self) { try batch.bytes.withUnsafeBytes { try ChunkBatch.entries(in: $0) } }
+        // The largest object always fits a batch of its own.
+        #expect(ChunkBatch().fits(ChunkBatch.maximumObject, limit: ChunkBatch.maximumBytes))
+    }
 }
 
 enum SyntheticDataBytes {

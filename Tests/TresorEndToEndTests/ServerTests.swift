@@ -420,6 +420,33 @@ struct ServerTests {
         let smallChunked = try call("PUT", "/v1/sessions/\(session)/chunks/\(chunkID)", [octets, chunked, "x-tresor-crc32c: \(crc32c(junk))"], junk)
         #expect(smallChunked.status == 400 && smallChunked.body.contains("object.corrupt"), "\(smallChunked.body)")
         #expect(try call("PUT", "/v1/sessions/\(session)/chunks/not-hex", [octets], junk).status == 400)
+
+        // Chunk batches: the framing is checked whole before anything is stored.
+        func batch(_ entries: [(Data, Data)], count: UInt32? = nil, version: UInt8 = 1) -> Data {
+            var body = Data("TRCB".utf8) + Data([version, 0, 0, 0])
+            withUnsafeBytes(of: (count ?? UInt32(entries.count)).littleEndian) { body.append(contentsOf: $0) }
+            for (id, object) in entries {
+                body += id
+                withUnsafeBytes(of: UInt32(object.count).littleEndian) { body.append(contentsOf: $0) }
+                body += object
+            }
+            return body
+        }
+        func postBatch(_ body: Data) throws -> RawHTTP.Reply {
+            try call("POST", "/v1/sessions/\(session)/chunks", [octets, "x-tresor-crc32c: \(crc32c(body))"], body)
+        }
+        let id = Data(repeating: 0xab, count: 32)
+        let cutShort = batch([(id, junk)]).dropLast(10)
+        #expect(try postBatch(Data(cutShort)).status == 400)
+        let trailing = batch([(id, junk)]) + Data([1, 2, 3])
+        #expect(try postBatch(trailing).body.contains("after the last entry"))
+        #expect(try postBatch(batch([(id, junk)], count: 2)).status == 400)
+        #expect(try postBatch(batch([], count: 0)).status == 400)
+        #expect(try postBatch(batch([(id, junk)], count: 65)).status == 400)
+        #expect(try postBatch(batch([(id, junk)], version: 9)).body.contains("format.unsupported_version"))
+        let badObject = try postBatch(batch([(id, junk)]))
+        #expect(badObject.status == 400 && badObject.body.contains("object.corrupt"), "\(badObject.body)")
+        #expect(try call("POST", "/v1/sessions/\(session)/chunks", [octets], batch([(id, junk)])).status == 400)
         #expect(try call("PUT", "/v1/sessions/no-such-session/chunks/\(chunkID)", [octets], junk).status == 404)
         // A rejected commit ends the session: its client starts again and reuses what the vault holds.
         #expect(try call("POST", "/v1/sessions/\(session)/commit", [octets, "x-tresor-crc32c: \(crc32c(junk))"], junk).status == 400)

@@ -22,18 +22,30 @@ final class ThrottledDestination: BackupDestination {
 
     var lookupBatchSize: Int { self.inner.lookupBatchSize }
 
+    var uploadBatchBytes: Int { self.inner.uploadBatchBytes }
+
     func putChunk(session: String, id: ChunkID, object: UnsafeRawBufferPointer) throws {
+        try self.waitForTurn(bytes: object.count)
+        try self.inner.putChunk(session: session, id: id, object: object)
+    }
+
+    func putChunks(session: String, batch: ChunkBatch) throws {
+        try self.waitForTurn(bytes: batch.bytes.count)
+        try self.inner.putChunks(session: session, batch: batch)
+    }
+
+    /// Reserves `bytes` on the shared timeline and sleeps until they may go.
+    private func waitForTurn(bytes: Int) throws {
         let now = ProcessInfo.processInfo.systemUptime
         let start = self.nextFree.withLock { next in
             let start = max(next, now)
-            next = start + Double(object.count) / self.bytesPerSecond
+            next = start + Double(bytes) / self.bytesPerSecond
             return start
         }
         while ProcessInfo.processInfo.systemUptime < start {
             if self.progress.isCancelled { throw TresorError(.cancelled, "the backup was cancelled") }
             Thread.sleep(forTimeInterval: min(0.1, start - ProcessInfo.processInfo.systemUptime))
         }
-        try self.inner.putChunk(session: session, id: id, object: object)
     }
 
     func openSession(_ request: SessionRequest) throws -> BackupSession { try self.inner.openSession(request) }
