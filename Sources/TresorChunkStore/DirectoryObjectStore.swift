@@ -55,7 +55,8 @@ public final class DirectoryObjectStore: ObjectStore {
     /// KiB costs more than the page cache does.
     public func put(_ key: ObjectKey, bytes: UnsafeRawBufferPointer) throws {
         let alignment = POSIX.directIOAlignment
-        if bytes.count & ~(alignment - 1) >= Self.smallestDirectWrite, UInt(bitPattern: bytes.baseAddress) % UInt(alignment) != 0 {
+        let alignedLength = bytes.count & ~(alignment - 1)
+        if alignedLength >= Self.smallestDirectWrite, UInt(bitPattern: bytes.baseAddress) % UInt(alignment) != 0 {
             // Bodies that arrived over the network sit at any address: a copy into a reused aligned
             // buffer costs far less than writing them through the page cache.
             return try self.alignedBuffers.withBuffer(capacity: bytes.count) { buffer in
@@ -67,7 +68,6 @@ public final class DirectoryObjectStore: ObjectStore {
         let path = self.fullPath(key)
         try self.ensureFolder(of: path)
         let temporary = "\(self.temporaryFolder)/\(getpid())-\(self.temporaryCounter.add(1, ordering: .relaxed).newValue)"
-        let alignedLength = bytes.count & ~(alignment - 1)
         let aligned = alignedLength >= Self.smallestDirectWrite && UInt(bitPattern: bytes.baseAddress) % UInt(alignment) == 0
         var fd: Int32 = -1
         var direct = false

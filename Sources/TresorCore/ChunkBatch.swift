@@ -20,6 +20,11 @@ public struct ChunkBatch: Sendable {
     public struct Entry: Sendable, Equatable {
         public let id: ChunkID
         public let range: Range<Int>
+
+        public init(id: ChunkID, range: Range<Int>) {
+            self.id = id
+            self.range = range
+        }
     }
 
     public private(set) var bytes: [UInt8]

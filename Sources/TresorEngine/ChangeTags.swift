@@ -38,7 +38,7 @@ final class ChangeTags: @unchecked Sendable {
     func cachedID(of chunk: UnsafeRawBufferPointer, disk: Int, index: Int) -> ChunkID? {
         guard let before = self.before[disk] else { return nil }
         return before.withUnsafeBytes { entries -> ChunkID? in
-            let entry = UnsafeRawBufferPointer(rebasing: entries[index * ChangeCache.entryByteCount..<(index + 1) * ChangeCache.entryByteCount])
+            let entry = Self.entry(index, of: entries)
             let nonce = UnsafeRawBufferPointer(rebasing: entry[0..<ChangeCache.nonceByteCount])
             guard nonce.contains(where: { $0 != 0 }) else { return nil }
             var tag = (UInt64(0), UInt64(0))
@@ -64,7 +64,7 @@ final class ChangeTags: @unchecked Sendable {
     func carry(_ id: ChunkID, disk: Int, index: Int) {
         guard let before = self.before[disk] else { return }
         before.withUnsafeBytes { entries in
-            let entry = UnsafeRawBufferPointer(rebasing: entries[index * ChangeCache.entryByteCount..<(index + 1) * ChangeCache.entryByteCount])
+            let entry = Self.entry(index, of: entries)
             guard ChunkID(bytes: UnsafeRawBufferPointer(rebasing: entry[32..<64])) == id else { return }
             self.slot(disk: disk, index: index).copyMemory(from: entry)
         }
@@ -79,6 +79,14 @@ final class ChangeTags: @unchecked Sendable {
     }
 
     private func slot(disk: Int, index: Int) -> UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(rebasing: self.after[disk][index * ChangeCache.entryByteCount..<(index + 1) * ChangeCache.entryByteCount])
+        UnsafeMutableRawBufferPointer(rebasing: self.after[disk][Self.entryRange(index)])
+    }
+
+    private static func entry(_ index: Int, of entries: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: entries[Self.entryRange(index)])
+    }
+
+    private static func entryRange(_ index: Int) -> Range<Int> {
+        index * ChangeCache.entryByteCount..<(index + 1) * ChangeCache.entryByteCount
     }
 }

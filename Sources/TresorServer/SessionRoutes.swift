@@ -62,16 +62,8 @@ struct SessionRoutes {
             guard let id = ChunkID(hex: try context.parameters.require("id")) else {
                 throw TresorError(.requestInvalid, "not a chunk ID (64 hex digits)")
             }
-            return try await state.uploads.withSlot {
-                try await state.receiver.receive(request, limit: ServerLimits.maximumBody) { body in
-                    try await state.audited(context, action: "chunk.store", target: "session \(session): chunk \(id)", durable: false) {
-                        try await Self.cleaningUpWhenFull(state, session) {
-                            try body.withUnsafeBytes { try state.service.putChunk(session: session, id: id, object: $0) }
-                        }
-                        state.metrics.storedChunk(bytes: body.count)
-                        return HTTPCoding.noContent()
-                    }
-                }
+            return try await Self.storeChunks(request, session: session, state, context) { body in
+                [ChunkBatch.Entry(id: id, range: 0..<body.count)]
             }
         }
         // Several chunk objects in one body (ChunkBatch): the whole framing is checked before any object
@@ -79,24 +71,7 @@ struct SessionRoutes {
         // leaves those before it stored whole, as separate uploads would; the commit checks references.
         api.post("sessions/:session/chunks") { request, context in
             let session = try Self.authorize(state, context)
-            return try await state.uploads.withSlot {
-                try await state.receiver.receive(request, limit: ServerLimits.maximumBody) { body in
-                    let entries = try body.withUnsafeBytes { try ChunkBatch.entries(in: $0) }
-                    return try await state.audited(context, action: "chunk.store", target: "session \(session): \(entries.count) chunks",
-                                                   durable: false) {
-                        try await Self.cleaningUpWhenFull(state, session) {
-                            try body.withUnsafeBytes { bytes in
-                                for entry in entries {
-                                    try state.service.putChunk(session: session, id: entry.id,
-                                                               object: UnsafeRawBufferPointer(rebasing: bytes[entry.range]))
-                                }
-                            }
-                        }
-                        for entry in entries { state.metrics.storedChunk(bytes: entry.range.count) }
-                        return HTTPCoding.noContent()
-                    }
-                }
-            }
+            return try await Self.storeChunks(request, session: session, state, context) { try ChunkBatch.entries(in: $0) }
         }
         // A chunk object the session may build a delta on: only for callers that may read chunk data
         // (admin); backup and agent tokens are refused, and their clients store changed chunks whole.
@@ -181,6 +156,30 @@ struct SessionRoutes {
 
     /// A full store (or a quota reached) fails the call with 507 and ends the session, so nothing waits on space that will not
     /// come; recovery points already committed are untouched.
+    /// An upload of chunk objects, one (`PUT …/chunks/{id}`) or a batch: an upload slot, the body received
+    /// and checksummed, `split` into objects before any is stored, each stored as `putChunk` checks it, and
+    /// one audit line.
+    private static func storeChunks(_ request: Request, session: String, _ state: ServerState, _ context: VaultRequestContext,
+                                    split: @escaping @Sendable (UnsafeRawBufferPointer) throws -> [ChunkBatch.Entry]) async throws -> Response {
+        try await state.uploads.withSlot {
+            try await state.receiver.receive(request, limit: ServerLimits.maximumBody) { body in
+                let entries = try body.withUnsafeBytes { try split($0) }
+                let target = entries.count == 1 ? "session \(session): chunk \(entries[0].id)" : "session \(session): \(entries.count) chunks"
+                return try await state.audited(context, action: "chunk.store", target: target, durable: false) {
+                    try await Self.cleaningUpWhenFull(state, session) {
+                        try body.withUnsafeBytes { bytes in
+                            for entry in entries {
+                                try state.service.putChunk(session: session, id: entry.id, object: UnsafeRawBufferPointer(rebasing: bytes[entry.range]))
+                            }
+                        }
+                    }
+                    for entry in entries { state.metrics.storedChunk(bytes: entry.range.count) }
+                    return HTTPCoding.noContent()
+                }
+            }
+        }
+    }
+
     private static func cleaningUpWhenFull<T: Sendable>(_ state: ServerState, _ session: String,
                                                        _ body: @escaping @Sendable () throws -> T) async throws -> T {
         do {
