@@ -96,17 +96,19 @@ final class BackupPass: Sendable {
 
     func run(workers: Int) throws {
         let queue = WorkQueue(count: self.plan.items.count)
+        // No more compressions at once than cores: the other workers are reading or writing meanwhile.
+        let compressors = ZstdCompressorPool(self.compression, count: min(workers, WorkerPool.cores))
         try WorkerPool.run(workers: workers) { _, stop in
-            try self.work(queue: queue, stop: stop)
+            try self.work(queue: queue, compressors: compressors, stop: stop)
         }
     }
 
-    private func work(queue: WorkQueue, stop: WorkerPool.Stop) throws {
+    private func work(queue: WorkQueue, compressors: ZstdCompressorPool, stop: WorkerPool.Stop) throws {
         let chunkSize = self.plan.chunkSize
         let batch = max(1, self.destination.lookupBatchSize)
         let buffers = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize * batch, alignment: POSIX.directIOAlignment)
         defer { buffers.deallocate() }
-        let sealer = ChunkSealer(maximumChunk: chunkSize, compression: self.compression)
+        let sealer = ChunkSealer(maximumChunk: chunkSize, compressors: compressors)
         let encoder = self.deltas.map { DeltaEncoder(bases: $0, maximumChunk: chunkSize) }
         var local = Totals()
         defer {

@@ -4,17 +4,17 @@ import TresorCrypto
 
 /// Turns a plaintext chunk, or a delta of one (ChunkDelta), into a chunk object (ChunkObjectHeader):
 /// zstd when it shrinks the payload, then AES-256-GCM under the data key with a fresh random nonce and
-/// the header as associated data. One per worker: it owns reusable zstd and cipher contexts and output
-/// buffers.
+/// the header as associated data. One per worker: it owns a reusable cipher context and output buffers,
+/// and borrows a zstd context from the pipeline's pool for each chunk.
 final class ChunkSealer {
-    private let compressor: ZstdCompressor
+    private let compressors: ZstdCompressorPool
     private let cipher = AESGCM()
     private let compressed: UnsafeMutableRawBufferPointer
     /// The object being built: header, ciphertext, tag.
     let object: UnsafeMutableRawBufferPointer
 
-    init(maximumChunk: Int, compression: ZstdSetting) {
-        self.compressor = ZstdCompressor(compression)
+    init(maximumChunk: Int, compressors: ZstdCompressorPool) {
+        self.compressors = compressors
         self.compressed = .allocate(byteCount: ZstdCompressor.bound(maximumChunk), alignment: 64)
         self.object = .allocate(byteCount: objectCapacity(maximumChunk: maximumChunk), alignment: POSIX.directIOAlignment)
     }
@@ -38,7 +38,9 @@ final class ChunkSealer {
         // Keep the compressed form only when it saves at least 1/64 of the payload: below that, the
         // decompression cost on restore buys almost nothing.
         let worthwhile = payload.count - payload.count / 64
-        let compressedLength = self.compressor.compress(payload, into: self.compressed, maximumOutput: worthwhile)
+        let compressedLength = self.compressors.withCompressor {
+            $0.compress(payload, into: self.compressed, maximumOutput: worthwhile)
+        }
         times.compress += clock.lap()
         let sealed = compressedLength.map { UnsafeRawBufferPointer(rebasing: self.compressed[0..<$0]) } ?? payload
         let header = ChunkObjectHeader(compressed: compressedLength != nil, chunkID: id, dataKeyID: dataKeyID,

@@ -98,9 +98,10 @@ public enum MachineBenchmark {
         let start = clock.now
         // Raw pointers are not Sendable: pass the address and rebuild the buffer in each worker.
         let base = UInt(bitPattern: data.baseAddress)
+        let compressors = ZstdCompressorPool(.chunkDefault, count: WorkerPool.cores)
         try WorkerPool.run(workers: ProcessInfo.processInfo.activeProcessorCount) { worker, _ in
             let data = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: base), count: chunks * chunkSize)
-            let sealer = ChunkSealer(maximumChunk: chunkSize, compression: .chunkDefault)
+            let sealer = ChunkSealer(maximumChunk: chunkSize, compressors: compressors)
             var i = worker
             try key.withUnsafeBytes { idKey in
                 while (clock.now - start).seconds < seconds {

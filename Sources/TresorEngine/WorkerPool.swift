@@ -42,7 +42,10 @@ enum WorkerPool {
 
     /// Worker count for the pipelines: two per core plus one. Each worker alternates CPU work with direct
     /// reads and writes that wait for the device, so more workers than cores keep every core busy.
-    public static var defaultWorkers: Int { 2 * ProcessInfo.processInfo.activeProcessorCount + 1 }
+    public static var defaultWorkers: Int { 2 * self.cores + 1 }
+
+    /// The cores this process may run on.
+    public static var cores: Int { ProcessInfo.processInfo.activeProcessorCount }
 
     /// Worker count for pipelines that mostly wait on direct reads of chunk objects (restore, verify):
     /// on this kind of virtual disk a read takes about as long as opening the chunk, so more reads in
