@@ -1,13 +1,17 @@
 public import Hummingbird
+import NIOCore
 import TresorCore
 
 /// Per request: the caller, once the token middleware has authenticated it.
 public struct VaultRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     var caller: AccessTokenRecord?
+    /// The request's connection, whose read size an upload widens while it holds a slot.
+    let channel: any Channel
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
+        self.channel = source.channel
     }
 
     /// One chunk object of the largest chunk size, with room for its header and tag; everything else the

@@ -162,7 +162,7 @@ struct SessionRoutes {
     private static func storeChunks(_ request: Request, session: String, _ state: ServerState, _ context: VaultRequestContext,
                                     split: @escaping @Sendable (UnsafeRawBufferPointer) throws -> [ChunkBatch.Entry]) async throws -> Response {
         try await state.uploads.withSlot {
-            try await state.receiver.receive(request, limit: ServerLimits.maximumBody) { body in
+            try await state.receiver.receive(request, limit: ServerLimits.maximumBody, widening: context.channel) { body in
                 let entries = try body.withUnsafeBytes { try split($0) }
                 let target = entries.count == 1 ? "session \(session): chunk \(entries[0].id)" : "session \(session): \(entries.count) chunks"
                 return try await state.audited(context, action: "chunk.store", target: target, durable: false) {

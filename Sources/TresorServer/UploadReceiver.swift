@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOCore
 import TresorChunkStore
 import TresorCore
 
@@ -9,7 +10,10 @@ import TresorCore
 struct UploadReceiver: Sendable {
     let buffers: AlignedBufferPool
 
-    func receive<T: Sendable>(_ request: Request, limit: Int, _ use: (ReceivedBytes) async throws -> T) async throws -> T {
+    /// Receives `request`'s body and runs `use` on it. With `widening`, that connection reads wide
+    /// (`ReadSizeLimit.uploadBytes`) until the body is in.
+    func receive<T: Sendable>(_ request: Request, limit: Int, widening channel: (any Channel)? = nil,
+                              _ use: (ReceivedBytes) async throws -> T) async throws -> T {
         try HTTPCoding.requireOctets(request)
         guard let expected = request.headers[.tresorCRC32C] else {
             throw TresorError(.requestInvalid, "uploads carry their CRC-32C in x-tresor-crc32c")
@@ -21,14 +25,21 @@ struct UploadReceiver: Sendable {
         }
         return try await self.buffers.withBuffer(capacity: max(announced ?? limit, 1)) { buffer in
             var length = 0
-            for try await part in request.body {
-                guard length + part.readableBytes <= min(buffer.count, limit) else {
-                    throw TresorError(.requestTooLarge, "the request body is larger than \(announced ?? limit) bytes")
+            func readBody() async throws {
+                for try await part in request.body {
+                    guard length + part.readableBytes <= min(buffer.count, limit) else {
+                        throw TresorError(.requestTooLarge, "the request body is larger than \(announced ?? limit) bytes")
+                    }
+                    part.withUnsafeReadableBytes { bytes in
+                        UnsafeMutableRawBufferPointer(rebasing: buffer[length..<(length + bytes.count)]).copyMemory(from: bytes)
+                    }
+                    length += part.readableBytes
                 }
-                part.withUnsafeReadableBytes { bytes in
-                    UnsafeMutableRawBufferPointer(rebasing: buffer[length..<(length + bytes.count)]).copyMemory(from: bytes)
-                }
-                length += part.readableBytes
+            }
+            if let channel {
+                try await ReadSizeLimit.widened(channel) { try await readBody() }
+            } else {
+                try await readBody()
             }
             let received = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
             guard CRC32C.hex(received) == expected.lowercased() else {
