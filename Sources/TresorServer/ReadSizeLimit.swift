@@ -4,35 +4,34 @@ import NIOCore
 /// upload slot keeps what was read until then in its body stream (two reads, `BoundedHTTP1Channel`), so
 /// the cap, not the number of clients, bounds that memory.
 ///
-/// An upload that holds a slot reads with `uploadBytes` instead, until its body is in. Every read hands
-/// its bytes from the event loop to the request's task, a wake-up and a thread switch each: at 16 KiB a
-/// 2 MiB batch took 128 of them, and they were most of the server's CPU in a served backup (docs/server.md,
-/// run I). Only the upload slots (8) read this wide at once, so the memory stays bounded.
+/// An upload that holds a slot takes up to `uploadReadsPerWakeUp` reads each time its socket is readable,
+/// until its body is in. The request's task is woken once per wake-up with all of them (the async channel
+/// hands over a wake-up's reads together). One read per wake-up, a 2 MiB batch cost 128 wake-ups and
+/// thread switches between the event loop and the task: most of the server's CPU in a served backup
+/// (docs/server.md, run I). The reads keep their 16 KiB size, so no connection keeps a larger receive
+/// buffer afterwards (NIO reuses a connection's receive buffer at the largest size it ever grew to).
 final class ReadSizeLimit: ChannelInboundHandler, RemovableChannelHandler, Sendable {
     typealias InboundIn = NIOAny
     static let bytes = 16 << 10
-    static let uploadBytes = 256 << 10
+    static let uploadReadsPerWakeUp: UInt = 16
 
     func handlerAdded(context: ChannelHandlerContext) {
-        _ = context.channel.setOption(ChannelOptions.recvAllocator, value: Self.allocator(Self.bytes))
+        _ = context.channel.setOption(ChannelOptions.recvAllocator,
+                                      value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: Self.bytes, maximum: Self.bytes))
         _ = context.channel.setOption(ChannelOptions.maxMessagesPerRead, value: 1)
     }
 
-    /// Runs `body` (which reads an upload's body) with wide reads on `channel`, and narrows them again after.
+    /// Runs `body` (which reads an upload's body) with several reads per wake-up on `channel`, and one again after.
     static func widened<T: Sendable>(_ channel: any Channel, _ body: () async throws -> T) async throws -> T {
-        try await channel.setOption(ChannelOptions.recvAllocator, value: Self.allocator(Self.uploadBytes)).get()
+        try await channel.setOption(ChannelOptions.maxMessagesPerRead, value: Self.uploadReadsPerWakeUp).get()
         do {
             let result = try await body()
-            try await channel.setOption(ChannelOptions.recvAllocator, value: Self.allocator(Self.bytes)).get()
+            try await channel.setOption(ChannelOptions.maxMessagesPerRead, value: 1).get()
             return result
         } catch {
             // A closed connection cannot be narrowed, and needs not be.
-            try? await channel.setOption(ChannelOptions.recvAllocator, value: Self.allocator(Self.bytes)).get()
+            try? await channel.setOption(ChannelOptions.maxMessagesPerRead, value: 1).get()
             throw error
         }
-    }
-
-    private static func allocator(_ bytes: Int) -> AdaptiveRecvByteBufferAllocator {
-        AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: bytes, maximum: bytes)
     }
 }
