@@ -7,9 +7,19 @@ public enum CRC32C {
         tresor_crc32c(0, bytes.baseAddress, UInt64(bytes.count))
     }
 
+    /// The checksum of a body continued over `bytes`, for bodies checked part by part while each part is
+    /// still in cache: `update(checksum(a), b) == checksum(a ‖ b)`, starting from 0.
+    public static func update(_ checksum: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        tresor_crc32c(checksum, bytes.baseAddress, UInt64(bytes.count))
+    }
+
     /// Eight hex digits, as the x-tresor-crc32c header carries it.
     public static func hex(_ bytes: UnsafeRawBufferPointer) -> String {
-        let value = Self.checksum(bytes)
+        Self.hex(Self.checksum(bytes))
+    }
+
+    /// A checksum as eight hex digits.
+    public static func hex(_ value: UInt32) -> String {
         let digits = String(value, radix: 16)
         return String(repeating: "0", count: 8 - digits.count) + digits
     }

@@ -25,13 +25,17 @@ struct UploadReceiver: Sendable {
         }
         return try await self.buffers.withBuffer(capacity: max(announced ?? limit, 1)) { buffer in
             var length = 0
+            var checksum: UInt32 = 0
             func readBody() async throws {
                 for try await part in request.body {
                     guard length + part.readableBytes <= min(buffer.count, limit) else {
                         throw TresorError(.requestTooLarge, "the request body is larger than \(announced ?? limit) bytes")
                     }
                     part.withUnsafeReadableBytes { bytes in
-                        UnsafeMutableRawBufferPointer(rebasing: buffer[length..<(length + bytes.count)]).copyMemory(from: bytes)
+                        let target = UnsafeMutableRawBufferPointer(rebasing: buffer[length..<(length + bytes.count)])
+                        target.copyMemory(from: bytes)
+                        // Checked as it lands, while the part is still in cache: no second pass over the body.
+                        checksum = CRC32C.update(checksum, UnsafeRawBufferPointer(target))
                     }
                     length += part.readableBytes
                 }
@@ -42,7 +46,7 @@ struct UploadReceiver: Sendable {
                 try await readBody()
             }
             let received = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
-            guard CRC32C.hex(received) == expected.lowercased() else {
+            guard CRC32C.hex(checksum) == expected.lowercased() else {
                 throw TresorError(.requestInvalid, "the body's CRC-32C does not match x-tresor-crc32c (damaged in transit)",
                                   action: "send it again")
             }

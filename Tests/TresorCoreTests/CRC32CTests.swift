@@ -32,4 +32,17 @@ struct CRC32CTests {
             #expect(slice.withUnsafeBytes { CRC32C.checksum($0) } == self.reference(slice), "length \(length)")
         }
     }
+
+    @Test func continuesPartByPart() {
+        let bytes = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        let whole = bytes.withUnsafeBytes { CRC32C.checksum($0) }
+        for cut in [0, 1, 8, 4097, 9_999, 10_000] {
+            let parts = bytes.withUnsafeBytes { all in
+                CRC32C.update(CRC32C.update(0, UnsafeRawBufferPointer(rebasing: all[0..<cut])),
+                              UnsafeRawBufferPointer(rebasing: all[cut...]))
+            }
+            #expect(parts == whole, "cut at \(cut)")
+        }
+        #expect(CRC32C.hex(whole) == bytes.withUnsafeBytes { CRC32C.hex($0) })
+    }
 }
