@@ -6,10 +6,11 @@ import NIOCore
 ///
 /// An upload that holds a slot takes up to `uploadReadsPerWakeUp` reads each time its socket is readable,
 /// until its body is in. The request's task is woken once per wake-up with all of them (the async channel
-/// hands over a wake-up's reads together). One read per wake-up, a 2 MiB batch cost 128 wake-ups and
-/// thread switches between the event loop and the task: most of the server's CPU in a served backup
-/// (docs/server.md, run I). The reads keep their 16 KiB size, so no connection keeps a larger receive
-/// buffer afterwards (NIO reuses a connection's receive buffer at the largest size it ever grew to).
+/// hands over a wake-up's reads together). At one read per wake-up, a 2 MiB batch cost 128 wake-ups and
+/// thread switches between the event loop and the task: about a fifth of the server's time in a served
+/// backup (docs/server.md, Figures, 2026-11-23). The reads keep their 16 KiB size, so no connection keeps
+/// a larger receive buffer afterwards (NIO reuses a connection's receive buffer at the largest size it
+/// ever grew to).
 final class ReadSizeLimit: ChannelInboundHandler, RemovableChannelHandler, Sendable {
     typealias InboundIn = NIOAny
     static let bytes = 16 << 10
