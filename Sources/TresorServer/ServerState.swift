@@ -16,9 +16,12 @@ final class ServerState: Sendable {
     /// Threads for the store's and catalog's blocking calls, so they never hold Swift's cooperative pool.
     let pool: NIOThreadPool
     let metrics = ServerMetrics()
-    /// At most 8 chunk uploads received at once (and never more than threads to store them): more would
+    /// At most 4 chunk uploads received at once (and never more than threads to store them): more would
     /// only hold memory while they wait, and a server's memory must not grow with its clients. Requests
-    /// past the limit wait before their body is read.
+    /// past the limit wait before their body is read. Each slot's buffer holds up to a 2 MiB batch; with 8
+    /// slots, 2 clients rarely filled them all and 20 always did, which alone made the server 7–9 MiB
+    /// larger with 20 clients. Receiving and storing is CPU-bound, so 4 at once are as fast
+    /// (docs/server.md, Figures, 2026-11-23).
     let uploads: UploadSlots
     /// Page-aligned buffers for uploads received and objects served, so both go to and from the store with
     /// direct I/O; as many as were in use at once.
@@ -26,6 +29,8 @@ final class ServerState: Sendable {
     var receiver: UploadReceiver { UploadReceiver(buffers: self.buffers) }
 
     var vault: Vault { self.service.vault }
+
+    static let uploadSlots = 4
 
     init(directory: VaultDirectory, service: VaultService, jobs: JobQueue, tokens: SQLiteTokenStore, audit: AuditLog, pool: NIOThreadPool,
          blockingThreads: Int) {
@@ -35,7 +40,7 @@ final class ServerState: Sendable {
         self.tokens = tokens
         self.audit = audit
         self.pool = pool
-        self.uploads = UploadSlots(min(blockingThreads, 8))
+        self.uploads = UploadSlots(min(blockingThreads, Self.uploadSlots))
     }
 
     func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
