@@ -1,28 +1,34 @@
 #!/usr/bin/env bash
 # Tresor over HTTP against Tresor on a local directory vault, in one run, on one machine.
 #
-#   Tools/bench-remote.sh [-s SIZE] [-w WORKDIR] [-n CLIENTS] [--keep]
+#   Tools/bench-remote.sh [-s SIZE] [-w WORKDIR] [-n CLIENTS] [-r ROUNDS] [--keep]
 #
 # 1. SIZE image (default 2G, tresor-diskgen): initial backup, 1 % mutation, incremental backup, full restore,
-#    each into/from a local vault and through `tresor-vault serve` on loopback (plain HTTP), alternating;
-#    then the same three over HTTPS (self-signed P-256 certificate, pinned with --tls-fingerprint).
+#    each into/from a local vault and through `tresor-vault serve` on loopback (plain HTTP). ROUNDS rounds
+#    (default 3), each with its own VM and local vault; local goes first in odd rounds and HTTP in even
+#    ones, so neither always runs on the file system the other just wrote. Then the same three over HTTPS
+#    (self-signed P-256 certificate, pinned with --tls-fingerprint), ROUNDS times.
 # 2. CLIENTS (default 20) clients backing up CLIENTS different VMs (256 MiB images) at once against one
-#    server, then 2 clients the same way against a fresh server: every backup must succeed; the server's
-#    peak RSS (VmHWM) of both runs is reported.
-# Figures go to WORKDIR/results.md. Images and vaults are removed at the end unless --keep.
+#    server, then 2 clients the same way against a fresh server, ROUNDS times: every backup must succeed;
+#    the server's peak RSS (VmHWM) of each run is reported.
+# Figures go to WORKDIR/results.md: every round, and the medians, whose ratios are the headline (this
+# machine's speed swings by a quarter between minutes; one round alone can mislead). Images and vaults are
+# removed at the end unless --keep.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 size=2G
 work=""
 clients=20
+rounds=3
 keep=0
 while [ $# -gt 0 ]; do
     case "$1" in
         -s) size=$2; shift 2 ;;
         -w) work=$2; shift 2 ;;
         -n) clients=$2; shift 2 ;;
+        -r) rounds=$2; shift 2 ;;
         --keep) keep=1; shift ;;
-        *) echo "usage: $0 [-s SIZE] [-w WORKDIR] [-n CLIENTS] [--keep]" >&2; exit 2 ;;
+        *) echo "usage: $0 [-s SIZE] [-w WORKDIR] [-n CLIENTS] [-r ROUNDS] [--keep]" >&2; exit 2 ;;
     esac
 done
 TRESOR_BENCH_PEERS=1 "$here/Tools/install-deps.sh"
@@ -31,7 +37,7 @@ bin=$(swift build -c release --package-path "$here" --show-bin-path)
 work=${work:-$(mktemp -d /tmp/tresor-bench-remote.XXXXXX)}
 mkdir -p "$work"
 cd "$work"
-rm -rf vault-* keys client-* *.img results.md server.* times.txt
+rm -rf vault-* keys client-* *.img results.md server.* times.txt many.txt
 export TRESOR_PASSPHRASE=bench-passphrase
 # The change cache lives with the run, so every run starts without one.
 export TRESOR_CACHE_DIR="$work/cache"
@@ -71,45 +77,54 @@ echo "== generating $size image" >&2
 cp --sparse=always base.img mutated.img
 "$bin/tresor-diskgen" mutate mutated.img --percent 1 --seed 2 >&2
 "$bin/tresor" keys create main --keystore keys >/dev/null
-"$bin/tresor-vault" init vault-local >/dev/null
 "$bin/tresor-vault" init vault-served >/dev/null
 TRESOR_TOKEN=$("$bin/tresor-vault" token create vault-served --role admin)
 export TRESOR_TOKEN
 start_server vault-served
-backup() { "$bin/tresor" backup --vault "$1" --vm bench --disk disk.img --keystore keys --kek main; }
+tls_args=()
+backup() { "$bin/tresor" backup --vault "$1" "${tls_args[@]}" --vm "$2" --disk disk.img --keystore keys --kek main; }
+restore() {
+    rm -f restored.img
+    "$bin/tresor-restore" disk --vault "$1" "${tls_args[@]}" --vm "$2" --disk 0 --output restored.img --keystore keys --kek main
+}
+# round R KIND... : round R's initial backup, incremental and restore of VM bench-R, for each KIND in the
+# order given (local: a fresh directory vault; http, https: the running server).
+round() {
+    local r=$1; shift
+    local kind target
+    for kind in "$@"; do [ "$kind" = local ] && "$bin/tresor-vault" init "vault-local-$r" >/dev/null; done
+    for step in initial incremental restore; do
+        for kind in "$@"; do
+            if [ "$kind" = local ]; then target="vault-local-$r"; else target=$url; fi
+            case $step in
+                initial) use base.img; timed "$kind-$step-$r" backup "$target" "bench-$r" ;;
+                incremental) use mutated.img; timed "$kind-$step-$r" backup "$target" "bench-$r" ;;
+                restore) timed "$kind-$step-$r" restore "$target" "bench-$r"; cmp restored.img mutated.img ;;
+            esac
+        done
+    done
+    rm -f restored.img disk.img
+}
 
-echo "== local and HTTP, alternating" >&2
-use base.img;    timed local-initial backup vault-local
-use base.img;    timed http-initial backup "$url"
-use mutated.img; timed local-incremental backup vault-local
-use mutated.img; timed http-incremental backup "$url"
-restore() { rm -f restored.img; "$bin/tresor-restore" disk --vault "$1" --vm bench --disk 0 --output restored.img --keystore keys --kek main; }
-timed local-restore restore vault-local
-cmp restored.img mutated.img
-timed http-restore restore "$url"
-cmp restored.img mutated.img
-rm -f restored.img disk.img
+for r in $(seq "$rounds"); do
+    echo "== local and HTTP, round $r" >&2
+    if [ $((r % 2)) = 1 ]; then round "$r" local http; else round "$r" http local; fi
+done
 stop_server
 
-echo "== HTTPS" >&2
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key -out tls.crt -days 2 \
     -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
 "$bin/tresor-vault" init vault-tls >/dev/null
 TRESOR_TOKEN=$("$bin/tresor-vault" token create vault-tls --role admin)
 start_server vault-tls --tls-cert tls.crt --tls-key tls.key
-tls_backup() { "$bin/tresor" backup --vault "$url" --tls-fingerprint "$fingerprint" --vm bench --disk disk.img --keystore keys --kek main; }
-tls_restore() {
-    rm -f restored.img
-    "$bin/tresor-restore" disk --vault "$url" --tls-fingerprint "$fingerprint" --vm bench --disk 0 --output restored.img --keystore keys --kek main
-}
-use base.img;    timed https-initial tls_backup
-use mutated.img; timed https-incremental tls_backup
-timed https-restore tls_restore
-cmp restored.img mutated.img
-rm -f restored.img disk.img
+tls_args=(--tls-fingerprint "$fingerprint")
+for r in $(seq "$rounds"); do
+    echo "== HTTPS, round $r" >&2
+    round "$r" https
+done
+tls_args=()
 stop_server
 
-# many N: N clients, N VMs of 256 MiB, one fresh server; prints "wall failures peakKiB".
 many() {
     local n=$1
     rm -rf "vault-many-$n" && "$bin/tresor-vault" init "vault-many-$n" >/dev/null
@@ -132,22 +147,41 @@ many() {
 }
 echo "== $clients clients at once, then 2" >&2
 for i in $(seq "$clients"); do "$bin/tresor-diskgen" gen "client-$i.img" --size 256M --seed $((100 + i)) >/dev/null; done
-read -r wall_many fail_many peak_many < <(many "$clients")
-read -r wall_two fail_two peak_two < <(many 2)
+for r in $(seq "$rounds"); do
+    echo "many-$r $(many "$clients") $(many 2)" >> many.txt
+done
 
-python3 - "$size" "$clients" "$wall_many" "$fail_many" "$peak_many" "$wall_two" "$fail_two" "$peak_two" <<'EOF' | tee results.md
-import sys
-size, clients, wall_many, fail_many, peak_many, wall_two, fail_two, peak_two = sys.argv[1:]
-t = dict(line.split() for line in open("times.txt"))
-print(f"Image {size}; wall seconds of the whole command; client and server share the machine's cores.\n")
-print("| step | local vault s | HTTP (loopback) s | HTTP as % of local | HTTPS s | HTTPS as % of local | issue's target (HTTP) |")
-print("| --- | --- | --- | --- | --- | --- | --- |")
+python3 - "$size" "$clients" <<'EOF' | tee results.md
+import statistics, sys
+size, clients = sys.argv[1], sys.argv[2]
+times = {}
+for line in open("times.txt"):
+    name, seconds = line.split()
+    kind, step, r = name.rsplit("-", 2)
+    times.setdefault((kind, step), {})[int(r)] = float(seconds)
+rounds = sorted(times[("local", "initial")])
+print(f"Image {size}; wall seconds of the whole command; client and server share the machine's cores; "
+      f"{len(rounds)} rounds, local first in odd rounds.\n")
+print("| step | local s, median | HTTP s, median | HTTP % of local (medians) | HTTP % by round | HTTPS s, median | HTTPS % of local | target (HTTP) |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- |")
 for step in ["initial", "incremental", "restore"]:
-    local, http, https = float(t[f"local-{step}"]), float(t[f"http-{step}"]), float(t[f"https-{step}"])
-    print(f"| {step} | {local:.2f} | {http:.2f} | {100 * local / http:.0f} % | {https:.2f} | {100 * local / https:.0f} % | ≥ 80 % |")
+    local, http, https = (times[(kind, step)] for kind in ("local", "http", "https"))
+    ml, mh, ms = (statistics.median(v.values()) for v in (local, http, https))
+    by_round = ", ".join(f"{100 * local[r] / http[r]:.0f}" for r in rounds)
+    print(f"| {step} | {ml:.2f} | {mh:.2f} | {100 * ml / mh:.0f} % | {by_round} | {ms:.2f} | {100 * ml / ms:.0f} % | ≥ 80 % |")
 print()
-print(f"{clients} clients, {clients} VMs of 256 MiB at once: {int(fail_many)} failed, {float(wall_many):.1f} s, "
-      f"server peak RSS {int(peak_many) / 1024:.0f} MiB. 2 clients: {int(fail_two)} failed, {float(wall_two):.1f} s, "
-      f"server peak RSS {int(peak_two) / 1024:.0f} MiB ({100 * (int(peak_many) / int(peak_two) - 1):+.0f} %).")
+print("| step | " + " | ".join(f"round {r}: local / HTTP / HTTPS s" for r in rounds) + " |")
+print("| --- |" + " --- |" * len(rounds))
+for step in ["initial", "incremental", "restore"]:
+    print(f"| {step} | " + " | ".join(f"{times[('local', step)][r]:.2f} / {times[('http', step)][r]:.2f} / {times[('https', step)][r]:.2f}" for r in rounds) + " |")
+print()
+growth = []
+for line in open("many.txt"):
+    name, wall_many, fail_many, peak_many, wall_two, fail_two, peak_two = line.split()
+    growth.append(100 * (int(peak_many) / int(peak_two) - 1))
+    print(f"{name}: {clients} clients, {clients} VMs of 256 MiB at once: {int(fail_many)} failed, {float(wall_many):.1f} s, "
+          f"server peak RSS {int(peak_many) / 1024:.0f} MiB. 2 clients: {int(fail_two)} failed, {float(wall_two):.1f} s, "
+          f"server peak RSS {int(peak_two) / 1024:.0f} MiB ({growth[-1]:+.0f} %).")
+print(f"\nServer memory with {clients} clients against 2, median of {len(growth)}: {statistics.median(growth):+.0f} % (target: within 10 %).")
 EOF
 if [ "$keep" = 0 ]; then rm -rf "$work"/*.img "$work"/vault-* "$work"/cache "$work"/keys "$work"/tls.*; fi
