@@ -5,7 +5,7 @@ import Foundation
 ///
 /// A zstd context's match-finder table (1 MiB at the chunk default) carries over from chunk to chunk. With a
 /// context per worker, and more workers than cores (they also wait on direct I/O), each chunk found its
-/// worker's table evicted by the others and paid a cache miss per table line: compression took 15–20 % more
+/// worker's table evicted by the others and paid a cache miss per table line: compression took 15–50 % more
 /// CPU in the backup than the same chunks compressed in a loop (docs/performance.md, run L). Handing out the
 /// most recently returned context keeps at most one table per core in use, and still warm.
 public final class ZstdCompressorPool: @unchecked Sendable {

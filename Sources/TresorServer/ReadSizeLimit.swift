@@ -30,7 +30,7 @@ final class ReadSizeLimit: ChannelInboundHandler, RemovableChannelHandler, Senda
             try await channel.setOption(ChannelOptions.maxMessagesPerRead, value: 1).get()
             return result
         } catch {
-            // A closed connection cannot be narrowed, and needs not be.
+            // A closed connection cannot be narrowed, and need not be.
             try? await channel.setOption(ChannelOptions.maxMessagesPerRead, value: 1).get()
             throw error
         }
