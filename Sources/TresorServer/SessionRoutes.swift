@@ -154,15 +154,13 @@ struct SessionRoutes {
         return body
     }
 
-    /// A full store (or a quota reached) fails the call with 507 and ends the session, so nothing waits on space that will not
-    /// come; recovery points already committed are untouched.
     /// An upload of chunk objects, one (`PUT …/chunks/{id}`) or a batch: an upload slot, the body received
     /// and checksummed, `split` into objects before any is stored, each stored as `putChunk` checks it, and
     /// one audit line.
     private static func storeChunks(_ request: Request, session: String, _ state: ServerState, _ context: VaultRequestContext,
                                     split: @escaping @Sendable (UnsafeRawBufferPointer) throws -> [ChunkBatch.Entry]) async throws -> Response {
         try await state.uploads.withSlot {
-            try await state.receiver.receive(request, limit: ServerLimits.maximumBody, widening: context.channel) { body in
+            try await state.receiver.receive(request, limit: ServerLimits.maximumBody, channel: context.channel) { body in
                 let entries = try body.withUnsafeBytes { try split($0) }
                 let target = entries.count == 1 ? "session \(session): chunk \(entries[0].id)" : "session \(session): \(entries.count) chunks"
                 return try await state.audited(context, action: "chunk.store", target: target, durable: false) {
@@ -180,6 +178,8 @@ struct SessionRoutes {
         }
     }
 
+    /// A full store (or a quota reached) fails the call with 507 and ends the session, so nothing waits on space that will not
+    /// come; recovery points already committed are untouched.
     private static func cleaningUpWhenFull<T: Sendable>(_ state: ServerState, _ session: String,
                                                        _ body: @escaping @Sendable () throws -> T) async throws -> T {
         do {

@@ -10,9 +10,9 @@ import TresorCore
 struct UploadReceiver: Sendable {
     let buffers: AlignedBufferPool
 
-    /// Receives `request`'s body and runs `use` on it. With `widening`, that connection reads wide
-    /// (`ReadSizeLimit.uploadBytes`) until the body is in.
-    func receive<T: Sendable>(_ request: Request, limit: Int, widening channel: (any Channel)? = nil,
+    /// Receives `request`'s body and runs `use` on it. Until the body is in, its connection `channel` takes
+    /// several reads per wake-up (`ReadSizeLimit.widened`).
+    func receive<T: Sendable>(_ request: Request, limit: Int, channel: any Channel,
                               _ use: (ReceivedBytes) async throws -> T) async throws -> T {
         try HTTPCoding.requireOctets(request)
         guard let expected = request.headers[.tresorCRC32C] else {
@@ -26,7 +26,7 @@ struct UploadReceiver: Sendable {
         return try await self.buffers.withBuffer(capacity: max(announced ?? limit, 1)) { buffer in
             var length = 0
             var checksum: UInt32 = 0
-            func readBody() async throws {
+            try await ReadSizeLimit.widened(channel) {
                 for try await part in request.body {
                     guard length + part.readableBytes <= min(buffer.count, limit) else {
                         throw TresorError(.requestTooLarge, "the request body is larger than \(announced ?? limit) bytes")
@@ -39,11 +39,6 @@ struct UploadReceiver: Sendable {
                     }
                     length += part.readableBytes
                 }
-            }
-            if let channel {
-                try await ReadSizeLimit.widened(channel) { try await readBody() }
-            } else {
-                try await readBody()
             }
             let received = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
             guard CRC32C.hex(checksum) == expected.lowercased() else {
