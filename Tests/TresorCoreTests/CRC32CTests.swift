@@ -33,6 +33,20 @@ struct CRC32CTests {
         }
     }
 
+    /// Inputs long enough for the three-stream path (three strides of 8 KiB and more), at every kind of
+    /// remainder and start address, against the table path's definition.
+    @Test func matchesTheDefinitionOnLongInputs() {
+        var state: UInt64 = 0x9E37_79B9
+        let bytes = (0..<(4 * 24_576 + 4_101)).map { _ -> UInt8 in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt8(truncatingIfNeeded: state >> 33)
+        }
+        for (start, length) in [(0, 24_575), (0, 24_576), (0, 24_577), (3, 24_576), (1, 2 * 24_576 + 13), (5, 4 * 24_576 + 4_096)] {
+            let slice = Array(bytes[start..<start + length])
+            #expect(slice.withUnsafeBytes { CRC32C.checksum($0) } == self.reference(slice), "start \(start), length \(length)")
+        }
+    }
+
     @Test func continuesPartByPart() {
         let bytes = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
         let whole = bytes.withUnsafeBytes { CRC32C.checksum($0) }
