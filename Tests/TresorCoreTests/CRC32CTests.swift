@@ -33,7 +33,7 @@ struct CRC32CTests {
         }
     }
 
-    /// Inputs long enough for the three-stream path (three strides of 8 KiB and more), at every kind of
+    /// Inputs long enough for the three-stream path (three strides of 1 KiB, many times over), at every kind of
     /// remainder and start address, against the table path's definition.
     @Test func matchesTheDefinitionOnLongInputs() {
         var state: UInt64 = 0x9E37_79B9
