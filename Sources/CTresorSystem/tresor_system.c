@@ -62,8 +62,8 @@ static uint32_t crc32c_software(uint32_t crc, const uint8_t *p, uint64_t length)
 /* The crc32 instruction takes 3 cycles and can start one per cycle, so one dependent chain runs at a third
  * of the processor's speed. Inputs of 3 KiB and more are cut into three streams of CRC32C_STRIDE bytes checksummed at
  * once; the first two results are then moved past the bytes that follow them (a linear map on the
- * register, tabulated per byte of the register) and folded in. Transport checksums of uploads and
- * downloads cover every byte twice, once on each side, so this is worth its tables. */
+ * register, tabulated per byte of the register) and folded in. An upload's transport checksum covers
+ * every byte twice, once on each side, so this is worth its tables. */
 #define CRC32C_STRIDE 1024
 
 /* crc32c_skip[k][v]: the register v << 8k after CRC32C_STRIDE zero bytes. */
