@@ -59,28 +59,48 @@ public struct ChunkBatch: Sendable {
     /// The entries of a received body, checked whole before any is used: magic, version, entry count,
     /// every length inside the body and within limits, and nothing after the last entry.
     public static func entries(in body: UnsafeRawBufferPointer) throws -> [Entry] {
-        func invalid(_ why: String) -> TresorError { TresorError(.requestInvalid, "malformed chunk batch: \(why)") }
-        guard body.count >= Self.headerByteCount, Array(body[0..<4]) == Self.magic else { throw invalid("no TRCB header") }
-        guard body[4] == Self.version else {
-            throw TresorError(.unsupportedFormat, "chunk batch version \(body[4]) is not supported (this vault reads version \(Self.version))")
-        }
-        let count = Int(UInt32(littleEndian: body.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
-        guard (1...Self.maximumEntries).contains(count) else { throw invalid("\(count) entries (1 to \(Self.maximumEntries))") }
+        guard body.count >= Self.headerByteCount else { throw Self.malformed("no TRCB header") }
+        let count = try Self.entryCount(header: UnsafeRawBufferPointer(rebasing: body[0..<Self.headerByteCount]))
         var entries: [Entry] = []
         entries.reserveCapacity(count)
         var offset = Self.headerByteCount
         for index in 0..<count {
-            guard body.count - offset >= Self.entryHeaderByteCount else { throw invalid("entry \(index) is cut short") }
-            let id = ChunkID(bytes: UnsafeRawBufferPointer(rebasing: body[offset..<offset + ChunkID.byteCount]))
-            let length = Int(UInt32(littleEndian: body.loadUnaligned(fromByteOffset: offset + ChunkID.byteCount, as: UInt32.self)))
+            guard body.count - offset >= Self.entryHeaderByteCount else { throw Self.malformed("entry \(index) is cut short") }
+            let (id, length) = try Self.entry(header: UnsafeRawBufferPointer(rebasing: body[offset..<offset + Self.entryHeaderByteCount]),
+                                              index: index)
             offset += Self.entryHeaderByteCount
-            guard length > 0, length <= Self.maximumObject, body.count - offset >= length else {
-                throw invalid("entry \(index) (chunk \(id)) claims \(length) bytes")
-            }
+            guard body.count - offset >= length else { throw Self.truncated(index, id: id, length: length) }
             entries.append(Entry(id: id, range: offset..<offset + length))
             offset += length
         }
-        guard offset == body.count else { throw invalid("\(body.count - offset) bytes after the last entry") }
+        guard offset == body.count else { throw Self.malformed("\(body.count - offset) bytes after the last entry") }
         return entries
     }
+
+    /// The entry count a batch's first `headerByteCount` bytes announce, once magic and version are checked.
+    public static func entryCount(header: UnsafeRawBufferPointer) throws -> Int {
+        guard header.count == Self.headerByteCount, Array(header[0..<4]) == Self.magic else { throw Self.malformed("no TRCB header") }
+        guard header[4] == Self.version else {
+            throw TresorError(.unsupportedFormat, "chunk batch version \(header[4]) is not supported (this vault reads version \(Self.version))")
+        }
+        let count = Int(UInt32(littleEndian: header.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
+        guard (1...Self.maximumEntries).contains(count) else { throw Self.malformed("\(count) entries (1 to \(Self.maximumEntries))") }
+        return count
+    }
+
+    /// The chunk ID and object length of entry `index` from its `entryHeaderByteCount` bytes, the length
+    /// checked against the limits.
+    public static func entry(header: UnsafeRawBufferPointer, index: Int) throws -> (id: ChunkID, length: Int) {
+        let id = ChunkID(bytes: UnsafeRawBufferPointer(rebasing: header[0..<ChunkID.byteCount]))
+        let length = Int(UInt32(littleEndian: header.loadUnaligned(fromByteOffset: ChunkID.byteCount, as: UInt32.self)))
+        guard length > 0, length <= Self.maximumObject else { throw Self.truncated(index, id: id, length: length) }
+        return (id, length)
+    }
+
+    /// An entry whose object is out of limits or longer than what follows it.
+    public static func truncated(_ index: Int, id: ChunkID, length: Int) -> TresorError {
+        Self.malformed("entry \(index) (chunk \(id)) claims \(length) bytes")
+    }
+
+    public static func malformed(_ why: String) -> TresorError { TresorError(.requestInvalid, "malformed chunk batch: \(why)") }
 }

@@ -25,7 +25,8 @@ final class ServerState: Sendable {
     let uploads: UploadSlots
     /// Page-aligned buffers for uploads received and objects served, so both go to and from the store with
     /// direct I/O; as many as were in use at once.
-    let buffers = AlignedBufferPool(bufferSize: max(ServerLimits.maximumBody, objectCapacity(maximumChunk: ChunkObjectHeader.maximumPlaintext)))
+    let buffers = AlignedBufferPool(bufferSize: max(ChunkBatchPlacement.capacity(forBody: ServerLimits.maximumBody),
+                                                    objectCapacity(maximumChunk: ChunkObjectHeader.maximumPlaintext)))
     var receiver: UploadReceiver { UploadReceiver(buffers: self.buffers) }
 
     var vault: Vault { self.service.vault }

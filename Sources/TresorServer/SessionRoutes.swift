@@ -62,16 +62,14 @@ struct SessionRoutes {
             guard let id = ChunkID(hex: try context.parameters.require("id")) else {
                 throw TresorError(.requestInvalid, "not a chunk ID (64 hex digits)")
             }
-            return try await Self.storeChunks(request, session: session, state, context) { body in
-                [ChunkBatch.Entry(id: id, range: 0..<body.count)]
-            }
+            return try await Self.storeChunks(request, session: session, state, context, single: id)
         }
         // Several chunk objects in one body (ChunkBatch): the whole framing is checked before any object
         // is stored, then each is stored and checked as a single upload is. An object refused part way
         // leaves those before it stored whole, as separate uploads would; the commit checks references.
         api.post("sessions/:session/chunks") { request, context in
             let session = try Self.authorize(state, context)
-            return try await Self.storeChunks(request, session: session, state, context) { try ChunkBatch.entries(in: $0) }
+            return try await Self.storeChunks(request, session: session, state, context, single: nil)
         }
         // A chunk object the session may build a delta on: only for callers that may read chunk data
         // (admin); backup and agent tokens are refused, and their clients store changed chunks whole.
@@ -154,14 +152,15 @@ struct SessionRoutes {
         return body
     }
 
-    /// An upload of chunk objects, one (`PUT …/chunks/{id}`) or a batch: an upload slot, the body received
-    /// and checksummed, `split` into objects before any is stored, each stored as `putChunk` checks it, and
-    /// one audit line.
+    /// An upload of chunk objects, one (`PUT …/chunks/{id}`, `single`) or a batch: an upload slot, the body
+    /// received, checksummed and (a batch) placed object by object with its whole framing checked before
+    /// any is stored, each stored as `putChunk` checks it, and one audit line.
     private static func storeChunks(_ request: Request, session: String, _ state: ServerState, _ context: VaultRequestContext,
-                                    split: @escaping @Sendable (UnsafeRawBufferPointer) throws -> [ChunkBatch.Entry]) async throws -> Response {
+                                    single id: ChunkID?) async throws -> Response {
         try await state.uploads.withSlot {
-            try await state.receiver.receive(request, limit: ServerLimits.maximumBody, channel: context.channel) { body in
-                let entries = try body.withUnsafeBytes { try split($0) }
+            try await state.receiver.receive(request, limit: ServerLimits.maximumBody, channel: context.channel, batch: id == nil) { received in
+                let body = received.bytes
+                let entries = id.map { [ChunkBatch.Entry(id: $0, range: 0..<received.length)] } ?? received.entries ?? []
                 let target = entries.count == 1 ? "session \(session): chunk \(entries[0].id)" : "session \(session): \(entries.count) chunks"
                 return try await state.audited(context, action: "chunk.store", target: target, durable: false) {
                     try await Self.cleaningUpWhenFull(state, session) {
