@@ -15,13 +15,13 @@ public final class RemoteObjectStore: ObjectStore {
         Array(try self.fetch(key).readableBytesView)
     }
 
+    /// The object's bytes arrive straight into `buffer` (BodyIntoBuffer).
     public func read(_ key: ObjectKey, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        let body = try self.fetch(key)
-        guard body.readableBytes <= buffer.count else {
-            throw TresorError(.corruptObject, "object \(key.path) is \(body.readableBytes) bytes, more than any object of its kind")
+        let reply = try self.connection.send(.GET, "/v1/objects/\(key.path)", allowNotFound: true, into: buffer)
+        guard reply.status != 404 else {
+            throw TresorError(.missingObject, "object \(key.path) is missing from the vault")
         }
-        body.withUnsafeReadableBytes { buffer.copyMemory(from: $0) }
-        return body.readableBytes
+        return reply.received
     }
 
     public func readPrefix(_ key: ObjectKey, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {

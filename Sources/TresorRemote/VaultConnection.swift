@@ -98,18 +98,21 @@ public final class VaultConnection: Sendable {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
-    /// A response: status and body bytes.
+    /// A response: status and body bytes (none when received into a buffer: `received` says how many).
     struct Reply {
         let status: Int
         let body: ByteBuffer
         let headers: HTTPHeaders
+        var received = 0
     }
 
     /// Sends a request and returns a 2xx reply (or 404 when `allowNotFound`); any other status becomes the
     /// TresorError the server's JSON names. Connection failures and 502–504 are retried with backoff:
     /// every call the engine makes is idempotent (docs/server.md).
+    /// With `target`, a 2xx body goes straight into it (`Reply.received` bytes), and one larger than it
+    /// fails the call.
     func send(_ method: HTTPMethod, _ path: String, body: ByteBuffer? = nil, contentType: String? = nil,
-              checksum: Bool = false, allowNotFound: Bool = false) throws -> Reply {
+              checksum: Bool = false, allowNotFound: Bool = false, into target: UnsafeMutableRawBufferPointer? = nil) throws -> Reply {
         var headers = HTTPHeaders()
         headers.add(name: "Authorization", value: "Bearer \(self.token)")
         if let contentType { headers.add(name: "Content-Type", value: contentType) }
@@ -120,11 +123,19 @@ public final class VaultConnection: Sendable {
         for attempt in 0..<Self.attempts {
             if attempt > 0 { usleep(Self.firstBackoffMillis * 1000 << UInt32(attempt - 1)) }
             let response: HTTPClient.Response
+            var received: Int?
             do {
                 let request = try HTTPClient.Request(url: self.baseURL + path, method: method, headers: headers,
                                                      body: body.map { .byteBuffer($0) }, tlsConfiguration: self.tls)
-                response = try self.client.execute(request: request, delegate: SizedBodyCollector(host: request.host),
-                                                     deadline: .now() + .seconds(300)).wait()
+                if let target {
+                    let receiver = BodyIntoBuffer(host: request.host, into: target)
+                    defer { receiver.close() }
+                    response = try self.client.execute(request: request, delegate: receiver, deadline: .now() + .seconds(300)).wait()
+                    received = receiver.written
+                } else {
+                    response = try self.client.execute(request: request, delegate: SizedBodyCollector(host: request.host),
+                                                         deadline: .now() + .seconds(300)).wait()
+                }
             } catch let error where error is NIOSSLError || error is NIOSSLExtraError {
                 // Not transient: an untrusted certificate, or one naming another host, stays so on every attempt.
                 throw TresorError(.tlsFailed, "TLS with \(self.baseURL) failed: \(error)",
@@ -140,6 +151,12 @@ public final class VaultConnection: Sendable {
             }
             let bytes = response.body ?? ByteBuffer()
             if (200..<300).contains(status) || (status == 404 && allowNotFound) {
+                if target != nil && (200..<300).contains(status) {
+                    guard let received else {
+                        throw TresorError(.corruptObject, "the vault sent more for \(path) than any object of its kind holds")
+                    }
+                    return Reply(status: status, body: bytes, headers: response.headers, received: received)
+                }
                 return Reply(status: status, body: bytes, headers: response.headers)
             }
             throw Self.error(status: status, body: bytes)
