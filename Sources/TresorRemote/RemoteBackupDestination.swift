@@ -58,16 +58,13 @@ public final class RemoteBackupDestination: BackupDestination {
         if self.chunkReadsRefused.load(ordering: .relaxed) { return nil }
         let reply: VaultConnection.Reply
         do {
-            reply = try self.connection.send(.GET, "/v1/sessions/\(session)/chunks/\(id.hex)", allowNotFound: true)
+            // Straight into the buffer (BodyIntoBuffer), as restores read objects.
+            reply = try self.connection.send(.GET, "/v1/sessions/\(session)/chunks/\(id.hex)", allowNotFound: true, into: buffer)
         } catch let error as TresorError where error.code == .forbidden {
             self.chunkReadsRefused.store(true, ordering: .relaxed)
             return nil
         }
-        guard reply.status != 404 else { return nil }
-        let body = reply.body.readableBytesView
-        guard body.count <= buffer.count else { throw TresorError(.serverError, "the vault sent a chunk object larger than any chunk") }
-        body.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[0..<$0.count]).copyMemory(from: $0) }
-        return body.count
+        return reply.status == 404 ? nil : reply.received
     }
 
     public func putIndexPage(session: String, _ page: [UInt8]) throws -> Bool {
