@@ -37,17 +37,14 @@ struct ObjectRoutes {
         }
     }
 
-    /// An object read with direct I/O into a pooled aligned buffer, as a local restore reads it: objects
-    /// are written with direct I/O, and reading them through the page cache would fill it for nothing.
+    /// An object read with direct I/O straight into the response's buffer (AlignedByteBuffer), as a local
+    /// restore reads it: objects are written with direct I/O, and reading them through the page cache
+    /// would fill it for nothing.
     private static func read(_ key: ObjectKey, _ state: ServerState) throws -> ByteBuffer {
         guard let size = try state.vault.store.size(of: key) else {
             throw TresorError(.notFound, "the vault holds no object \(key.path)")
         }
-        let rounded = (size + POSIX.directIOAlignment - 1) & ~(POSIX.directIOAlignment - 1)
-        return try state.buffers.withBuffer(capacity: max(rounded, POSIX.directIOAlignment)) { buffer in
-            let length = try state.vault.store.read(key, into: buffer)
-            return ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
-        }
+        return try AlignedByteBuffer.make(capacity: size) { try state.vault.store.read(key, into: $0) }
     }
 
     /// The object (or folder) a call names, once the caller may read it.

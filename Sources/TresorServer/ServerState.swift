@@ -23,8 +23,8 @@ final class ServerState: Sendable {
     /// server 7–9 MiB larger with 20 clients. Receiving and storing is CPU-bound, so 4 at once are as fast
     /// (docs/server.md, Figures, 2026-11-23).
     let uploads: UploadSlots
-    /// Page-aligned buffers for uploads received and objects served, so both go to and from the store with
-    /// direct I/O; as many as were in use at once.
+    /// Page-aligned buffers for uploads received, so they go to the store with direct I/O; as many as were
+    /// in use at once. (Objects served are read into their response's own buffer: AlignedByteBuffer.)
     let buffers = AlignedBufferPool(bufferSize: max(ChunkBatchPlacement.capacity(forBody: ServerLimits.maximumBody),
                                                     objectCapacity(maximumChunk: ChunkObjectHeader.maximumPlaintext)))
     var receiver: UploadReceiver { UploadReceiver(buffers: self.buffers) }

@@ -80,11 +80,11 @@ struct SessionRoutes {
                 throw TresorError(.requestInvalid, "not a chunk ID (64 hex digits)")
             }
             let body = try await state.blocking {
-                try state.buffers.withBuffer(capacity: objectCapacity(maximumChunk: ChunkObjectHeader.maximumPlaintext)) { buffer in
+                try AlignedByteBuffer.make(capacity: objectCapacity(maximumChunk: ChunkObjectHeader.maximumPlaintext)) { buffer in
                     guard let length = try state.service.readChunk(session: session, id: id, into: buffer) else {
                         throw TresorError(.notFound, "the session's domain holds no chunk \(id)")
                     }
-                    return ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<length]))
+                    return length
                 }
             }
             state.metrics.served(bytes: body.readableBytes)
