@@ -24,9 +24,9 @@ final class ServerState: Sendable {
     /// (docs/server.md, Figures, 2026-11-23).
     let uploads: UploadSlots
     /// Page-aligned buffers for uploads received, so they go to the store with direct I/O; as many as were
-    /// in use at once. (Objects served are read into their response's own buffer: AlignedByteBuffer.)
-    let buffers = AlignedBufferPool(bufferSize: max(ChunkBatchPlacement.capacity(forBody: ServerLimits.maximumBody),
-                                                    objectCapacity(maximumChunk: ChunkObjectHeader.maximumPlaintext)))
+    /// in use at once. Sized for the largest body laid out for direct I/O, which holds any single chunk
+    /// object too. (Objects served are read into their response's own buffer: AlignedByteBuffer.)
+    let buffers = AlignedBufferPool(bufferSize: ChunkBatchPlacement.capacity(forBody: ServerLimits.maximumBody))
     var receiver: UploadReceiver { UploadReceiver(buffers: self.buffers) }
 
     var vault: Vault { self.service.vault }
