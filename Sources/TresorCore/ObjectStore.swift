@@ -23,9 +23,28 @@ public protocol ObjectStore: Sendable {
     func delete(_ key: ObjectKey) throws
     /// Makes every earlier `put` and `delete` durable.
     func synchronize() throws
+    /// How many chunk objects one `readChunks` call should ask for at this chunk size; 1 when reading
+    /// them one by one costs no more (a directory store).
+    func chunkReadBatch(chunkSize: Int) -> Int
+    /// Reads chunk objects of one domain into `buffer` (at least `ChunkReadBatch.bufferBytes` for them)
+    /// and returns where each lies, in the order asked; `.missingObject` when one is absent.
+    func readChunks(domain: DomainID, ids: [ChunkID], into buffer: UnsafeMutableRawBufferPointer) throws -> [Range<Int>]
 }
 
 extension ObjectStore {
+    public func chunkReadBatch(chunkSize: Int) -> Int { 1 }
+
+    /// One read per object, each at an aligned offset of `buffer` as direct I/O wants it.
+    public func readChunks(domain: DomainID, ids: [ChunkID], into buffer: UnsafeMutableRawBufferPointer) throws -> [Range<Int>] {
+        var offset = 0
+        return try ids.map { id in
+            let start = offset
+            let length = try self.read(.chunk(domain: domain, id: id), into: UnsafeMutableRawBufferPointer(rebasing: buffer[start...]))
+            offset = ChunkReadBatch.alignedLength(start + length)
+            return start..<start + length
+        }
+    }
+
     public func put(_ key: ObjectKey, bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try self.put(key, bytes: $0) }
     }

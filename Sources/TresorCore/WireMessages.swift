@@ -24,6 +24,16 @@ public struct LookupRequest: Codable, Sendable {
     public init(ids: [ChunkID]) { self.ids = ids }
 }
 
+/// `POST /v1/chunk-reads`: chunk objects of one domain, answered as a ChunkReadBatch body.
+public struct ChunkReadRequest: Codable, Sendable {
+    public var domain: DomainID
+    public var ids: [ChunkID]
+    public init(domain: DomainID, ids: [ChunkID]) {
+        self.domain = domain
+        self.ids = ids
+    }
+}
+
 public struct LookupResponse: Codable, Sendable {
     /// Per asked ID, the stored chunk's data key, or null when the vault lacks it.
     public var keys: [KeyID?]

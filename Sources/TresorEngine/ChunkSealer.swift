@@ -102,7 +102,15 @@ final class ChunkOpener {
     @discardableResult
     func open(length: Int, expectedID: ChunkID, name: String, read: ChunkObjectRead = ChunkOpener.noBases, idKey: SymmetricKey,
               keyFor: (KeyID) throws -> SymmetricKey, into plain: UnsafeMutableRawBufferPointer) throws -> Int {
-        let objectBytes = UnsafeRawBufferPointer(rebasing: self.object[0..<length])
+        try self.open(UnsafeRawBufferPointer(rebasing: self.object[0..<length]), expectedID: expectedID, name: name, read: read,
+                      idKey: idKey, keyFor: keyFor, into: plain)
+    }
+
+    /// The same for an object read elsewhere (a batch of several); a delta's base is read into `object`.
+    @discardableResult
+    func open(_ objectBytes: UnsafeRawBufferPointer, expectedID: ChunkID, name: String, read: ChunkObjectRead = ChunkOpener.noBases,
+              idKey: SymmetricKey, keyFor: (KeyID) throws -> SymmetricKey, into plain: UnsafeMutableRawBufferPointer) throws -> Int {
+        let length = objectBytes.count
         let header = try ChunkObjectHeader.decode(objectBytes, objectLength: length, name: name)
         guard header.chunkID == expectedID else {
             throw TresorError(.integrity, "chunk \(name) carries the ID \(header.chunkID) in its header")

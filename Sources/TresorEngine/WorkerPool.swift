@@ -51,9 +51,11 @@ enum WorkerPool {
     /// on this kind of virtual disk a read takes about as long as opening the chunk, so more reads in
     /// flight keep the cores busy (measured: 2.7 s with 5 workers, 2.3 s with 32, for 2 GiB). Bounded by
     /// memory: each worker holds four chunk-sized buffers (object, its decompression input, a delta's
-    /// payload, the plaintext), within 128 MiB.
-    public static func readingWorkers(chunkSize: Int) -> Int {
-        max(self.defaultWorkers, min(16 * ProcessInfo.processInfo.activeProcessorCount, (128 << 20) / (4 * max(chunkSize, 1))))
+    /// payload, the plaintext), and `batch` more when it reads that many objects at once from a served
+    /// vault, within 128 MiB.
+    public static func readingWorkers(chunkSize: Int, batch: Int = 1) -> Int {
+        let buffers = 4 + (batch > 1 ? batch : 0)
+        return max(self.defaultWorkers, min(16 * ProcessInfo.processInfo.activeProcessorCount, (128 << 20) / (buffers * max(chunkSize, 1))))
     }
 }
 
@@ -66,5 +68,11 @@ final class WorkQueue: Sendable {
     func take() -> Int? {
         let index = self.next.add(1, ordering: .relaxed).oldValue
         return index < self.count ? index : nil
+    }
+
+    /// Up to `count` consecutive items.
+    func take(upTo count: Int) -> Range<Int>? {
+        let start = self.next.add(count, ordering: .relaxed).oldValue
+        return start < self.count ? start..<min(start + count, self.count) : nil
     }
 }

@@ -24,6 +24,21 @@ public final class RemoteObjectStore: ObjectStore {
         return reply.received
     }
 
+    /// About 4 MiB of objects per request (ChunkReadBatch): a served vault's cost is mostly per request.
+    public func chunkReadBatch(chunkSize: Int) -> Int { ChunkReadBatch.entries(chunkSize: chunkSize) }
+
+    public func readChunks(domain: DomainID, ids: [ChunkID], into buffer: UnsafeMutableRawBufferPointer) throws -> [Range<Int>] {
+        let request = ByteBuffer(bytes: try JSON.encode(ChunkReadRequest(domain: domain, ids: ids)))
+        let reply = try self.connection.send(.POST, "/v1/chunk-reads", body: request, contentType: "application/json",
+                                             allowNotFound: true, into: buffer)
+        guard reply.status != 404 else {
+            // The vault's message names the chunk.
+            let envelope = try? JSON.decode(ErrorEnvelope.self, from: Array(reply.body.readableBytesView), what: "error")
+            throw TresorError(.missingObject, envelope?.error.message ?? "a chunk of domain \(domain) is missing from the vault")
+        }
+        return try ChunkReadBatch.ranges(in: UnsafeRawBufferPointer(rebasing: buffer[0..<reply.received]), count: ids.count)
+    }
+
     public func readPrefix(_ key: ObjectKey, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let body = try self.fetch(key)
         let count = min(body.readableBytes, buffer.count)

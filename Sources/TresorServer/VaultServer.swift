@@ -84,6 +84,7 @@ public enum VaultServer {
         let api = router.group("v1").add(middleware: TokenMiddleware(tokens: state.tokens))
         StatusRoutes(state: state).register(api)
         ObjectRoutes(state: state).register(api)
+        ChunkReadRoutes(state: state).register(api)
         SessionRoutes(state: state).register(api)
         KeyRoutes(state: state).register(api)
         MaintenanceRoutes(state: state).register(api)

@@ -377,6 +377,52 @@ struct ServerTests {
         #expect(try RawHTTP.call("GET", server.url + "/healthz", token: nil, directory: setup.dir.path).status == 200)
     }
 
+    /// `POST /v1/chunk-reads`, which restores use: the stored objects, byte for byte, in the order asked,
+    /// to the roles and VMs that may read them one by one, and a 4xx for every ask out of bounds.
+    @Test func chunkReadsAnswerStoredObjectsUnderTheRulesOfSingleReads() throws {
+        let setup = try Setup(passphrase: self.passphrase)
+        let server = try ServedVault(directory: setup.dir.file("vault"))
+        #expect(try self.backup(setup, server.url, token: setup.tokens["admin"]!).status == 0)
+        let domains = setup.dir.file("vault/store/domains")
+        let domain = try #require(try FileManager.default.contentsOfDirectory(atPath: domains).first)
+        let chunkFiles = try #require(FileManager.default.enumerator(atPath: domains + "/" + domain + "/chunks")?.allObjects as? [String])
+            .filter { $0.count > 3 }.sorted()
+        try #require(chunkFiles.count >= 3)
+        let ids = [chunkFiles[2], chunkFiles[0], chunkFiles[1]].map { String($0.split(separator: "/").last!) }
+
+        func ask(_ ids: [String], domain: String = domain, token: String) throws -> (status: Int, body: [UInt8]) {
+            let request = try JSONSerialization.data(withJSONObject: ["domain": domain, "ids": ids])
+            try request.write(to: URL(fileURLWithPath: setup.dir.file("ask.json")))
+            let output = setup.dir.file("answer.bin")
+            let status = try Programs.runSystemCapturing("/usr/bin/curl", [
+                "-s", "-S", "--max-time", "30", "-o", output, "-w", "%{http_code}", "-X", "POST",
+                "-H", "Authorization: Bearer \(token)", "-H", "Content-Type: application/json",
+                "--data-binary", "@ask.json", server.url + "/v1/chunk-reads"], environment: [:], directory: setup.dir.path)
+            return (Int(status) ?? 0, [UInt8](try Data(contentsOf: URL(fileURLWithPath: output))))
+        }
+
+        let answer = try ask(ids, token: setup.tokens["restore"]!)
+        #expect(answer.status == 200)
+        let ranges = try answer.body.withUnsafeBytes { try ChunkReadBatch.ranges(in: $0, count: ids.count) }
+        for (id, range) in zip(ids, ranges) {
+            let stored = try Data(contentsOf: URL(fileURLWithPath: "\(domains)/\(domain)/chunks/\(id.prefix(2))/\(id)"))
+            #expect(Array(answer.body[range]) == [UInt8](stored))
+        }
+
+        // Who may not read objects one by one may not read them this way either.
+        #expect(try ask(ids, token: setup.tokens["backup"]!).status == 403)
+        #expect(try ask(ids, token: setup.tokens["reader"]!).status == 403)
+        #expect(try ask(ids, token: try setup.token(["--role", "restore", "--vm", "db"])).status == 403)
+        #expect(try ask(ids, token: try setup.token(["--role", "restore", "--vm", "web"])).status == 200)
+
+        let missing = try ask([ids[0], String(repeating: "ab", count: 32)], token: setup.tokens["restore"]!)
+        #expect(missing.status == 404 && String(decoding: missing.body, as: UTF8.self).contains(String(repeating: "ab", count: 32)))
+        #expect(try ask([], token: setup.tokens["restore"]!).status == 400)
+        #expect(try ask(Array(repeating: ids[0], count: ChunkReadBatch.maximumEntries + 1), token: setup.tokens["restore"]!).status == 400)
+        #expect(try ask(["../../tresor-vault.json"], token: setup.tokens["restore"]!).status == 400)
+        #expect(try ask(ids, domain: "../store", token: setup.tokens["restore"]!).status == 400)
+    }
+
     @Test func malformedRequestsGetA4xxAndStoreNothing() throws {
         let setup = try Setup(passphrase: self.passphrase)
         let server = try ServedVault(directory: setup.dir.file("vault"))

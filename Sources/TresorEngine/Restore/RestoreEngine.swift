@@ -53,32 +53,51 @@ public enum RestoreEngine {
         progress.setTotal(disks.reduce(0) { $0 + $1.size })
         for (disk, target) in targets.enumerated() { target.preallocate(Self.dataRanges(indexes[disk], plan: plan, disk: disk)) }
         do {
-            try WorkerPool.run(workers: workers ?? WorkerPool.readingWorkers(chunkSize: plan.chunkSize)) { _, stop in
+            // A served vault answers several chunks per request; a directory vault is read chunk by chunk.
+            let batch = point.chunkReadBatch
+            try WorkerPool.run(workers: workers ?? WorkerPool.readingWorkers(chunkSize: plan.chunkSize, batch: batch)) { _, stop in
                 let opener = ChunkOpener(maximumChunk: plan.chunkSize)
                 let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: plan.chunkSize, alignment: POSIX.directIOAlignment)
                 defer { plain.deallocate() }
+                let objects = batch > 1 ? UnsafeMutableRawBufferPointer.allocate(
+                    byteCount: ChunkReadBatch.bufferBytes(count: batch, chunkSize: plan.chunkSize), alignment: POSIX.directIOAlignment) : nil
+                defer { objects?.deallocate() }
                 var local = [(read: Int, zero: Int, fetched: Int64)](repeating: (0, 0, 0), count: disks.count)
                 defer { let l = local; counts.withLock { for i in l.indices { $0[i].read += l[i].read; $0[i].zero += l[i].zero; $0[i].fetched += l[i].fetched } } }
-                while !stop.isSet, let next = queue.take() {
+                func id(_ next: Int) -> ChunkID { indexes[plan.items[next].disk][plan.items[next].index] }
+                while !stop.isSet, let run = queue.take(upTo: batch) {
                     if progress.isCancelled { throw TresorError(.cancelled, "the restore was cancelled") }
-                    let item = plan.items[next]
-                    let offset = plan.offset(item)
-                    let length = plan.length(item)
-                    let id = indexes[item.disk][item.index]
-                    let target = targets[item.disk]
-                    defer { progress.add(length) }
-                    if id.isZero {
-                        try target.zero(at: offset, length: length)
-                        local[item.disk].zero += 1
-                        continue
+                    var fetched: [Int: Range<Int>] = [:]
+                    let wanted = run.filter { !id($0).isZero }
+                    if let objects, !wanted.isEmpty {
+                        fetched = Dictionary(uniqueKeysWithValues: zip(wanted, try point.readChunks(wanted.map(id), into: objects)))
                     }
-                    let key = ObjectKey.chunk(domain: point.domain, id: id)
-                    let chunk = UnsafeMutableRawBufferPointer(rebasing: plain[0..<length])
-                    let objectLength = try opener.fetch(id, name: key.path, read: point.readChunk, idKey: point.idKey,
-                                                        keyFor: point.dataKey, into: chunk)
-                    try target.writeChunk(UnsafeRawBufferPointer(chunk), at: offset)
-                    local[item.disk].read += 1
-                    local[item.disk].fetched += Int64(objectLength)
+                    for next in run {
+                        let item = plan.items[next]
+                        let offset = plan.offset(item)
+                        let length = plan.length(item)
+                        let target = targets[item.disk]
+                        defer { progress.add(length) }
+                        if id(next).isZero {
+                            try target.zero(at: offset, length: length)
+                            local[item.disk].zero += 1
+                            continue
+                        }
+                        let key = ObjectKey.chunk(domain: point.domain, id: id(next))
+                        let chunk = UnsafeMutableRawBufferPointer(rebasing: plain[0..<length])
+                        let objectLength: Int
+                        if let objects, let range = fetched[next] {
+                            objectLength = try range.count + opener.open(UnsafeRawBufferPointer(rebasing: objects[range]), expectedID: id(next),
+                                                                         name: key.path, read: point.readChunk, idKey: point.idKey,
+                                                                         keyFor: point.dataKey, into: chunk)
+                        } else {
+                            objectLength = try opener.fetch(id(next), name: key.path, read: point.readChunk, idKey: point.idKey,
+                                                            keyFor: point.dataKey, into: chunk)
+                        }
+                        try target.writeChunk(UnsafeRawBufferPointer(chunk), at: offset)
+                        local[item.disk].read += 1
+                        local[item.disk].fetched += Int64(objectLength)
+                    }
                 }
             }
         } catch {
