@@ -76,6 +76,8 @@ struct ServerTests {
         #expect(metrics.status == 200)
         #expect(metrics.body.contains("tresor_recovery_points_committed_total 3"), "\(metrics.body.prefix(400))")
         #expect(metrics.body.contains("http_server_request_duration_count{http_route=\"/v1/sessions/{session}/chunks/{id}\""))
+        // The restore read its chunks, and the delta chunks' bases, several per request.
+        #expect(metrics.body.contains("http_server_request_duration_count{http_route=\"/v1/chunk-reads\""))
         // No secrets anywhere; the VM's name only in its last-backup gauge, the one per-VM metric.
         let named = metrics.body.split(separator: "\n").filter { $0.contains("web") }
         #expect(!metrics.body.contains(setup.tokens["admin"]!) && !named.isEmpty

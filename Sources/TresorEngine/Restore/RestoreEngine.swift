@@ -59,19 +59,14 @@ public enum RestoreEngine {
                 let opener = ChunkOpener(maximumChunk: plan.chunkSize)
                 let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: plan.chunkSize, alignment: POSIX.directIOAlignment)
                 defer { plain.deallocate() }
-                let objects = batch > 1 ? UnsafeMutableRawBufferPointer.allocate(
-                    byteCount: ChunkReadBatch.bufferBytes(count: batch, chunkSize: plan.chunkSize), alignment: POSIX.directIOAlignment) : nil
-                defer { objects?.deallocate() }
+                let reader = batch > 1 ? BatchedChunkReader(point: point, batch: batch, chunkSize: plan.chunkSize) : nil
                 var local = [(read: Int, zero: Int, fetched: Int64)](repeating: (0, 0, 0), count: disks.count)
                 defer { let l = local; counts.withLock { for i in l.indices { $0[i].read += l[i].read; $0[i].zero += l[i].zero; $0[i].fetched += l[i].fetched } } }
                 func id(_ next: Int) -> ChunkID { indexes[plan.items[next].disk][plan.items[next].index] }
                 while !stop.isSet, let run = queue.take(upTo: batch) {
                     if progress.isCancelled { throw TresorError(.cancelled, "the restore was cancelled") }
-                    var fetched: [Int: Range<Int>] = [:]
-                    let wanted = run.filter { !id($0).isZero }
-                    if let objects, !wanted.isEmpty {
-                        fetched = Dictionary(uniqueKeysWithValues: zip(wanted, try point.readChunks(wanted.map(id), into: objects)))
-                    }
+                    let wanted = run.map(id).filter { !$0.isZero }
+                    if let reader, !wanted.isEmpty { try reader.fetch(wanted) }
                     for next in run {
                         let item = plan.items[next]
                         let offset = plan.offset(item)
@@ -86,10 +81,9 @@ public enum RestoreEngine {
                         let key = ObjectKey.chunk(domain: point.domain, id: id(next))
                         let chunk = UnsafeMutableRawBufferPointer(rebasing: plain[0..<length])
                         let objectLength: Int
-                        if let objects, let range = fetched[next] {
-                            objectLength = try range.count + opener.open(UnsafeRawBufferPointer(rebasing: objects[range]), expectedID: id(next),
-                                                                         name: key.path, read: point.readChunk, idKey: point.idKey,
-                                                                         keyFor: point.dataKey, into: chunk)
+                        if let reader, let object = reader.object(id(next)) {
+                            objectLength = try object.count + opener.open(object, expectedID: id(next), name: key.path, read: reader.readBase,
+                                                                          idKey: point.idKey, keyFor: point.dataKey, into: chunk)
                         } else {
                             objectLength = try opener.fetch(id(next), name: key.path, read: point.readChunk, idKey: point.idKey,
                                                             keyFor: point.dataKey, into: chunk)

@@ -1,0 +1,58 @@
+import TresorCore
+
+/// One restore worker's reads from a vault that answers several chunks per request (a served vault,
+/// `ObjectStore.chunkReadBatch` > 1): a run of chunks in one request, then the bases of those that are
+/// deltas in a second, so that a delta costs no request of its own. What arrives is checked by the
+/// ChunkOpener as if each object had been read alone.
+final class BatchedChunkReader {
+    private let point: OpenedRecoveryPoint
+    private let objects: UnsafeMutableRawBufferPointer
+    private let bases: UnsafeMutableRawBufferPointer
+    private var fetched: [ChunkID: UnsafeRawBufferPointer] = [:]
+    private var fetchedBases: [ChunkID: UnsafeRawBufferPointer] = [:]
+
+    init(point: OpenedRecoveryPoint, batch: Int, chunkSize: Int) {
+        self.point = point
+        let bytes = ChunkReadBatch.bufferBytes(count: batch, chunkSize: chunkSize)
+        self.objects = .allocate(byteCount: bytes, alignment: POSIX.directIOAlignment)
+        self.bases = .allocate(byteCount: bytes, alignment: POSIX.directIOAlignment)
+    }
+
+    deinit {
+        self.objects.deallocate()
+        self.bases.deallocate()
+    }
+
+    /// Fetches these chunks (at most the batch, none zero) and the bases of those that are deltas.
+    func fetch(_ ids: [ChunkID]) throws {
+        var unique: [ChunkID] = []
+        for id in ids where !unique.contains(id) { unique.append(id) }
+        self.fetched = try self.read(unique, into: self.objects)
+        var baseIDs: [ChunkID] = []
+        for object in self.fetched.values {
+            // A header that does not parse is reported by the opener, with the chunk's name.
+            guard let base = (try? ChunkObjectHeader.decode(object, objectLength: object.count, name: ""))?.base,
+                  self.fetched[base] == nil, !baseIDs.contains(base) else { continue }
+            baseIDs.append(base)
+        }
+        self.fetchedBases = baseIDs.isEmpty ? [:] : try self.read(baseIDs, into: self.bases)
+    }
+
+    /// The object of a chunk the last `fetch` asked for.
+    func object(_ id: ChunkID) -> UnsafeRawBufferPointer? { self.fetched[id] }
+
+    /// A delta's base (the opener's `read`): from the last fetch when it came with it, else read alone.
+    func readBase(_ id: ChunkID, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        guard let object = self.fetchedBases[id] ?? self.fetched[id] else { return try self.point.readChunk(id, into: buffer) }
+        guard object.count <= buffer.count else {
+            throw TresorError(.corruptObject, "base \(id) is larger than any chunk object of this recovery point")
+        }
+        buffer.copyMemory(from: object)
+        return object.count
+    }
+
+    private func read(_ ids: [ChunkID], into buffer: UnsafeMutableRawBufferPointer) throws -> [ChunkID: UnsafeRawBufferPointer] {
+        let ranges = try self.point.readChunks(ids, into: buffer)
+        return Dictionary(zip(ids, ranges.map { UnsafeRawBufferPointer(rebasing: buffer[$0]) }), uniquingKeysWith: { first, _ in first })
+    }
+}
