@@ -1,6 +1,6 @@
 /// Several chunk objects of one domain in one response (docs/server.md, "Chunk read batch"): a restore
 /// from a served vault then pays the per-request costs (routing, token check, thread hand-offs on both
-/// sides, about 0.6 ms of server CPU each on the reference machine) once per batch instead of once per
+/// sides; up to 0.6 ms of server CPU each on the reference machine) once per batch instead of once per
 /// chunk. Little-endian:
 ///
 ///     "TRCR" ‖ version (1) ‖ 3 zero bytes ‖ entry count (u32) ‖ per entry: object length (u32)
