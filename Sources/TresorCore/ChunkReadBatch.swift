@@ -15,8 +15,10 @@ public enum ChunkReadBatch {
     public static let version: UInt8 = 1
     public static let alignment = 4096
     public static let maximumEntries = 16
-    /// What the objects of one response may fill, padding included: two of the largest chunk objects.
-    public static let maximumBytes = 2 * alignedLength(ChunkObjectHeader.maximumObjectByteCount) + alignment
+    /// What one response may hold, table and padding included: one of the largest chunk objects and a
+    /// page per entry, so an answer costs the server no more memory than a single object's GET, and a
+    /// reader's batch (`entries(chunkSize:)`, about 4 MiB of objects) always fits.
+    public static let maximumBytes = alignedLength(ChunkObjectHeader.maximumObjectByteCount) + (maximumEntries + 1) * alignment
 
     /// How many chunk objects a reader asks for at once at this chunk size: about 4 MiB of objects.
     public static func entries(chunkSize: Int) -> Int {

@@ -403,12 +403,21 @@ struct ServerTests {
             return (Int(status) ?? 0, [UInt8](try Data(contentsOf: URL(fileURLWithPath: output))))
         }
 
-        let answer = try ask(ids, token: setup.tokens["restore"]!)
-        #expect(answer.status == 200)
-        let ranges = try answer.body.withUnsafeBytes { try ChunkReadBatch.ranges(in: $0, count: ids.count) }
-        for (id, range) in zip(ids, ranges) {
-            let stored = try Data(contentsOf: URL(fileURLWithPath: "\(domains)/\(domain)/chunks/\(id.prefix(2))/\(id)"))
-            #expect(Array(answer.body[range]) == [UInt8](stored))
+        // Several asks in different orders, so that later answers are built in memory earlier ones used.
+        for order in [ids, ids.reversed(), [ids[1], ids[2], ids[0]], ids] {
+            let answer = try ask(order, token: setup.tokens["restore"]!)
+            #expect(answer.status == 200)
+            let ranges = try answer.body.withUnsafeBytes { try ChunkReadBatch.ranges(in: $0, count: order.count) }
+            for (id, range) in zip(order, ranges) {
+                let stored = try Data(contentsOf: URL(fileURLWithPath: "\(domains)/\(domain)/chunks/\(id.prefix(2))/\(id)"))
+                #expect(Array(answer.body[range]) == [UInt8](stored))
+            }
+            // Between the table and the objects, and between objects, only zeros: nothing of an earlier answer.
+            var gapStart = 12 + 4 * order.count
+            for range in ranges {
+                #expect(answer.body[gapStart..<range.lowerBound].allSatisfy { $0 == 0 })
+                gapStart = range.upperBound
+            }
         }
 
         // Who may not read objects one by one may not read them this way either.
@@ -419,6 +428,17 @@ struct ServerTests {
 
         let missing = try ask([ids[0], String(repeating: "ab", count: 32)], token: setup.tokens["restore"]!)
         #expect(missing.status == 404 && String(decoding: missing.body, as: UTF8.self).contains(String(repeating: "ab", count: 32)))
+        // More than one answer carries (the largest object asked for 16 times): 413, the server's memory per answer stays bounded.
+        let largest = try #require(try chunkFiles.max { a, b in
+            let size = { (path: String) throws -> Int in
+                (try FileManager.default.attributesOfItem(atPath: "\(domains)/\(domain)/chunks/\(path)")[.size] as? Int) ?? 0
+            }
+            return try size(a) < size(b)
+        })
+        let largestSize = try #require(try FileManager.default.attributesOfItem(atPath: "\(domains)/\(domain)/chunks/\(largest)")[.size] as? Int)
+        try #require(ChunkReadBatch.layout(lengths: Array(repeating: largestSize, count: 16)) == nil)
+        let tooMuch = try ask(Array(repeating: String(largest.split(separator: "/").last!), count: 16), token: setup.tokens["restore"]!)
+        #expect(tooMuch.status == 413 && String(decoding: tooMuch.body, as: UTF8.self).contains("request.too_large"))
         #expect(try ask([], token: setup.tokens["restore"]!).status == 400)
         #expect(try ask(Array(repeating: ids[0], count: ChunkReadBatch.maximumEntries + 1), token: setup.tokens["restore"]!).status == 400)
         #expect(try ask(["../../tresor-vault.json"], token: setup.tokens["restore"]!).status == 400)
