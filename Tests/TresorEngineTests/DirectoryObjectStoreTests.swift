@@ -28,6 +28,28 @@ struct DirectoryObjectStoreTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("tmp")).isEmpty)
     }
 
+    /// Several chunks at once, as any store answers them: each at an aligned offset, in the order asked,
+    /// repeats included; a missing one is named.
+    @Test func severalChunksAreReadAtAlignedOffsetsInTheOrderAsked() throws {
+        let dir = TemporaryDirectory()
+        let store = try DirectoryObjectStore(root: dir.path)
+        let domain = try DomainID("d")
+        let objects = [5000, 1, 4096].enumerated().map { n, length in (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ n) } }
+        let ids = objects.indices.map { ChunkID(bytes: [UInt8](repeating: UInt8($0 + 1), count: 32)) }
+        for (id, object) in zip(ids, objects) { try store.put(.chunk(domain: domain, id: id), bytes: object) }
+        let asked = [ids[2], ids[0], ids[1], ids[0]]
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ChunkReadBatch.bufferBytes(count: asked.count, chunkSize: 8192),
+                                                            alignment: 4096)
+        defer { buffer.deallocate() }
+        let ranges = try store.readChunks(domain: domain, ids: asked, into: buffer)
+        #expect(ranges.allSatisfy { $0.lowerBound % 4096 == 0 })
+        #expect(ranges.map { Array(buffer[$0]) } == [objects[2], objects[0], objects[1], objects[0]])
+        let missing = ChunkID(bytes: [UInt8](repeating: 9, count: 32))
+        #expect { try store.readChunks(domain: domain, ids: [ids[0], missing], into: buffer) } throws: {
+            ($0 as? TresorError)?.code == .missingObject && "\($0)".contains(missing.hex)
+        }
+    }
+
     @Test func aMissingObjectIsNamed() throws {
         let dir = TemporaryDirectory()
         let store = try DirectoryObjectStore(root: dir.path)
