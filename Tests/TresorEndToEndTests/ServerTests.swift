@@ -443,6 +443,21 @@ struct ServerTests {
         #expect(try ask(Array(repeating: ids[0], count: ChunkReadBatch.maximumEntries + 1), token: setup.tokens["restore"]!).status == 400)
         #expect(try ask(["../../tresor-vault.json"], token: setup.tokens["restore"]!).status == 400)
         #expect(try ask(ids, domain: "../store", token: setup.tokens["restore"]!).status == 400)
+
+        // A restore that meets a missing chunk stops with one line naming it and leaves no output.
+        let moved = setup.dir.file("moved.chunk")
+        let path = "\(domains)/\(domain)/chunks/\(chunkFiles[1])"
+        try FileManager.default.moveItem(atPath: path, toPath: moved)
+        let vmRestore = ["vm", "--vault", server.url, "--vm", "web", "--output-dir", "again", "--keystore", "keys", "--kek", "main"]
+        let broken = try setup.run("tresor-restore", vmRestore, token: setup.tokens["restore"]!, passphrase: self.passphrase)
+        #expect(broken.status != 0 && broken.stderr.contains("object.missing") && broken.stderr.contains(ids[2]), "\(broken.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: setup.dir.file("again/disk-0-os.img"))
+                && !FileManager.default.fileExists(atPath: setup.dir.file("again/disk-1-data.img")))
+        try FileManager.default.moveItem(atPath: moved, toPath: path)
+        let whole = try setup.run("tresor-restore", vmRestore, token: setup.tokens["restore"]!, passphrase: self.passphrase)
+        #expect(whole.status == 0, "\(whole.stderr)")
+        #expect(TestImages.equal(setup.dir.file("again/disk-0-os.img"), setup.dir.file("os.img")))
+        #expect(TestImages.equal(setup.dir.file("again/disk-1-data.img"), setup.dir.file("data.img")))
     }
 
     @Test func malformedRequestsGetA4xxAndStoreNothing() throws {
