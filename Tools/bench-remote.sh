@@ -49,7 +49,8 @@ trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true' EXIT
 start_server() {
     "$bin/tresor-vault" serve "$1" --listen 127.0.0.1:0 "${@:2}" > server.out 2> server.err &
     server_pid=$!
-    for _ in $(seq 100); do grep -q listening server.out 2>/dev/null && break; sleep 0.05; done
+    # Up to 30 s: on a busy moment of the machine, after a large vault was deleted, a start once took over 5 s.
+    for _ in $(seq 600); do grep -q listening server.out 2>/dev/null && break; sleep 0.05; done
     url=$(sed -n 's/^listening on //p' server.out)
     fingerprint=$(sed -n 's/^certificate sha256 //p' server.out)
     [ -n "$url" ] || { echo "server did not start:" >&2; cat server.err >&2; exit 1; }
