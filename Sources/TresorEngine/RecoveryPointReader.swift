@@ -45,11 +45,6 @@ public final class OpenedRecoveryPoint: Sendable {
     /// How many chunks a reader asks the vault for at once (`ObjectStore.chunkReadBatch`).
     var chunkReadBatch: Int { self.vault.store.chunkReadBatch(chunkSize: self.body.chunkSize) }
 
-    /// Reads several chunk objects of the point's domain into `buffer` and returns where each lies.
-    func readChunks(_ ids: [ChunkID], into buffer: UnsafeMutableRawBufferPointer) throws -> [Range<Int>] {
-        try self.vault.store.readChunks(domain: self.domain, ids: ids, into: buffer)
-    }
-
     public func disk(_ position: Int) throws -> DiskEntry {
         guard let disk = self.body.disks.first(where: { $0.position == position }) else {
             throw TresorError(.invalidArgument, "recovery point \(self.body.recoveryPointID) has disks 0…\(self.body.disks.count - 1), not \(position)")

@@ -122,7 +122,9 @@ public enum Verifier {
         }
 
         let checked = try Self.checkChunks(uses, mode: mode, vault: vault, points: opened,
-                                           workers: workers ?? WorkerPool.readingWorkers(chunkSize: opened.values.map(\.body.chunkSize).max() ?? 0),
+                                           workers: workers ?? WorkerPool.readingWorkers(
+                                               chunkSize: opened.values.map(\.body.chunkSize).max() ?? 0,
+                                               batch: vault.store.chunkReadBatch(chunkSize: opened.values.map(\.body.chunkSize).max() ?? 0)),
                                            progress: progress)
         if !checked.damage.isEmpty {
             let breaks = try Self.references(of: Set(checked.damage.map { DamagedChunk(domain: $0.domain, id: $0.id) }), in: opened)
@@ -188,34 +190,71 @@ public enum Verifier {
         let allJobs = jobs
         let found = Mutex<(damage: [Damage], read: Int, bytes: Int64)>(([], 0, 0))
         let maximumChunk = points.values.map(\.body.chunkSize).max() ?? (1 << 20)
+        // A served vault answers the chunks to read several per request; a directory vault, one by one.
+        let batch = vault.store.chunkReadBatch(chunkSize: maximumChunk)
         try WorkerPool.run(workers: workers) { _, stop in
             let opener = ChunkOpener(maximumChunk: maximumChunk)
             let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: maximumChunk, alignment: 64)
             defer { plain.deallocate() }
-            while !stop.isSet, let next = queue.take() {
-                let job = allJobs[next]
+            let reader = batch > 1 ? BatchedChunkReader(store: vault.store, batch: batch, chunkSize: maximumChunk) : nil
+
+            /// Reports damage found by opening a chunk, or counts the chunk as read.
+            func open(_ job: Job, _ key: ObjectKey, fetch: () throws -> Int) throws {
+                do {
+                    let length = try fetch()
+                    found.withLock { $0.read += 1; $0.bytes += Int64(length) }
+                } catch let error as TresorError {
+                    found.withLock { $0.damage.append(Damage(domain: job.domain, id: job.id, kind: .chunkAltered, message: error.message)) }
+                }
+            }
+
+            /// One chunk on its own: its existence (and its base's), then, if it is to be read, its content.
+            func check(_ job: Job) throws {
                 let key = ObjectKey.chunk(domain: job.domain, id: job.id)
                 guard try vault.store.size(of: key) != nil else {
                     found.withLock { $0.damage.append(Damage(domain: job.domain, id: job.id, kind: .chunkMissing,
                                                              message: "chunk \(key.path) is missing")) }
-                    continue
+                    return
                 }
                 if let base = job.base, try vault.store.size(of: .chunk(domain: job.domain, id: base)) == nil {
                     // Reported under the delta, whose recovery points it breaks, and marked bad with it.
                     found.withLock { $0.damage.append(Damage(domain: job.domain, id: job.id, kind: .chunkMissing,
                                                              message: "chunk \(key.path) is a delta whose base \(base) is missing")) }
-                    continue
+                    return
                 }
-                guard job.read, let point = points[job.use.reader] else { continue }
-                do {
-                    let length = try opener.fetch(job.id, name: key.path, read: point.readChunk,
-                                                  idKey: point.idKey, keyFor: point.dataKey,
-                                                  into: UnsafeMutableRawBufferPointer(rebasing: plain[0..<job.use.length]))
-                    found.withLock { $0.read += 1; $0.bytes += Int64(length) }
-                } catch let error as TresorError {
-                    found.withLock { $0.damage.append(Damage(domain: job.domain, id: job.id, kind: .chunkAltered, message: error.message)) }
+                guard job.read, let point = points[job.use.reader] else { return }
+                try open(job, key) {
+                    try opener.fetch(job.id, name: key.path, read: point.readChunk, idKey: point.idKey, keyFor: point.dataKey,
+                                     into: UnsafeMutableRawBufferPointer(rebasing: plain[0..<job.use.length]))
                 }
                 progress.add(job.use.length)
+            }
+
+            while !stop.isSet, let run = queue.take(upTo: batch) {
+                // The chunks to read of the run's first domain come in one request; when one of them (or a
+                // base) is missing, every chunk of the run is checked on its own, which names what is missing.
+                let domain = allJobs[run.lowerBound].domain
+                let batched = run.filter { allJobs[$0].domain == domain && allJobs[$0].read && points[allJobs[$0].use.reader] != nil }
+                var fetched = false
+                if let reader, !batched.isEmpty {
+                    do {
+                        try reader.fetch(batched.map { allJobs[$0].id }, domain: domain)
+                        fetched = true
+                    } catch let error as TresorError where [.missingObject, .corruptObject].contains(error.code) {}
+                }
+                for next in run {
+                    let job = allJobs[next]
+                    guard fetched, let reader, batched.contains(next), let object = reader.object(job.id), let point = points[job.use.reader] else {
+                        try check(job)
+                        continue
+                    }
+                    let key = ObjectKey.chunk(domain: job.domain, id: job.id)
+                    try open(job, key) {
+                        try object.count + opener.open(object, expectedID: job.id, name: key.path, read: reader.readBase, idKey: point.idKey,
+                                                       keyFor: point.dataKey, into: UnsafeMutableRawBufferPointer(rebasing: plain[0..<job.use.length]))
+                    }
+                    progress.add(job.use.length)
+                }
             }
         }
         return found.withLock { $0 }

@@ -3,7 +3,7 @@ import NIOCore
 import TresorCore
 import TresorEngine
 
-/// Several chunk objects of one domain in one answer (ChunkReadBatch), for restores: the
+/// Several chunk objects of one domain in one answer (ChunkReadBatch), for restores and verifies: the
 /// same objects, under the same rules, as `GET /v1/objects/domains/D/chunks/...` one at a time.
 struct ChunkReadRoutes {
     let state: ServerState

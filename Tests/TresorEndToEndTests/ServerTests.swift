@@ -118,6 +118,17 @@ struct ServerTests {
         let clean = try setup.run("tresor", ["verify", "--vault", server.url, "--keystore", "keys", "--kek", "main"],
                                   token: setup.tokens["restore"]!, passphrase: self.passphrase)
         #expect(clean.status == 0, "\(clean.stdout) \(clean.stderr)")
+
+        // Verify reads the chunks several per request; one missing among them is named as missing.
+        let metrics = try RawHTTP.call("GET", server.url + "/metrics", token: nil, directory: setup.dir.path)
+        #expect(metrics.body.contains("http_server_request_duration_count{http_route=\"/v1/chunk-reads\""))
+        let gone = try #require(try FileManager.default.subpathsOfDirectory(atPath: store)
+            .filter { $0.contains("/chunks/") && $0.split(separator: "/").count == 4 }.sorted().last)
+        try FileManager.default.moveItem(atPath: store + "/" + gone, toPath: setup.dir.file("gone.chunk"))
+        let missing = try setup.run("tresor", arguments, token: setup.tokens["restore"]!, passphrase: self.passphrase)
+        #expect(missing.status == 2, "\(missing.stdout) \(missing.stderr)")
+        let goneLine = missing.stdout.split(separator: "\n").first { $0.contains(String(gone.split(separator: "/").last!)) }
+        #expect(goneLine?.contains("missing") == true, "\(missing.stdout)")
         #expect(server.stop() == 0)
     }
 

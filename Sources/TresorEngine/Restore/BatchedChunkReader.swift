@@ -1,18 +1,20 @@
 import TresorCore
 
-/// One restore worker's reads from a vault that answers several chunks per request (a served vault,
-/// `ObjectStore.chunkReadBatch` > 1): a run of chunks in one request, then the bases of those that are
-/// deltas in a second, so that a delta costs no request of its own. What arrives is checked by the
-/// ChunkOpener as if each object had been read alone.
+/// One restore or verify worker's reads from a vault that answers several chunks per request (a served
+/// vault, `ObjectStore.chunkReadBatch` > 1): a run of chunks of one domain in one request, then the bases
+/// of those that are deltas in a second, so that a delta costs no request of its own. What arrives is
+/// checked by the ChunkOpener as if each object had been read alone.
 final class BatchedChunkReader {
-    private let point: OpenedRecoveryPoint
+    private let store: any ObjectStore
+    /// The domain of the last fetch.
+    private var domain: DomainID?
     private let objects: UnsafeMutableRawBufferPointer
     private let bases: UnsafeMutableRawBufferPointer
     private var fetched: [ChunkID: UnsafeRawBufferPointer] = [:]
     private var fetchedBases: [ChunkID: UnsafeRawBufferPointer] = [:]
 
-    init(point: OpenedRecoveryPoint, batch: Int, chunkSize: Int) {
-        self.point = point
+    init(store: any ObjectStore, batch: Int, chunkSize: Int) {
+        self.store = store
         let bytes = ChunkReadBatch.bufferBytes(count: batch, chunkSize: chunkSize)
         self.objects = .allocate(byteCount: bytes, alignment: POSIX.directIOAlignment)
         self.bases = .allocate(byteCount: bytes, alignment: POSIX.directIOAlignment)
@@ -23,11 +25,14 @@ final class BatchedChunkReader {
         self.bases.deallocate()
     }
 
-    /// Fetches these chunks (at most the batch, none zero) and the bases of those that are deltas.
-    func fetch(_ ids: [ChunkID]) throws {
+    /// Fetches these chunks of `domain` (at most the batch, none zero) and the bases of those that are deltas.
+    func fetch(_ ids: [ChunkID], domain: DomainID) throws {
+        self.domain = domain
+        self.fetched = [:]
+        self.fetchedBases = [:]
         var unique: [ChunkID] = []
         for id in ids where !unique.contains(id) { unique.append(id) }
-        self.fetched = try self.read(unique, into: self.objects)
+        self.fetched = try self.read(unique, domain: domain, into: self.objects)
         var baseIDs: [ChunkID] = []
         for object in self.fetched.values {
             // A header that does not parse is reported by the opener, with the chunk's name.
@@ -35,7 +40,7 @@ final class BatchedChunkReader {
                   self.fetched[base] == nil, !baseIDs.contains(base) else { continue }
             baseIDs.append(base)
         }
-        self.fetchedBases = baseIDs.isEmpty ? [:] : try self.read(baseIDs, into: self.bases)
+        self.fetchedBases = baseIDs.isEmpty ? [:] : try self.read(baseIDs, domain: domain, into: self.bases)
     }
 
     /// The object of a chunk the last `fetch` asked for.
@@ -43,7 +48,10 @@ final class BatchedChunkReader {
 
     /// A delta's base (the opener's `read`): from the last fetch when it came with it, else read alone.
     func readBase(_ id: ChunkID, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        guard let object = self.fetchedBases[id] ?? self.fetched[id] else { return try self.point.readChunk(id, into: buffer) }
+        guard let object = self.fetchedBases[id] ?? self.fetched[id] else {
+            guard let domain = self.domain else { throw TresorError(.missingObject, "base \(id) was asked for before any chunk") }
+            return try self.store.read(.chunk(domain: domain, id: id), into: buffer)
+        }
         guard object.count <= buffer.count else {
             throw TresorError(.corruptObject, "base \(id) is larger than any chunk object of this recovery point")
         }
@@ -51,8 +59,8 @@ final class BatchedChunkReader {
         return object.count
     }
 
-    private func read(_ ids: [ChunkID], into buffer: UnsafeMutableRawBufferPointer) throws -> [ChunkID: UnsafeRawBufferPointer] {
-        let ranges = try self.point.readChunks(ids, into: buffer)
+    private func read(_ ids: [ChunkID], domain: DomainID, into buffer: UnsafeMutableRawBufferPointer) throws -> [ChunkID: UnsafeRawBufferPointer] {
+        let ranges = try self.store.readChunks(domain: domain, ids: ids, into: buffer)
         return Dictionary(zip(ids, ranges.map { UnsafeRawBufferPointer(rebasing: buffer[$0]) }), uniquingKeysWith: { first, _ in first })
     }
 }

@@ -59,14 +59,14 @@ public enum RestoreEngine {
                 let opener = ChunkOpener(maximumChunk: plan.chunkSize)
                 let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: plan.chunkSize, alignment: POSIX.directIOAlignment)
                 defer { plain.deallocate() }
-                let reader = batch > 1 ? BatchedChunkReader(point: point, batch: batch, chunkSize: plan.chunkSize) : nil
+                let reader = batch > 1 ? BatchedChunkReader(store: point.vault.store, batch: batch, chunkSize: plan.chunkSize) : nil
                 var local = [(read: Int, zero: Int, fetched: Int64)](repeating: (0, 0, 0), count: disks.count)
                 defer { let l = local; counts.withLock { for i in l.indices { $0[i].read += l[i].read; $0[i].zero += l[i].zero; $0[i].fetched += l[i].fetched } } }
                 func id(_ next: Int) -> ChunkID { indexes[plan.items[next].disk][plan.items[next].index] }
                 while !stop.isSet, let run = queue.take(upTo: batch) {
                     if progress.isCancelled { throw TresorError(.cancelled, "the restore was cancelled") }
                     let wanted = run.map(id).filter { !$0.isZero }
-                    if let reader, !wanted.isEmpty { try reader.fetch(wanted) }
+                    if let reader, !wanted.isEmpty { try reader.fetch(wanted, domain: point.domain) }
                     for next in run {
                         let item = plan.items[next]
                         let offset = plan.offset(item)
