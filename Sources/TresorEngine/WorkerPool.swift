@@ -5,12 +5,14 @@ import Foundation
 #endif
 import Dispatch
 import Synchronization
+import TresorCore
 
 /// Runs `body` on `workers` dedicated threads and waits for all of them.
 ///
 /// The pipelines read disks and write objects with blocking calls and spend the rest of their time in
 /// libcrypto and libzstd; on their own threads they neither block Swift's cooperative pool nor hop
-/// between tasks per chunk. The first error wins; `stop` tells the other workers to finish early.
+/// between tasks per chunk. The first error wins, unless it only follows from another worker's;
+/// `stop` tells the other workers to finish early.
 enum WorkerPool {
     final class Stop: Sendable {
         private let flag = Atomic<Bool>(false)
@@ -29,7 +31,9 @@ enum WorkerPool {
                     try body(worker, stop)
                 } catch {
                     stop.set()
-                    firstError.withLock { if $0 == nil { $0 = error } }
+                    firstError.withLock { first in
+                        if first.map({ Self.isConsequence($0) && !Self.isConsequence(error) }) ?? true { first = error }
+                    }
                 }
                 group.leave()
             }
@@ -39,6 +43,10 @@ enum WorkerPool {
         group.wait()
         if let error = firstError.withLock({ $0 }) { throw error }
     }
+
+    /// A served vault ends a backup session when one upload fails (a full disk: 507); the other workers
+    /// then find the session gone. The user must see the cause, whichever worker failed first.
+    static func isConsequence(_ error: any Error) -> Bool { (error as? TresorError)?.code == .sessionNotFound }
 
     /// Worker count for the pipelines: two per core plus one. Each worker alternates CPU work with direct
     /// reads and writes that wait for the device, so more workers than cores keep every core busy.
