@@ -121,10 +121,10 @@ public enum Verifier {
             }
         }
 
+        let largestChunk = opened.values.map(\.body.chunkSize).max() ?? 0
         let checked = try Self.checkChunks(uses, mode: mode, vault: vault, points: opened,
                                            workers: workers ?? WorkerPool.readingWorkers(
-                                               chunkSize: opened.values.map(\.body.chunkSize).max() ?? 0,
-                                               batch: vault.store.chunkReadBatch(chunkSize: opened.values.map(\.body.chunkSize).max() ?? 0)),
+                                               chunkSize: largestChunk, batch: vault.store.chunkReadBatch(chunkSize: largestChunk)),
                                            progress: progress)
         if !checked.damage.isEmpty {
             let breaks = try Self.references(of: Set(checked.damage.map { DamagedChunk(domain: $0.domain, id: $0.id) }), in: opened)
