@@ -17,28 +17,16 @@ public enum CatalogRebuilder {
         try vault.catalog.removeAll()
         var chunks: [DomainID: [StoredChunk]] = [:]
         var dataKeys: [DomainID: [KeyID: Int64]] = [:]
-        let header = UnsafeMutableRawBufferPointer.allocate(byteCount: ChunkObjectHeader.deltaByteCount, alignment: 16)
-        defer { header.deallocate() }
-
         for key in try vault.store.list(folder: ObjectKey.domainsFolder) {
             let parts = key.path.split(separator: "/").map(String.init)
             guard parts.count >= 4, let domain = try? DomainID(parts[1]) else { continue }
             switch parts[2] {
             case "chunks":
-                guard let id = ChunkID(hex: parts.last!), let size = try vault.store.size(of: key) else {
+                guard let id = ChunkID(hex: parts.last!), let chunk = try vault.storedChunk(domain: domain, id: id) else {
                     summary.skipped.append(key.path)
                     continue
                 }
-                let n = try vault.store.readPrefix(key, into: header)
-                guard let parsed = try? ChunkObjectHeader.decode(UnsafeRawBufferPointer(rebasing: header[0..<n]),
-                                                                 objectLength: size, name: key.path),
-                      parsed.chunkID == id
-                else {
-                    summary.skipped.append(key.path)
-                    continue
-                }
-                chunks[domain, default: []].append(StoredChunk(id: id, storedBytes: size, dataKeyID: parsed.dataKeyID,
-                                                                           base: parsed.base))
+                chunks[domain, default: []].append(chunk)
             case "keys":
                 guard let record = try? KeyWrapRecord.parse(try vault.store.get(key), name: key.path) else {
                     summary.skipped.append(key.path)
@@ -84,18 +72,44 @@ public enum CatalogRebuilder {
 extension CatalogRebuilder {
     /// Brings into the catalog any manifest the store holds that it lacks: a backup killed after its
     /// manifest became durable but before its catalog transaction is complete, and the store says so.
+    /// The chunks its index names that the catalog lacks are registered with it from their headers: they
+    /// were durable before the manifest, and the VM's next backup reuses them by its previous index
+    /// without asking the vault, so the vault must know them as stored.
     public static func importMissingManifests(vault: Vault) throws -> Int {
         let known = Set(try vault.catalog.recoveryPoints(vmID: nil).map(\.id))
         var imported = 0
         for key in try vault.store.list(folder: ObjectKey.manifestsFolder) {
-            guard let id = key.manifestID, !known.contains(id),
-                  let commit = try? CatalogCommit(manifest: try vault.loadManifest(id))
+            guard let id = key.manifestID, !known.contains(id), let manifest = try? vault.loadManifest(id),
+                  var commit = try? CatalogCommit(manifest: manifest)
             else { continue }
+            commit.newChunks = try self.uncataloguedChunks(of: manifest.body, domain: commit.vm.domainID, vault: vault)
+            for chunk in commit.newChunks { commit.sealsByDataKey[chunk.dataKeyID, default: 0] += 1 }
             try vault.catalog.commit(commit)
             imported += 1
         }
         try vault.reconcileSoftDeletes()
         return imported
+    }
+
+    /// The chunks (and bases of delta chunks) a manifest's index pages name that the catalog does not list,
+    /// as good or bad, and the store holds with a sound header. One the store lacks is left for verify
+    /// to report.
+    private static func uncataloguedChunks(of body: ManifestBody, domain: DomainID, vault: Vault) throws -> [StoredChunk] {
+        var listed = Set(try vault.catalog.goodChunks(domain: domain).keys).union(try vault.catalog.badChunks(domain: domain))
+        var found: [StoredChunk] = []
+        func register(_ id: ChunkID) throws {
+            guard !id.isZero, listed.insert(id).inserted, let chunk = try vault.storedChunk(domain: domain, id: id) else { return }
+            found.append(chunk)
+            if let base = chunk.base { try register(base) }
+        }
+        for disk in body.disks {
+            for hash in disk.indexPages {
+                let key = ObjectKey.indexPage(domain: domain, sha256: hash)
+                guard let page = try? IndexPage.decode(try vault.store.get(key), name: key.path) else { continue }
+                for id in page { try register(id) }
+            }
+        }
+        return found
     }
 }
 

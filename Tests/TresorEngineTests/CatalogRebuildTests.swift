@@ -28,4 +28,29 @@ struct CatalogRebuildTests {
         let third = try t.backup([disk], keys: keys, vault: rebuilt)
         #expect(third.chunksNew == 0 && third.sequence == 3)
     }
+
+    /// A backup killed after its manifest became durable but before its catalog transaction: the point is
+    /// imported when the vault is next opened, with the chunks only it had stored, so the VM's next backup
+    /// (which reuses the point's chunks without asking) commits.
+    @Test func aManifestWithoutItsCatalogRowsIsImportedWithTheChunksOnlyItStored() throws {
+        let t = try TestVault()
+        let keys = try t.makeKEK("main")
+        let disk = try t.image("d.img", size: 6 << 20, seed: 31)
+        _ = try t.backup([disk], keys: keys)
+        let domain = try #require(try t.vault.catalog.recoveryPoints(vmID: nil).first).domainID
+        let held = try t.vault.catalog.goodChunks(domain: domain)
+        try TestImages.scribble(disk, blocks: 3, seed: 32)
+        let second = try t.backup([disk], keys: keys)
+        let after = try t.vault.catalog.goodChunks(domain: domain)
+        let onlySecond = after.keys.filter { held[$0] == nil }
+        #expect(!onlySecond.isEmpty)
+
+        try t.vault.catalog.removeRecoveryPoint(id: second.recoveryPoint)
+        try t.vault.catalog.removeChunks(domain: domain, ids: Array(onlySecond))
+        #expect(try CatalogRebuilder.importMissingManifests(vault: t.vault) == 1)
+        #expect(try t.vault.catalog.goodChunks(domain: domain) == after)
+        let third = try t.backup([disk], keys: keys)
+        #expect(third.chunksNew == 0 && third.sequence == 3)
+        #expect(TestImages.equal(try t.restore(third.recoveryPoint, keys: keys), disk))
+    }
 }

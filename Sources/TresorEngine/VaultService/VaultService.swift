@@ -245,16 +245,9 @@ public final class VaultService: BackupDestination {
     /// before its manifest. Its header must be sound and name this ID, and the chunk must not be marked
     /// bad; otherwise the client uploads it again.
     private func adoptLeftover(_ id: ChunkID, session: VaultSession) throws -> StoredChunk? {
-        let key = ObjectKey.chunk(domain: session.domain, id: id)
-        guard !session.bad.contains(id), let size = try self.vault.store.size(of: key) else { return nil }
-        var prefix = [UInt8](repeating: 0, count: ChunkObjectHeader.deltaByteCount)
-        let n = try prefix.withUnsafeMutableBytes { try self.vault.store.readPrefix(key, into: $0) }
-        guard let header = try? prefix.withUnsafeBytes({
-                  try ChunkObjectHeader.decode(UnsafeRawBufferPointer(rebasing: $0[0..<n]), objectLength: size, name: key.path)
-              }),
-              header.chunkID == id, header.base.map({ session.keyID(of: $0) != nil }) ?? true
+        guard !session.bad.contains(id), let chunk = try self.vault.storedChunk(domain: session.domain, id: id),
+              chunk.base.map({ session.keyID(of: $0) != nil }) ?? true
         else { return nil }
-        let chunk = StoredChunk(id: id, storedBytes: size, dataKeyID: header.dataKeyID, base: header.base)
         session.record(chunk)
         return chunk
     }
