@@ -62,6 +62,50 @@ static inline int CLibcrypto_poly1305(const void *key, const void *data, size_t 
                      (const unsigned char *)data, len, (unsigned char *)out, 16, &outLen) != NULL && outLen == 16;
 }
 
+/// A Poly1305 context reused for many one-time keys (fetching the algorithm per tag costs as much as
+/// tagging 4 KiB).
+static inline EVP_MAC_CTX *CLibcrypto_poly1305_new(void) {
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "POLY1305", NULL);
+    if (mac == NULL) return NULL;
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);
+    return ctx;
+}
+static inline void CLibcrypto_poly1305_free(EVP_MAC_CTX *ctx) { EVP_MAC_CTX_free(ctx); }
+
+/// Block tags (docs/formats.md, "Change cache"): `data` cut into `blockSize` blocks (the last may be short);
+/// block j's one-time Poly1305 key is bytes 32j..32j+31 of the AES-256-CTR keystream under `seed` (32
+/// bytes) from a zero counter block, and its tag is the first 8 bytes of Poly1305 over the block, written to
+/// `tags` + 8j. The keystream is wiped before returning. Returns 1 on success.
+static inline int CLibcrypto_block_tags(EVP_MAC_CTX *mac, const void *seed, const void *data, size_t len, size_t blockSize,
+                                        void *tags) {
+    size_t blocks = (len + blockSize - 1) / blockSize;
+    if (blockSize == 0 || blocks > 1024) return 0;
+    unsigned char keys[1024 * 32];
+    size_t keyBytes = blocks * 32;
+    memset(keys, 0, keyBytes);
+    unsigned char iv[16] = {0};
+    int ok = 0, outLen = 0;
+    EVP_CIPHER_CTX *ctr = EVP_CIPHER_CTX_new();
+    if (ctr != NULL && EVP_EncryptInit_ex2(ctr, EVP_aes_256_ctr(), (const unsigned char *)seed, iv, NULL) == 1
+        && EVP_EncryptUpdate(ctr, keys, &outLen, keys, (int)keyBytes) == 1 && (size_t)outLen == keyBytes) {
+        ok = 1;
+        for (size_t j = 0; j < blocks && ok; j++) {
+            size_t start = j * blockSize;
+            size_t n = len - start < blockSize ? len - start : blockSize;
+            unsigned char tag[16];
+            size_t tagLen = 0;
+            ok = EVP_MAC_init(mac, keys + 32 * j, 32, NULL) == 1
+                && EVP_MAC_update(mac, (const unsigned char *)data + start, n) == 1
+                && EVP_MAC_final(mac, tag, &tagLen, 16) == 1 && tagLen == 16;
+            memcpy((unsigned char *)tags + 8 * j, tag, 8);
+        }
+    }
+    EVP_CIPHER_CTX_free(ctr);
+    OPENSSL_cleanse(keys, keyBytes);
+    return ok;
+}
+
 /// HKDF-SHA256 (RFC 5869, extract then expand). Returns 1 on success.
 static inline int CLibcrypto_hkdf_sha256(const void *ikm, size_t ikmLen, const void *salt, size_t saltLen,
                                          const void *info, size_t infoLen, void *out, size_t outLen) {

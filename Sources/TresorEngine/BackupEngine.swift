@@ -65,6 +65,8 @@ public struct BackupResult: Codable, Sendable {
     public var chunksZero: Int
     /// Of the new chunks, those stored as deltas over the whole chunk their region held before.
     public var chunksDelta: Int
+    /// Of those, deltas built from the change cache's block tags, without reading the base.
+    public var chunksDeltaFromCache: Int
     /// Chunks whose keyed ID came from the change cache rather than HMAC-SHA256 over the chunk.
     public var chunksIDFromCache: Int
     /// Set when the change cache could not be written; the backup itself succeeded.
@@ -143,7 +145,7 @@ public enum BackupEngine {
                               unchanged: UnchangedChunks(request.unchanged, previous: previous, session: session, plan: plan),
                               deltas: request.deltas ? DeltaBases(destination: destination, session: session, previous: previous,
                                                                   chunkSize: request.chunkSize, keys: keys) : nil,
-                              changes: changes)
+                              changes: changes, deltasAllowed: request.deltas)
         try pass.run(workers: request.workers)
 
         var stats = pass.stats
@@ -176,7 +178,7 @@ public enum BackupEngine {
         // point is committed so that a failed backup changes nothing on the client.
         var cacheWarning: String?
         do {
-            try changes?.store(vmID: vm.id, diskIDs: diskIDs, plan: plan)
+            try changes?.store()
         } catch {
             cacheWarning = "the change cache was not written: \(error)"
         }
@@ -186,7 +188,7 @@ public enum BackupEngine {
             recoveryPoint: record.id, vm: vm.name, vmID: vm.id, host: vm.host, sequence: body.sequence,
             disks: sources.count, chunkSize: request.chunkSize, bytesRead: stats.bytesRead, bytesStored: stats.bytesStored,
             indexBytesAdded: stats.indexBytesAdded, chunksNew: stats.chunksNew, chunksReused: stats.chunksReused,
-            chunksZero: stats.chunksZero, chunksDelta: pass.deltaChunks, chunksIDFromCache: pass.cachedIDs,
+            chunksZero: stats.chunksZero, chunksDelta: pass.deltaChunks, chunksDeltaFromCache: pass.tagDeltaChunks, chunksIDFromCache: pass.cachedIDs,
             changeCacheWarning: cacheWarning, seconds: seconds,
             throughputMBps: seconds > 0 ? Double(stats.bytesRead + pass.unchangedBytes) / seconds / 1e6 : 0, consistency: body.consistency,
             bytesUnchanged: pass.unchangedBytes,

@@ -35,7 +35,9 @@ final class BackupPass: Sendable {
         var unchangedBytes: Int64 = 0
         /// New chunks stored as deltas over a base.
         var deltaChunks = 0
-        /// Chunks whose ID the change cache gave (their content's tag matched).
+        /// Of those, deltas the change cache's block tags gave, without reading the base.
+        var tagDeltaChunks = 0
+        /// Chunks whose ID the change cache gave (their content's tags matched).
         var cachedIDs = 0
         var zeroChunks: [Int: Int] = [:]
         var times = StageTimes()
@@ -48,6 +50,16 @@ final class BackupPass: Sendable {
         let id: ChunkID
         let disk: Int
         let index: Int
+        /// The record this chunk leaves in the change cache: begun in its slot (to finish once the vault
+        /// answered), or carried unchanged already.
+        let record: CacheRecord
+    }
+
+    private enum CacheRecord {
+        case none
+        case carried
+        /// Begun in the slot; with the whole chunk a delta may be built over from the block tags alone.
+        case begun(tagBase: ChunkID?)
     }
 
     let plan: ChunkPlan
@@ -66,11 +78,15 @@ final class BackupPass: Sendable {
     private let sources: [DiskSource]
     private let deltas: DeltaBases?
     private let changes: ChangeTags?
+    /// Whether changed chunks may be stored as deltas (the change cache's, or `deltas`).
+    private let deltasAllowed: Bool
 
     init(plan: ChunkPlan, destination: any BackupDestination, session: String, idKey: SymmetricKey,
          dataKey: BackupEngine.SelectedDataKey, previous: PreviousIndex, compression: ZstdSetting, progress: ProgressCounter,
-         sources: [DiskSource], unchanged: UnchangedChunks? = nil, deltas: DeltaBases? = nil, changes: ChangeTags? = nil) {
+         sources: [DiskSource], unchanged: UnchangedChunks? = nil, deltas: DeltaBases? = nil, changes: ChangeTags? = nil,
+         deltasAllowed: Bool = true) {
         self.plan = plan
+        self.deltasAllowed = deltasAllowed
         self.changes = changes
         self.deltas = deltas
         self.unchanged = unchanged
@@ -91,6 +107,7 @@ final class BackupPass: Sendable {
     var unchangedBytes: Int64 { self.totals.withLock { $0.unchangedBytes } }
     var deltaChunks: Int { self.totals.withLock { $0.deltaChunks } }
     var cachedIDs: Int { self.totals.withLock { $0.cachedIDs } }
+    var tagDeltaChunks: Int { self.totals.withLock { $0.tagDeltaChunks } }
     var times: StageTimes { self.totals.withLock { $0.times } }
     func zeroChunks(disk: Int) -> Int { self.totals.withLock { $0.zeroChunks[disk, default: 0] } }
 
@@ -110,6 +127,7 @@ final class BackupPass: Sendable {
         defer { buffers.deallocate() }
         let sealer = ChunkSealer(maximumChunk: chunkSize, compressors: compressors)
         let encoder = self.deltas.map { DeltaEncoder(bases: $0, maximumChunk: chunkSize) }
+        let tagWorker = self.changes?.worker(slots: batch, maximumChunk: chunkSize)
         var local = Totals()
         defer {
             let finished = local
@@ -124,6 +142,7 @@ final class BackupPass: Sendable {
                 totals.unchangedBytes += finished.unchangedBytes
                 totals.deltaChunks += finished.deltaChunks
                 totals.cachedIDs += finished.cachedIDs
+                totals.tagDeltaChunks += finished.tagDeltaChunks
                 totals.zeroChunks.merge(finished.zeroChunks, uniquingKeysWith: +)
                 totals.times += finished.times
             }
@@ -141,34 +160,59 @@ final class BackupPass: Sendable {
             uploads.removeAll()
         }
 
-        // Asks the vault about the batch and uploads what it lacks.
+        // Asks the vault about the batch, and about the bases the change cache offers for its changed
+        // chunks, and uploads what it lacks.
         func flush() throws {
             guard !pending.isEmpty else { return }
             _ = clock.lap()
-            let answers = try self.destination.lookup(session: self.session, pending.map(\.id))
+            var asked = pending.map(\.id)
+            var tagBases: [ChunkID: Int] = [:]
+            for waiting in pending {
+                if self.deltasAllowed, case .begun(let base?) = waiting.record, tagBases[base] == nil {
+                    tagBases[base] = asked.count
+                    asked.append(base)
+                }
+            }
+            let answers = try self.destination.lookup(session: self.session, asked)
             local.times.lookup += clock.lap()
             for (waiting, keys) in zip(pending, answers) {
+                let chunk = UnsafeRawBufferPointer(rebasing: buffers[waiting.slot * chunkSize..<waiting.slot * chunkSize + waiting.length])
                 if let keys {
                     local.stats.chunksReused += 1
                     local.usedDataKeys.insert(keys.dataKey)
                     // A delta found stored (another VM of the domain, or an older point) is opened with its
                     // base's key too, which the manifest must name.
                     if let baseKey = keys.baseDataKey { local.usedDataKeys.insert(baseKey) }
+                    try finishRecord(waiting, base: keys.baseDataKey == nil ? waiting.id : nil)
                     continue
                 }
-                let chunk = UnsafeRawBufferPointer(rebasing: buffers[waiting.slot * chunkSize..<waiting.slot * chunkSize + waiting.length])
                 let objectLength: Int
-                let delta = try encoder?.encode(chunk, id: waiting.id, disk: waiting.disk, index: waiting.index)
-                local.times.delta += clock.lap()
-                if let encoder, let delta {
+                if case .begun(let base?) = waiting.record, let tagWorker, let index = tagBases[base], let baseKeys = answers[index],
+                   baseKeys.baseDataKey == nil,
+                   let length = ChunkDelta.encode(chunk, changed: tagWorker.changedBlocks(slot: waiting.slot), into: tagWorker.payload,
+                                                  limit: chunk.count / 2) {
+                    // The vault holds the base whole: the delta is built from the block tags, the base unread.
+                    local.times.delta += clock.lap()
+                    objectLength = try sealer.seal(UnsafeRawBufferPointer(rebasing: tagWorker.payload[0..<length]), chunkLength: chunk.count,
+                                                   base: base, id: waiting.id, dataKey: self.dataKey.key, dataKeyID: self.dataKey.id,
+                                                   times: &local.times, clock: &clock)
+                    local.usedDataKeys.insert(baseKeys.dataKey)
+                    local.deltaChunks += 1
+                    local.tagDeltaChunks += 1
+                    try finishRecord(waiting, base: base, bitmap: UnsafeRawBufferPointer(rebasing: tagWorker.payload[0..<ChunkDelta.bitmapByteCount(chunkLength: chunk.count)]))
+                } else if let encoder, let delta = try encoder.encode(chunk, id: waiting.id, disk: waiting.disk, index: waiting.index) {
+                    local.times.delta += clock.lap()
                     objectLength = try sealer.seal(UnsafeRawBufferPointer(rebasing: encoder.payload[0..<delta.length]), chunkLength: chunk.count,
                                                    base: delta.base, id: waiting.id, dataKey: self.dataKey.key, dataKeyID: self.dataKey.id,
                                                    times: &local.times, clock: &clock)
                     local.usedDataKeys.insert(delta.baseDataKey)
                     local.deltaChunks += 1
+                    try finishRecord(waiting, base: delta.base, bitmap: UnsafeRawBufferPointer(rebasing: encoder.payload[0..<ChunkDelta.bitmapByteCount(chunkLength: chunk.count)]))
                 } else {
+                    local.times.delta += clock.lap()
                     objectLength = try sealer.seal(chunk, id: waiting.id, dataKey: self.dataKey.key, dataKeyID: self.dataKey.id,
                                                    times: &local.times, clock: &clock)
+                    try finishRecord(waiting, base: waiting.id)
                 }
                 let object = UnsafeRawBufferPointer(rebasing: sealer.object[0..<objectLength])
                 if uploadLimit > 0 {
@@ -187,6 +231,12 @@ final class BackupPass: Sendable {
             pending.removeAll(keepingCapacity: true)
         }
 
+        // Leaves a begun record in the change cache; `base` is the whole chunk the content relates to.
+        func finishRecord(_ waiting: Pending, base: ChunkID?, bitmap: UnsafeRawBufferPointer? = nil) throws {
+            guard case .begun = waiting.record, let tagWorker else { return }
+            try tagWorker.finish(slot: waiting.slot, disk: waiting.disk, index: waiting.index, base: base, bitmap: bitmap)
+        }
+
         try self.idKey.withUnsafeBytes { idKey in
             while !stop.isSet, let next = queue.take() {
                 if self.progress.isCancelled { throw TresorError(.cancelled, "the backup was cancelled") }
@@ -201,7 +251,7 @@ final class BackupPass: Sendable {
                         local.zeroChunks[item.disk, default: 0] += 1
                     } else {
                         self.table.set(disk: item.disk, index: item.index, known)
-                        self.changes?.carry(known, disk: item.disk, index: item.index)
+                        try tagWorker?.carry(known, disk: item.disk, index: item.index)
                         local.stats.chunksReused += 1
                         local.reusedPrevious = true
                     }
@@ -225,31 +275,39 @@ final class BackupPass: Sendable {
                     continue
                 }
                 let id: ChunkID
-                if let cached = self.changes?.cachedID(of: UnsafeRawBufferPointer(chunk), disk: item.disk, index: item.index) {
-                    // The content's tag matches the change cache: the ID computed from it last time.
+                var record = CacheRecord.none
+                let match = try tagWorker?.compare(UnsafeRawBufferPointer(chunk), disk: item.disk, index: item.index, slot: slot) ?? .unknown
+                local.times.changeTag += clock.lap()
+                if case .unchanged(let cached) = match {
+                    // Every block's tag matches the change cache: the ID computed from this content last time.
                     id = cached
+                    record = .carried
                     local.cachedIDs += 1
-                    local.times.changeTag += clock.lap()
                 } else {
-                    local.times.changeTag += clock.lap()
                     id = chunkID(of: UnsafeRawBufferPointer(chunk), idKey: idKey)
                     local.times.chunkID += clock.lap()
-                    try self.changes?.record(UnsafeRawBufferPointer(chunk), id: id, disk: item.disk, index: item.index)
-                    local.times.changeTag += clock.lap()
+                    if let tagWorker {
+                        try tagWorker.begin(UnsafeRawBufferPointer(chunk), id: id, index: item.index, slot: slot)
+                        if case .changed(let base) = match { record = .begun(tagBase: base) } else { record = .begun(tagBase: nil) }
+                        local.times.changeTag += clock.lap()
+                    }
                 }
                 self.table.set(disk: item.disk, index: item.index, id)
+                let waiting = Pending(slot: slot, length: length, id: id, disk: item.disk, index: item.index, record: record)
                 if self.previous.ids.contains(id) {
                     local.stats.chunksReused += 1
                     local.reusedPrevious = true
+                    try finishRecord(waiting, base: nil)
                     continue
                 }
                 if !self.claimed.withLock({ $0.insert(id).inserted }) {
                     // Another worker asks about (and uploads) this content in this backup; it records the key.
                     local.stats.chunksReused += 1
+                    try finishRecord(waiting, base: nil)
                     continue
                 }
                 local.times.lookup += clock.lap()
-                pending.append(Pending(slot: slot, length: length, id: id, disk: item.disk, index: item.index))
+                pending.append(waiting)
                 if pending.count == batch { try flush() }
             }
             if !stop.isSet { try flush() }

@@ -1,30 +1,33 @@
+import Glibc
 import TresorCore
 import TresorCrypto
 
 /// The client's change cache (docs/formats.md, "Change cache"; Keys/README.md, "Change cache"): per disk,
-/// for every chunk position, the keyed chunk ID the last backup computed and a Poly1305 tag of the content
-/// it was computed from. A backup that reads content whose tag still matches takes the ID from here
-/// instead of computing HMAC-SHA256 over the chunk again, which is most of an incremental's CPU time.
+/// a record for every chunk position that held data at the last backup, with the keyed chunk ID computed
+/// from that content, an 8-byte Poly1305 tag of each of its 4 KiB blocks, and the whole chunk in the vault
+/// that a delta of the next content can be built over. A backup whose chunk still matches every block tag
+/// takes the ID from here instead of computing HMAC-SHA256 over the chunk; one whose chunk changed knows
+/// from the tags which blocks changed, and stores them as a delta without reading the old version.
 ///
-/// The cache is advisory: a file that is missing, torn, from another chunk size or disk size, or whose MAC
-/// fails is ignored as a whole, and the backup computes every ID.
+/// The cache is advisory: a file that is missing, or from another chunk size or disk size, is ignored; a
+/// record whose MAC fails is ignored alone. Records are read and written in place with `pread`/`pwrite`,
+/// so a backup holds none of them in memory.
 struct ChangeCache: Sendable {
     static let magic: [UInt8] = Array("TRCC".utf8)
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
     static let headerByteCount = 64
-    static let entryByteCount = 64
-    static let nonceByteCount = 16
+    static let blockSize = ChunkDelta.blockSize
 
     let directory: String
-    /// Authenticates whole files and names them (HKDF of the domain's ID key).
+    /// Authenticates records and names files (HKDF of the domain's ID key).
     private let fileKey: SymmetricKey
-    /// Derives each entry's one-time Poly1305 key.
+    /// Derives each record's block-key seed.
     private let tagKey: SymmetricKey
 
     init(directory: String, idKey: SymmetricKey) throws {
         self.directory = directory
-        self.fileKey = try HKDF.deriveKey(from: idKey, info: "tresor change cache v1 file")
-        self.tagKey = try HKDF.deriveKey(from: idKey, info: "tresor change cache v1 tag")
+        self.fileKey = try HKDF.deriveKey(from: idKey, info: "tresor change cache v2 file")
+        self.tagKey = try HKDF.deriveKey(from: idKey, info: "tresor change cache v2 tag")
     }
 
     /// Binds a file to one disk of one VM: its name and a header field, so files cannot be swapped.
@@ -34,49 +37,161 @@ struct ChangeCache: Sendable {
 
     func path(owner: [UInt8]) -> String { "\(self.directory)/\(Hex.encode(owner.prefix(16))).tcc" }
 
-    /// The entries stored for a disk (`chunkCount` × 64 bytes), or nil when the file is absent or does not
-    /// hold exactly this disk at this chunk size with an intact MAC.
-    func load(vmID: String, diskID: String, chunkSize: Int, diskSize: Int64, chunkCount: Int) -> [UInt8]? {
-        let owner = self.owner(vmID: vmID, diskID: diskID)
-        guard let file = try? AtomicFile.read(self.path(owner: owner)) else { return nil }
-        let entriesEnd = Self.headerByteCount + chunkCount * Self.entryByteCount
-        guard file.count == entriesEnd + HMACSHA256.byteCount else { return nil }
-        let mac = file.withUnsafeBytes { HMACSHA256.authenticate(UnsafeRawBufferPointer(rebasing: $0[0..<entriesEnd]), key: self.fileKey) }
-        guard ConstantTime.equals(mac, Array(file[entriesEnd...])) else { return nil }
-        guard Array(file[0..<Self.headerByteCount]) == Self.header(chunkSize: chunkSize, diskSize: diskSize, chunkCount: chunkCount,
-                                                                   owner: owner) else { return nil }
-        return Array(file[Self.headerByteCount..<entriesEnd])
-    }
-
-    /// Replaces a disk's file with `entries` (what this backup computed or kept).
-    func store(_ entries: UnsafeRawBufferPointer, vmID: String, diskID: String, chunkSize: Int, diskSize: Int64) throws {
-        let owner = self.owner(vmID: vmID, diskID: diskID)
-        var file = Self.header(chunkSize: chunkSize, diskSize: diskSize, chunkCount: entries.count / Self.entryByteCount, owner: owner)
-        file.reserveCapacity(file.count + entries.count + HMACSHA256.byteCount)
-        file.append(contentsOf: entries)
-        file += file.withUnsafeBytes { HMACSHA256.authenticate($0, key: self.fileKey) }
-        try POSIX.makeDirectories(self.directory)
-        try AtomicFile.write(file, to: self.path(owner: owner))
-    }
-
-    /// Poly1305 of a chunk's content under the one-time key HMAC-SHA256(tag key, nonce ‖ index as 64-bit LE).
-    func tag(_ chunk: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer, index: Int, into out: UnsafeMutableRawBufferPointer) {
-        var input = [UInt8](nonce)
-        input.appendLittleEndian(UInt64(index))
-        self.tagKey.withUnsafeBytes { tagKey in
-            input.withUnsafeBytes { input in
-                Poly1305.authenticate(chunk, keyFrom: { HMACSHA256.authenticate(input, key: tagKey, into: $0) }, into: out)
-            }
-        }
-    }
-
-    static func header(chunkSize: Int, diskSize: Int64, chunkCount: Int, owner: [UInt8]) -> [UInt8] {
+    static func header(chunkSize: Int, layout: ChangeRecordLayout, diskSize: Int64, chunkCount: Int, owner: [UInt8]) -> [UInt8] {
         var header = Self.magic + [Self.version, 0, 0, 0]
         header.appendLittleEndian(UInt32(chunkSize))
-        header.appendLittleEndian(UInt32(0))
+        header.appendLittleEndian(UInt32(layout.byteCount))
         header.appendLittleEndian(UInt64(diskSize))
         header.appendLittleEndian(UInt64(chunkCount))
         header += owner
         return header
+    }
+
+    /// The seed of a record's block keys: HMAC-SHA256(tag key, nonce ‖ position as 64-bit LE).
+    func seed(nonce: UnsafeRawBufferPointer, position: Int, into out: UnsafeMutableRawBufferPointer) {
+        var input = [UInt8](nonce)
+        input.appendLittleEndian(UInt64(position))
+        self.tagKey.withUnsafeBytes { key in input.withUnsafeBytes { HMACSHA256.authenticate($0, key: key, into: out) } }
+    }
+
+    /// The first 16 bytes of HMAC-SHA256(file key, header ‖ position as 64-bit LE ‖ record before its MAC).
+    func mac(header: [UInt8], position: Int, record: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {
+        var prefix = header
+        prefix.appendLittleEndian(UInt64(position))
+        var input = prefix
+        input.append(contentsOf: record)
+        var full = [UInt8](repeating: 0, count: HMACSHA256.byteCount)
+        self.fileKey.withUnsafeBytes { key in
+            input.withUnsafeBytes { data in full.withUnsafeMutableBytes { HMACSHA256.authenticate(data, key: key, into: $0) } }
+        }
+        out.copyBytes(from: full.prefix(ChangeRecordLayout.macByteCount))
+    }
+
+    /// The file of a disk, open for reading records, or nil when it is absent or does not describe exactly
+    /// this disk at this chunk size.
+    func openFile(vmID: String, diskID: String, chunkSize: Int, diskSize: Int64, chunkCount: Int) -> ChangeCacheFile? {
+        let owner = self.owner(vmID: vmID, diskID: diskID)
+        let layout = ChangeRecordLayout(chunkSize: chunkSize)
+        let header = Self.header(chunkSize: chunkSize, layout: layout, diskSize: diskSize, chunkCount: chunkCount, owner: owner)
+        let path = self.path(owner: owner)
+        guard let fd = try? POSIX.open(path, O_RDONLY | O_CLOEXEC) else { return nil }
+        var found = [UInt8](repeating: 0, count: Self.headerByteCount)
+        guard (try? POSIX.fileSize(fd, path: path)) == Self.headerByteCount + chunkCount * layout.byteCount,
+              (try? found.withUnsafeMutableBytes { try POSIX.preadAll(fd, into: $0, at: 0, path: path) }) == Self.headerByteCount,
+              ConstantTime.equals(found, header)
+        else {
+            close(fd)
+            return nil
+        }
+        return ChangeCacheFile(cache: self, fd: fd, path: path, header: header, layout: layout)
+    }
+
+    /// A new file for a disk, written beside the current one and put in its place by `commit`.
+    func createFile(vmID: String, diskID: String, chunkSize: Int, diskSize: Int64, chunkCount: Int) throws -> ChangeCacheFile {
+        let owner = self.owner(vmID: vmID, diskID: diskID)
+        let layout = ChangeRecordLayout(chunkSize: chunkSize)
+        let header = Self.header(chunkSize: chunkSize, layout: layout, diskSize: diskSize, chunkCount: chunkCount, owner: owner)
+        try POSIX.makeDirectories(self.directory)
+        // Files a killed backup of this disk left (one backup of a VM runs at a time).
+        let stem = Hex.encode(owner.prefix(16)) + "."
+        for entry in (try? POSIX.directoryEntries(self.directory)) ?? [] where entry.name.hasPrefix(stem) && entry.name.hasSuffix(".tmp") {
+            unlink(self.directory + "/" + entry.name)
+        }
+        var suffix = [UInt8](repeating: 0, count: 8)
+        try suffix.withUnsafeMutableBytes { try SecureRandom.fill($0) }
+        let path = self.path(owner: owner) + ".\(Hex.encode(suffix)).tmp"
+        let fd = try POSIX.open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        // Positions without a record stay holes, which read as zeros: "no record".
+        guard ftruncate(fd, off_t(Self.headerByteCount + chunkCount * layout.byteCount)) == 0 else {
+            let error = POSIX.error("ftruncate", path)
+            close(fd)
+            unlink(path)
+            throw error
+        }
+        let file = ChangeCacheFile(cache: self, fd: fd, path: path, header: header, layout: layout, finalPath: self.path(owner: owner))
+        try header.withUnsafeBytes { try POSIX.pwriteAll(fd, $0, at: 0, path: path) }
+        return file
+    }
+}
+
+/// Where each field of a record sits, for one chunk size: nonce (16) ‖ chunk ID (32) ‖ base ID (32) ‖
+/// bitmap (⌈blocks/8⌉ rounded up to 8) ‖ block tags (8 × blocks) ‖ MAC (16).
+struct ChangeRecordLayout: Sendable, Equatable {
+    static let nonceByteCount = 16
+    static let macByteCount = 16
+    let blocks: Int
+    let bitmapByteCount: Int
+
+    init(chunkSize: Int) {
+        self.blocks = (chunkSize + ChangeCache.blockSize - 1) / ChangeCache.blockSize
+        self.bitmapByteCount = ((self.blocks + 7) / 8 + 7) / 8 * 8
+    }
+
+    var nonce: Range<Int> { 0..<16 }
+    var chunkID: Range<Int> { 16..<48 }
+    var base: Range<Int> { 48..<80 }
+    var bitmap: Range<Int> { 80..<80 + self.bitmapByteCount }
+    var tags: Range<Int> { self.bitmap.upperBound..<self.bitmap.upperBound + BlockTagger.tagByteCount * self.blocks }
+    var mac: Range<Int> { self.tags.upperBound..<self.tags.upperBound + Self.macByteCount }
+    var byteCount: Int { self.mac.upperBound }
+}
+
+/// One disk's cache file: the previous backup's, read, or this backup's, written. Records go to and come
+/// from their fixed offsets, so workers use one file at once without a lock.
+final class ChangeCacheFile: Sendable {
+    let cache: ChangeCache
+    let path: String
+    let header: [UInt8]
+    let layout: ChangeRecordLayout
+    /// Where `commit` puts a file being written.
+    private let finalPath: String?
+    private let fd: Int32
+
+    init(cache: ChangeCache, fd: Int32, path: String, header: [UInt8], layout: ChangeRecordLayout, finalPath: String? = nil) {
+        self.cache = cache
+        self.fd = fd
+        self.path = path
+        self.header = header
+        self.layout = layout
+        self.finalPath = finalPath
+    }
+
+    deinit {
+        close(self.fd)
+        // A file still being written when it goes away belongs to a backup that did not commit.
+        if self.finalPath != nil, AtomicFile.exists(self.path) { unlink(self.path) }
+    }
+
+    /// Reads the record of `position` into `record`; false when there is none or its MAC fails.
+    func read(position: Int, into record: UnsafeMutableRawBufferPointer) -> Bool {
+        let count = self.layout.byteCount
+        let offset = Int64(ChangeCache.headerByteCount + position * count)
+        guard (try? POSIX.preadAll(self.fd, into: UnsafeMutableRawBufferPointer(rebasing: record[0..<count]), at: offset, path: self.path)) == count,
+              record[self.layout.nonce].contains(where: { $0 != 0 })
+        else { return false }
+        var mac = (UInt64(0), UInt64(0))
+        withUnsafeMutableBytes(of: &mac) {
+            self.cache.mac(header: self.header, position: position, record: UnsafeRawBufferPointer(rebasing: record[0..<self.layout.mac.lowerBound]), into: $0)
+        }
+        return withUnsafeBytes(of: mac) { ConstantTime.equals($0, UnsafeRawBufferPointer(rebasing: record[self.layout.mac])) }
+    }
+
+    /// Writes `record` at `position`, its MAC computed here unless `sealed` (a record carried unchanged).
+    func write(position: Int, record: UnsafeMutableRawBufferPointer, sealed: Bool = false) throws {
+        let count = self.layout.byteCount
+        if !sealed {
+            self.cache.mac(header: self.header, position: position, record: UnsafeRawBufferPointer(rebasing: record[0..<self.layout.mac.lowerBound]),
+                           into: UnsafeMutableRawBufferPointer(rebasing: record[self.layout.mac]))
+        }
+        try POSIX.pwriteAll(self.fd, UnsafeRawBufferPointer(rebasing: record[0..<count]),
+                            at: Int64(ChangeCache.headerByteCount + position * count), path: self.path)
+    }
+
+    /// Makes a written file durable and puts it in place of the disk's previous one.
+    func commit() throws {
+        guard let finalPath = self.finalPath else { return }
+        try POSIX.fsync(self.fd, path: self.path)
+        guard rename(self.path, finalPath) == 0 else { throw POSIX.error("rename", self.path) }
+        try POSIX.syncFolder(of: finalPath)
     }
 }

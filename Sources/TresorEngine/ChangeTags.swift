@@ -1,92 +1,163 @@
 import TresorCore
 import TresorCrypto
 
-/// One backup's use of the change cache: the entries the previous backup left for each disk, and the
-/// entries this backup leaves for the next one.
-///
-/// An entry is a 16-byte random nonce, a 16-byte Poly1305 tag and a 32-byte chunk ID; an all-zero nonce
-/// means no entry (a zero chunk, a hole, or a position never tagged). The tag's key is HMAC-SHA256 of the
-/// nonce and the position under the cache's tag key, so each key tags one content and a new content gets a
-/// new nonce: Poly1305 keeps its one-time-key guarantee (Keys/README.md, "Change cache").
-final class ChangeTags: @unchecked Sendable {
-    // @unchecked Sendable: `before` is immutable; each `after` slot is written only by the worker that
-    // `WorkQueue` handed that (disk, index) to, and `after` is read (by `store`) only once `WorkerPool.run`
-    // returned, whose DispatchGroup wait orders every worker's writes before that read.
+/// One backup's use of the change cache: the files the previous backup left for each disk, read record by
+/// record, and the files this backup writes for the next one, put in place once its recovery point commits.
+final class ChangeTags: Sendable {
     let cache: ChangeCache
-    private let before: [[UInt8]?]
-    private let after: [UnsafeMutableRawBufferPointer]
+    let layout: ChangeRecordLayout
+    private let before: [ChangeCacheFile?]
+    /// This backup's files; nil when they could not be created (the backup goes on and warns).
+    private let after: [ChangeCacheFile]?
+    let createError: String?
 
     init(cache: ChangeCache, vmID: String, diskIDs: [String], plan: ChunkPlan) {
         self.cache = cache
+        self.layout = ChangeRecordLayout(chunkSize: plan.chunkSize)
         self.before = plan.sizes.indices.map {
-            cache.load(vmID: vmID, diskID: diskIDs[$0], chunkSize: plan.chunkSize, diskSize: plan.sizes[$0], chunkCount: plan.chunkCounts[$0])
+            cache.openFile(vmID: vmID, diskID: diskIDs[$0], chunkSize: plan.chunkSize, diskSize: plan.sizes[$0], chunkCount: plan.chunkCounts[$0])
         }
-        self.after = plan.chunkCounts.map {
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max($0 * ChangeCache.entryByteCount, 1), alignment: 16)
-            buffer.initializeMemory(as: UInt8.self, repeating: 0)
-            return UnsafeMutableRawBufferPointer(rebasing: buffer[0..<$0 * ChangeCache.entryByteCount])
+        do {
+            self.after = try plan.sizes.indices.map {
+                try cache.createFile(vmID: vmID, diskID: diskIDs[$0], chunkSize: plan.chunkSize, diskSize: plan.sizes[$0],
+                                     chunkCount: plan.chunkCounts[$0])
+            }
+            self.createError = nil
+        } catch {
+            self.after = nil
+            self.createError = "\(error)"
         }
     }
 
-    deinit { for slot in self.after { slot.deallocate() } }
-
-    /// Disks whose cache file was found intact.
+    /// Disks whose previous file was found.
     var loadedDisks: Int { self.before.count { $0 != nil } }
 
-    /// The ID the previous backup computed for this position, when `chunk` is still the content it was
-    /// computed from; the entry is then kept for the next backup.
-    func cachedID(of chunk: UnsafeRawBufferPointer, disk: Int, index: Int) -> ChunkID? {
-        guard let before = self.before[disk] else { return nil }
-        return before.withUnsafeBytes { entries -> ChunkID? in
-            let entry = Self.entry(index, of: entries)
-            let nonce = UnsafeRawBufferPointer(rebasing: entry[0..<ChangeCache.nonceByteCount])
-            guard nonce.contains(where: { $0 != 0 }) else { return nil }
-            var tag = (UInt64(0), UInt64(0))
-            withUnsafeMutableBytes(of: &tag) { self.cache.tag(chunk, nonce: nonce, index: index, into: $0) }
-            let matches = withUnsafeBytes(of: tag) { ConstantTime.equals($0, UnsafeRawBufferPointer(rebasing: entry[16..<32])) }
-            guard matches else { return nil }
-            self.slot(disk: disk, index: index).copyMemory(from: entry)
-            return ChunkID(bytes: UnsafeRawBufferPointer(rebasing: entry[32..<64]))
+    func worker(slots: Int, maximumChunk: Int) -> ChangeTagWorker { ChangeTagWorker(tags: self, slots: slots, maximumChunk: maximumChunk) }
+
+    func previousFile(disk: Int) -> ChangeCacheFile? { self.before[disk] }
+    func nextFile(disk: Int) -> ChangeCacheFile? { self.after?[disk] }
+
+    /// Puts every disk's new file in place of the old one.
+    func store() throws {
+        guard let after = self.after else {
+            throw TresorError(.storageIO, "the change cache could not be created in \(self.cache.directory): \(self.createError ?? "")")
         }
+        for file in after { try file.commit() }
+    }
+}
+
+/// A pipeline worker's side of the change cache: its scratch buffers, its Poly1305 context, and a record
+/// per batch slot for chunks waiting on the vault's answer. Not `Sendable`: it stays on its worker.
+final class ChangeTagWorker {
+    /// What the previous record says about a chunk just read.
+    enum Match {
+        /// Every block's tag matches: the content is the one the record's ID was computed from.
+        case unchanged(ChunkID)
+        /// Some blocks changed. `base` is the whole chunk the previous content relates to, and the slot's
+        /// bitmap marks every block in which the new content may differ from it.
+        case changed(base: ChunkID?)
+        /// No usable record.
+        case unknown
     }
 
-    /// Records an ID just computed from `chunk`, under a fresh nonce.
-    func record(_ chunk: UnsafeRawBufferPointer, id: ChunkID, disk: Int, index: Int) throws {
-        let slot = self.slot(disk: disk, index: index)
-        let nonce = UnsafeMutableRawBufferPointer(rebasing: slot[0..<ChangeCache.nonceByteCount])
+    private let tags: ChangeTags
+    private let layout: ChangeRecordLayout
+    private let tagger = BlockTagger()
+    private let previous: UnsafeMutableRawBufferPointer
+    private let compared: UnsafeMutableRawBufferPointer
+    private let records: UnsafeMutableRawBufferPointer
+    private let bitmaps: UnsafeMutableRawBufferPointer
+    /// Where a delta built from the tags is written.
+    let payload: UnsafeMutableRawBufferPointer
+
+    init(tags: ChangeTags, slots: Int, maximumChunk: Int) {
+        self.tags = tags
+        self.layout = tags.layout
+        self.previous = .allocate(byteCount: self.layout.byteCount, alignment: 16)
+        self.compared = .allocate(byteCount: self.layout.tags.count, alignment: 16)
+        self.records = .allocate(byteCount: self.layout.byteCount * slots, alignment: 16)
+        self.bitmaps = .allocate(byteCount: self.layout.bitmapByteCount * slots, alignment: 16)
+        self.payload = .allocate(byteCount: maximumChunk, alignment: 64)
+    }
+
+    deinit {
+        for buffer in [self.previous, self.compared, self.records, self.bitmaps, self.payload] { buffer.deallocate() }
+    }
+
+    /// The bitmap of blocks that may differ from the base, as `compare` left it for `slot`.
+    func changedBlocks(slot: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(self.bitmap(slot)) }
+
+    /// Compares `chunk` with the previous record of its position. An unchanged chunk's record is carried to
+    /// the new file at once.
+    func compare(_ chunk: UnsafeRawBufferPointer, disk: Int, index: Int, slot: Int) throws -> Match {
+        guard let file = self.tags.previousFile(disk: disk), file.read(position: index, into: self.previous) else { return .unknown }
+        let blocks = (chunk.count + ChangeCache.blockSize - 1) / ChangeCache.blockSize
+        self.tagUnder(nonce: UnsafeRawBufferPointer(rebasing: self.previous[self.layout.nonce]), position: index, chunk, into: self.compared)
+        let bitmap = self.bitmap(slot)
+        bitmap.initializeMemory(as: UInt8.self, repeating: 0)
+        var anyChanged = false
+        let stored = UnsafeRawBufferPointer(rebasing: self.previous[self.layout.tags])
+        for block in 0..<blocks {
+            let offset = block * BlockTagger.tagByteCount
+            if stored.loadUnaligned(fromByteOffset: offset, as: UInt64.self) != self.compared.loadUnaligned(fromByteOffset: offset, as: UInt64.self) {
+                bitmap[block / 8] |= UInt8(1) << UInt8(block % 8)
+                anyChanged = true
+            }
+        }
+        let id = ChunkID(bytes: UnsafeRawBufferPointer(rebasing: self.previous[self.layout.chunkID]))
+        guard anyChanged else {
+            try self.tags.nextFile(disk: disk)?.write(position: index, record: self.previous, sealed: true)
+            return .unchanged(id)
+        }
+        let base = ChunkID(bytes: UnsafeRawBufferPointer(rebasing: self.previous[self.layout.base]))
+        guard !base.isZero else { return .changed(base: nil) }
+        // The previous content differed from its base in these blocks too (a delta's own blocks).
+        for i in 0..<self.layout.bitmapByteCount { bitmap[i] |= self.previous[self.layout.bitmap.lowerBound + i] }
+        return .changed(base: base)
+    }
+
+    /// Starts the record of a content just keyed, in `slot`: a fresh nonce, its block tags and ID.
+    func begin(_ chunk: UnsafeRawBufferPointer, id: ChunkID, index: Int, slot: Int) throws {
+        let record = self.record(slot)
+        record.initializeMemory(as: UInt8.self, repeating: 0)
+        let nonce = UnsafeMutableRawBufferPointer(rebasing: record[self.layout.nonce])
         repeat { try SecureRandom.fill(nonce) } while !nonce.contains(where: { $0 != 0 })
-        self.cache.tag(chunk, nonce: UnsafeRawBufferPointer(nonce), index: index, into: UnsafeMutableRawBufferPointer(rebasing: slot[16..<32]))
-        id.write(to: UnsafeMutableRawBufferPointer(rebasing: slot[32..<64]))
+        id.write(to: UnsafeMutableRawBufferPointer(rebasing: record[self.layout.chunkID]))
+        self.tagUnder(nonce: UnsafeRawBufferPointer(nonce), position: index, chunk, into: UnsafeMutableRawBufferPointer(rebasing: record[self.layout.tags]))
     }
 
-    /// Keeps the entry of a chunk that was not read because a snapshot knew it unchanged, when the entry
-    /// holds the ID the chunk keeps.
-    func carry(_ id: ChunkID, disk: Int, index: Int) {
-        guard let before = self.before[disk] else { return }
-        before.withUnsafeBytes { entries in
-            let entry = Self.entry(index, of: entries)
-            guard ChunkID(bytes: UnsafeRawBufferPointer(rebasing: entry[32..<64])) == id else { return }
-            self.slot(disk: disk, index: index).copyMemory(from: entry)
+    /// Finishes the record begun in `slot` and writes it at (disk, index): `base` is the whole chunk in
+    /// the vault the content relates to (itself when it is stored whole), with `bitmap` the blocks in which
+    /// it differs; nil when that is not known.
+    func finish(slot: Int, disk: Int, index: Int, base: ChunkID?, bitmap: UnsafeRawBufferPointer? = nil) throws {
+        guard let file = self.tags.nextFile(disk: disk) else { return }
+        let record = self.record(slot)
+        if let base { base.write(to: UnsafeMutableRawBufferPointer(rebasing: record[self.layout.base])) }
+        if let bitmap {
+            UnsafeMutableRawBufferPointer(rebasing: record[self.layout.bitmap.lowerBound..<self.layout.bitmap.lowerBound + bitmap.count])
+                .copyMemory(from: bitmap)
         }
+        try file.write(position: index, record: record)
     }
 
-    /// Writes every disk's entries for the next backup.
-    func store(vmID: String, diskIDs: [String], plan: ChunkPlan) throws {
-        for (position, entries) in self.after.enumerated() {
-            try self.cache.store(UnsafeRawBufferPointer(entries), vmID: vmID, diskID: diskIDs[position], chunkSize: plan.chunkSize,
-                                 diskSize: plan.sizes[position])
-        }
+    /// Keeps the record of a chunk that was not read because a snapshot knew it unchanged, when the
+    /// record holds the ID the chunk keeps.
+    func carry(_ id: ChunkID, disk: Int, index: Int) throws {
+        guard let file = self.tags.previousFile(disk: disk), file.read(position: index, into: self.previous),
+              ChunkID(bytes: UnsafeRawBufferPointer(rebasing: self.previous[self.layout.chunkID])) == id else { return }
+        try self.tags.nextFile(disk: disk)?.write(position: index, record: self.previous, sealed: true)
     }
 
-    private func slot(disk: Int, index: Int) -> UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(rebasing: self.after[disk][Self.entryRange(index)])
+    private func tagUnder(nonce: UnsafeRawBufferPointer, position: Int, _ chunk: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {
+        self.tagger.tag(chunk, blockSize: ChangeCache.blockSize, seedFrom: { self.tags.cache.seed(nonce: nonce, position: position, into: $0) },
+                        into: out)
     }
 
-    private static func entry(_ index: Int, of entries: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: entries[Self.entryRange(index)])
+    private func record(_ slot: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(rebasing: self.records[slot * self.layout.byteCount..<(slot + 1) * self.layout.byteCount])
     }
 
-    private static func entryRange(_ index: Int) -> Range<Int> {
-        index * ChangeCache.entryByteCount..<(index + 1) * ChangeCache.entryByteCount
+    private func bitmap(_ slot: Int) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(rebasing: self.bitmaps[slot * self.layout.bitmapByteCount..<(slot + 1) * self.layout.bitmapByteCount])
     }
 }

@@ -42,6 +42,28 @@ enum ChunkDelta {
         return written
     }
 
+    /// Writes the delta of `chunk` over a base it differs from only in the blocks `changed` marks (a
+    /// superset is fine: an unchanged block then travels too), without the base; nil beyond `limit` bytes.
+    static func encode(_ chunk: UnsafeRawBufferPointer, changed: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer,
+                       limit: Int) -> Int? {
+        let bitmapBytes = bitmapByteCount(chunkLength: chunk.count)
+        precondition(changed.count >= bitmapBytes && out.count >= limit)
+        guard bitmapBytes <= limit else { return nil }
+        let blocks = (chunk.count + blockSize - 1) / blockSize
+        for i in 0..<bitmapBytes { out[i] = 0 }
+        var written = bitmapBytes
+        for block in 0..<blocks where changed[block / 8] & (UInt8(1) << UInt8(block % 8)) != 0 {
+            let start = block * blockSize
+            let length = min(blockSize, chunk.count - start)
+            guard written + length <= limit else { return nil }
+            out[block / 8] |= UInt8(1) << UInt8(block % 8)
+            UnsafeMutableRawBufferPointer(rebasing: out[written..<written + length])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: chunk[start..<start + length]))
+            written += length
+        }
+        return written
+    }
+
     /// Rebuilds the chunk in place: `chunk` holds the base's plaintext and receives the delta's blocks.
     /// A delta whose bitmap and length disagree is refused; the caller still checks the result's keyed ID.
     static func apply(_ delta: UnsafeRawBufferPointer, onto chunk: UnsafeMutableRawBufferPointer, name: String) throws {

@@ -5,8 +5,9 @@ import TresorCore
 import TresorKeys
 import TresorTestSupport
 
-/// The client's change cache (ChangeCache): chunk IDs taken from it only where the content's tag still
-/// matches, and a cache that does not hold exactly this disk ignored as a whole.
+/// The client's change cache (ChangeCache): chunk IDs taken from it only where every block tag of the
+/// content still matches, deltas built from its block tags, and a cache that does not hold exactly this
+/// disk ignored as a whole.
 struct ChangeCacheTests {
     func cacheFiles(_ folder: String) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".tcc") }.sorted()
@@ -66,7 +67,7 @@ struct ChangeCacheTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: restored)) == original)
     }
 
-    @Test func aCacheThatDoesNotHoldExactlyThisDiskIsIgnoredWhole() throws {
+    @Test func aCacheThatDoesNotHoldExactlyThisDiskIsIgnoredWholeAndADamagedRecordAlone() throws {
         let t = try TestVault()
         let keys = try t.makeKEK("main")
         let cache = t.directory.file("cache")
@@ -75,12 +76,16 @@ struct ChangeCacheTests {
         let nonZero = first.chunksNew + first.chunksReused
         let file = cache + "/" + (try self.cacheFiles(cache)[0])
 
-        // One changed byte in an entry: the file's MAC fails and no ID is taken from it.
+        // One changed byte in the first position's record: its MAC fails, so that chunk is keyed again and
+        // the others still come from the file.
         let size = UInt64(try FileManager.default.attributesOfItem(atPath: file)[.size] as! Int)
         try flipByte(file, at: UInt64(ChangeCache.headerByteCount) + 40)
-        #expect(try t.backup([disk], keys: keys, changeCache: cache).chunksIDFromCache == 0)
+        #expect(try t.backup([disk], keys: keys, changeCache: cache).chunksIDFromCache == nonZero - 1)
         // That backup wrote a good file again.
         #expect(try t.backup([disk], keys: keys, changeCache: cache).chunksIDFromCache == nonZero)
+        // A changed byte in the header (the disk size it describes): the file is ignored whole.
+        try flipByte(file, at: 16)
+        #expect(try t.backup([disk], keys: keys, changeCache: cache).chunksIDFromCache == 0)
 
         // A torn file is ignored too.
         let whole = try Data(contentsOf: URL(fileURLWithPath: file))
@@ -111,5 +116,55 @@ struct ChangeCacheTests {
         let result = try t.backup([disk], keys: keys, changeCache: blocker + "/changes")
         #expect(result.changeCacheWarning?.contains("change cache was not written") == true)
         #expect(TestImages.equal(try t.restore(result.recoveryPoint, keys: keys), disk))
+    }
+
+    /// Changed chunks become deltas over the whole chunk their position held, built from the block tags
+    /// without reading it; a chunk changed again is a delta over the same base with both changes, never a
+    /// delta over a delta; every point restores.
+    @Test func changedChunksBecomeDeltasFromTheBlockTagsAndEveryPointRestores() throws {
+        let t = try TestVault()
+        let keys = try t.makeKEK("main")
+        let cache = t.directory.file("cache")
+        let disk = try t.image("d.img", size: 12 << 20, seed: 41)
+        let original = try Data(contentsOf: URL(fileURLWithPath: disk))
+        var copies: [(String, String)] = []
+        for round in 0..<5 {
+            if round == 4 {
+                try original.write(to: URL(fileURLWithPath: disk))  // back to the first content
+            } else if round > 0 {
+                try TestImages.scribble(disk, blocks: 6, seed: UInt64(round))
+            }
+            let result = try t.backup([disk], keys: keys, chunkSize: 256 << 10, changeCache: cache)
+            if round > 0 && round < 4 {
+                #expect(result.chunksDelta >= 1 && result.chunksDeltaFromCache == result.chunksDelta, "round \(round)")
+                #expect(result.bytesStored < Int64(result.chunksNew) * (128 << 10), "round \(round)")
+            }
+            if round == 4 { #expect(result.chunksNew == 0, "the first content is stored") }
+            let copy = t.directory.file("copy\(round).img")
+            try FileManager.default.copyItem(atPath: disk, toPath: copy)
+            copies.append((result.recoveryPoint, copy))
+        }
+        for (point, copy) in copies {
+            #expect(TestImages.equal(try t.restore(point, keys: keys), copy))
+        }
+        #expect(try Verifier.run(vault: t.vault, keys: keys, mode: .all).ok)
+    }
+
+    /// A write-only client cannot read a base, yet stores changed chunks as deltas from its block tags;
+    /// the operator's key restores them, the client's does not.
+    @Test func aWriteOnlyClientStoresDeltasFromItsBlockTags() throws {
+        let t = try TestVault()
+        let operatorKeys = try t.makeKEK("main", type: .x25519)
+        let clientPath = t.directory.file("client")
+        try t.keyStore.exportPublic(try t.keyStore.unlock("main", passphrase: TestVault.passphraseBytes()), to: clientPath, clientName: "host1")
+        let client = try KeyRing(client: try KeyStore.open(at: clientPath), kekName: "main")
+        let cache = t.directory.file("cache")
+        let disk = try t.image("d.img", size: 4 << 20, seed: 46)
+        _ = try t.backup([disk], keys: client, changeCache: cache)
+        try TestImages.scribble(disk, blocks: 2, seed: 47)
+        let second = try t.backup([disk], keys: client, changeCache: cache)
+        #expect(second.chunksDelta >= 1 && second.chunksDeltaFromCache == second.chunksDelta)
+        #expect(TestImages.equal(try t.restore(second.recoveryPoint, keys: operatorKeys), disk))
+        #expect(throws: TresorError.self) { try t.restore(second.recoveryPoint, keys: client) }
     }
 }

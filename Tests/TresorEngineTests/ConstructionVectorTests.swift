@@ -106,22 +106,39 @@ struct ConstructionVectorTests {
         #expect(payload.withUnsafeBytes { Array($0) } == Vectors.bytes(p, "payload"))
     }
 
-    @Test func changeCacheFileAndTagMatchTheSpecification() throws {
+    @Test func changeCacheRecordTagsAndFileMatchTheSpecification() throws {
         let p = part("changeCache")
         let directory = TemporaryDirectory()
         let cache = try ChangeCache(directory: directory.path, idKey: key(p, "idKey"))
         let content = Vectors.bytes(p, "content")
         let nonce = Vectors.bytes(p, "nonce")
-        var tag = [UInt8](repeating: 0, count: 16)
-        content.withUnsafeBytes { c in nonce.withUnsafeBytes { n in tag.withUnsafeMutableBytes { cache.tag(c, nonce: n, index: p["index"] as! Int, into: $0) } } }
-        #expect(tag == Vectors.bytes(p, "tag"))
+        let position = p["position"] as! Int
+        var seed = [UInt8](repeating: 0, count: 32)
+        nonce.withUnsafeBytes { n in seed.withUnsafeMutableBytes { cache.seed(nonce: n, position: position, into: $0) } }
+        #expect(seed == Vectors.bytes(p, "seed"))
+        var tags = [UInt8](repeating: 0, count: 3 * BlockTagger.tagByteCount)
+        content.withUnsafeBytes { c in seed.withUnsafeBytes { s in tags.withUnsafeMutableBytes { BlockTagger().tag(c, blockSize: 4096, seed: s, into: $0) } } }
+        #expect(tags == Vectors.bytes(p, "tags"))
 
-        let entries = nonce + tag + Vectors.bytes(p, "chunkID") + [UInt8](repeating: 0, count: 64)
         let (vm, disk) = (p["vmID"] as! String, p["diskID"] as! String)
         let (chunkSize, diskSize) = (p["chunkSize"] as! Int, Int64(p["diskSize"] as! Int))
-        try entries.withUnsafeBytes { try cache.store($0, vmID: vm, diskID: disk, chunkSize: chunkSize, diskSize: diskSize) }
-        let written = try AtomicFile.read(directory.file(p["fileName"] as! String))
-        #expect(written == Vectors.bytes(p, "file"))
-        #expect(cache.load(vmID: vm, diskID: disk, chunkSize: chunkSize, diskSize: diskSize, chunkCount: 2) == entries)
+        let layout = ChangeRecordLayout(chunkSize: chunkSize)
+        var record = [UInt8](repeating: 0, count: layout.byteCount)
+        record.replaceSubrange(layout.nonce, with: nonce)
+        record.replaceSubrange(layout.chunkID, with: Vectors.bytes(p, "chunkID"))
+        record.replaceSubrange(layout.base, with: Vectors.bytes(p, "base"))
+        record.replaceSubrange(layout.bitmap, with: Vectors.bytes(p, "bitmap"))
+        record.replaceSubrange(layout.tags.lowerBound..<layout.tags.lowerBound + tags.count, with: tags)
+        let file = try cache.createFile(vmID: vm, diskID: disk, chunkSize: chunkSize, diskSize: diskSize, chunkCount: 2)
+        try record.withUnsafeMutableBytes { try file.write(position: position, record: $0) }
+        #expect(record == Vectors.bytes(p, "record"))
+        try file.commit()
+        #expect(try AtomicFile.read(directory.file(p["fileName"] as! String)) == Vectors.bytes(p, "file"))
+
+        let opened = try #require(cache.openFile(vmID: vm, diskID: disk, chunkSize: chunkSize, diskSize: diskSize, chunkCount: 2))
+        var read = [UInt8](repeating: 0, count: layout.byteCount)
+        #expect(read.withUnsafeMutableBytes { opened.read(position: position, into: $0) } && read == record)
+        #expect(!read.withUnsafeMutableBytes { opened.read(position: 0, into: $0) })
+        #expect(cache.openFile(vmID: vm, diskID: disk, chunkSize: chunkSize, diskSize: diskSize + 1, chunkCount: 2) == nil)
     }
 }
