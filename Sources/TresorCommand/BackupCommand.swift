@@ -84,7 +84,7 @@ extension Tresor {
                 if SystemInfo.isTerminal(2) {
                     FileHandleOutput.standardError(
                         "read \(result.bytesRead) bytes (\(result.bytesUnchanged) known unchanged, \(result.chunksIDFromCache) chunk IDs from the cache) in \(String(format: "%.2f", result.seconds)) s (\(Int(result.throughputMBps)) MB/s): "
-                            + "\(result.chunksNew) new (\(result.chunksDelta) as deltas), \(result.chunksReused) reused, \(result.chunksZero) zero chunks; "
+                            + "\(result.chunksNew) new (\(result.chunksDelta) as deltas, \(result.chunksDeltaFromCache) of them from the cache), \(result.chunksReused) reused, \(result.chunksZero) zero chunks; "
                             + "stored \(result.bytesStored) bytes + \(result.indexBytesAdded) index bytes\n")
                 }
             }

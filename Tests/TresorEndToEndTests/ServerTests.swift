@@ -53,18 +53,25 @@ struct ServerTests {
         #expect(second.status == 0, "\(second.stderr)")
         let stats = try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as! [String: Any]
         #expect((stats["chunksReused"] as? Int ?? 0) > 0, "the incremental reuses the first point's chunks")
-        #expect((stats["chunksNew"] as? Int ?? 0) > 0 && stats["chunksDelta"] as? Int == 0, "a backup token reads no chunk data for deltas")
-        // An admin token may read chunk data: its backup stores changed chunks as deltas.
+        // A backup token reads no chunk data, yet builds deltas from its change cache's block tags.
+        #expect((stats["chunksDelta"] as? Int ?? 0) > 0 && stats["chunksDeltaFromCache"] as? Int == stats["chunksDelta"] as? Int, "\(second.stdout)")
+        // Without the cache it has nothing to diff against, and stores changed chunks whole.
+        try TestImages.scribble(setup.dir.file("os.img"), blocks: 3, seed: 35)
+        let uncached = try self.backup(setup, server.url, token: setup.tokens["backup"]!, extra: ["--no-cache"])
+        #expect(uncached.status == 0, "\(uncached.stderr)")
+        let uncachedStats = try JSONSerialization.jsonObject(with: Data(uncached.stdout.utf8)) as! [String: Any]
+        #expect((uncachedStats["chunksNew"] as? Int ?? 0) > 0 && uncachedStats["chunksDelta"] as? Int == 0, "\(uncached.stdout)")
+        // An admin token may read chunk data: without the cache, its backup diffs against the bases it reads.
         try TestImages.scribble(setup.dir.file("os.img"), blocks: 3, seed: 34)
-        let third = try self.backup(setup, server.url, token: setup.tokens["admin"]!)
+        let third = try self.backup(setup, server.url, token: setup.tokens["admin"]!, extra: ["--no-cache"])
         #expect(third.status == 0, "\(third.stderr)")
         let thirdStats = try JSONSerialization.jsonObject(with: Data(third.stdout.utf8)) as! [String: Any]
-        #expect((thirdStats["chunksDelta"] as? Int ?? 0) > 0, "\(third.stdout)")
+        #expect((thirdStats["chunksDelta"] as? Int ?? 0) > 0 && thirdStats["chunksDeltaFromCache"] as? Int == 0, "\(third.stdout)")
 
         let list = try setup.run("tresor", ["list", "--vault", server.url, "--vm", "web", "--json"], token: setup.tokens["reader"]!)
         #expect(list.status == 0, "\(list.stderr)")
         let points = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as! [[String: Any]]
-        #expect(points.count == 3)
+        #expect(points.count == 4)
 
         let restore = try setup.run("tresor-restore", ["vm", "--vault", server.url, "--vm", "web", "--output-dir", "whole",
                                                        "--keystore", "keys", "--kek", "main"], token: setup.tokens["restore"]!,
@@ -74,7 +81,7 @@ struct ServerTests {
         #expect(TestImages.equal(setup.dir.file("whole/disk-1-data.img"), setup.dir.file("data.img")))
         let metrics = try RawHTTP.call("GET", server.url + "/metrics", token: nil, directory: setup.dir.path)
         #expect(metrics.status == 200)
-        #expect(metrics.body.contains("tresor_recovery_points_committed_total 3"), "\(metrics.body.prefix(400))")
+        #expect(metrics.body.contains("tresor_recovery_points_committed_total 4"), "\(metrics.body.prefix(400))")
         #expect(metrics.body.contains("http_server_request_duration_count{http_route=\"/v1/sessions/{session}/chunks/{id}\""))
         // The restore read its chunks, and the delta chunks' bases, several per request.
         #expect(metrics.body.contains("http_server_request_duration_count{http_route=\"/v1/chunk-reads\""))
@@ -91,7 +98,7 @@ struct ServerTests {
         let audit = try setup.run("tresor-vault", ["audit", "vault", "--json"], token: nil)
         let entries = try JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as! [[String: Any]]
         let actions = entries.map { $0["action"] as? String ?? "" }
-        #expect(actions.filter { $0 == "session.commit" }.count == 3)
+        #expect(actions.filter { $0 == "session.commit" }.count == 4)
         #expect(actions.contains("token.create") && actions.contains("session.open") && actions.contains("chunk.store"))
         #expect(!audit.stdout.contains(setup.tokens["admin"]!), "the audit log never holds a token")
     }
