@@ -183,7 +183,7 @@ final class BackupPass: Sendable {
                     // A delta found stored (another VM of the domain, or an older point) is opened with its
                     // base's key too, which the manifest must name.
                     if let baseKey = keys.baseDataKey { local.usedDataKeys.insert(baseKey) }
-                    try finishRecord(waiting, base: keys.baseDataKey == nil ? waiting.id : nil)
+                    finishRecord(waiting, base: keys.baseDataKey == nil ? waiting.id : nil)
                     continue
                 }
                 let objectLength: Int
@@ -199,7 +199,7 @@ final class BackupPass: Sendable {
                     local.usedDataKeys.insert(baseKeys.dataKey)
                     local.deltaChunks += 1
                     local.tagDeltaChunks += 1
-                    try finishRecord(waiting, base: base, bitmap: UnsafeRawBufferPointer(rebasing: tagWorker.payload[0..<ChunkDelta.bitmapByteCount(chunkLength: chunk.count)]))
+                    finishRecord(waiting, base: base, bitmap: UnsafeRawBufferPointer(rebasing: tagWorker.payload[0..<ChunkDelta.bitmapByteCount(chunkLength: chunk.count)]))
                 } else if let encoder, let delta = try encoder.encode(chunk, id: waiting.id, disk: waiting.disk, index: waiting.index) {
                     local.times.delta += clock.lap()
                     objectLength = try sealer.seal(UnsafeRawBufferPointer(rebasing: encoder.payload[0..<delta.length]), chunkLength: chunk.count,
@@ -207,12 +207,12 @@ final class BackupPass: Sendable {
                                                    times: &local.times, clock: &clock)
                     local.usedDataKeys.insert(delta.baseDataKey)
                     local.deltaChunks += 1
-                    try finishRecord(waiting, base: delta.base, bitmap: UnsafeRawBufferPointer(rebasing: encoder.payload[0..<ChunkDelta.bitmapByteCount(chunkLength: chunk.count)]))
+                    finishRecord(waiting, base: delta.base, bitmap: UnsafeRawBufferPointer(rebasing: encoder.payload[0..<ChunkDelta.bitmapByteCount(chunkLength: chunk.count)]))
                 } else {
                     local.times.delta += clock.lap()
                     objectLength = try sealer.seal(chunk, id: waiting.id, dataKey: self.dataKey.key, dataKeyID: self.dataKey.id,
                                                    times: &local.times, clock: &clock)
-                    try finishRecord(waiting, base: waiting.id)
+                    finishRecord(waiting, base: waiting.id)
                 }
                 let object = UnsafeRawBufferPointer(rebasing: sealer.object[0..<objectLength])
                 if uploadLimit > 0 {
@@ -232,9 +232,9 @@ final class BackupPass: Sendable {
         }
 
         // Leaves a begun record in the change cache; `base` is the whole chunk the content relates to.
-        func finishRecord(_ waiting: Pending, base: ChunkID?, bitmap: UnsafeRawBufferPointer? = nil) throws {
+        func finishRecord(_ waiting: Pending, base: ChunkID?, bitmap: UnsafeRawBufferPointer? = nil) {
             guard case .begun = waiting.record, let tagWorker else { return }
-            try tagWorker.finish(slot: waiting.slot, disk: waiting.disk, index: waiting.index, base: base, bitmap: bitmap)
+            tagWorker.finish(slot: waiting.slot, disk: waiting.disk, index: waiting.index, base: base, bitmap: bitmap)
         }
 
         try self.idKey.withUnsafeBytes { idKey in
@@ -251,7 +251,7 @@ final class BackupPass: Sendable {
                         local.zeroChunks[item.disk, default: 0] += 1
                     } else {
                         self.table.set(disk: item.disk, index: item.index, known)
-                        try tagWorker?.carry(known, disk: item.disk, index: item.index)
+                        tagWorker?.carry(known, disk: item.disk, index: item.index)
                         local.stats.chunksReused += 1
                         local.reusedPrevious = true
                     }
@@ -276,7 +276,7 @@ final class BackupPass: Sendable {
                 }
                 let id: ChunkID
                 var record = CacheRecord.none
-                let match = try tagWorker?.compare(UnsafeRawBufferPointer(chunk), disk: item.disk, index: item.index, slot: slot) ?? .unknown
+                let match = tagWorker?.compare(UnsafeRawBufferPointer(chunk), disk: item.disk, index: item.index, slot: slot) ?? .unknown
                 local.times.changeTag += clock.lap()
                 if case .unchanged(let cached) = match {
                     // Every block's tag matches the change cache: the ID computed from this content last time.
@@ -297,13 +297,13 @@ final class BackupPass: Sendable {
                 if self.previous.ids.contains(id) {
                     local.stats.chunksReused += 1
                     local.reusedPrevious = true
-                    try finishRecord(waiting, base: nil)
+                    finishRecord(waiting, base: nil)
                     continue
                 }
                 if !self.claimed.withLock({ $0.insert(id).inserted }) {
                     // Another worker asks about (and uploads) this content in this backup; it records the key.
                     local.stats.chunksReused += 1
-                    try finishRecord(waiting, base: nil)
+                    finishRecord(waiting, base: nil)
                     continue
                 }
                 local.times.lookup += clock.lap()

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import TresorCore
 import TresorCrypto
 
@@ -146,6 +147,9 @@ final class ChangeCacheFile: Sendable {
     /// Where `commit` puts a file being written.
     private let finalPath: String?
     private let fd: Int32
+    /// The first write that failed (a full file system): the file is then not committed, and the backup
+    /// goes on, since the cache is advisory.
+    private let failure = Mutex<TresorError?>(nil)
 
     init(cache: ChangeCache, fd: Int32, path: String, header: [UInt8], layout: ChangeRecordLayout, finalPath: String? = nil) {
         self.cache = cache
@@ -177,19 +181,27 @@ final class ChangeCacheFile: Sendable {
     }
 
     /// Writes `record` at `position`, its MAC computed here unless `sealed` (a record carried unchanged).
-    func write(position: Int, record: UnsafeMutableRawBufferPointer, sealed: Bool = false) throws {
+    /// A failure is kept for `commit` to report, not thrown: the backup does not depend on its cache.
+    func write(position: Int, record: UnsafeMutableRawBufferPointer, sealed: Bool = false) {
+        guard self.failure.withLock({ $0 == nil }) else { return }
         let count = self.layout.byteCount
         if !sealed {
             self.cache.mac(header: self.header, position: position, record: UnsafeRawBufferPointer(rebasing: record[0..<self.layout.mac.lowerBound]),
                            into: UnsafeMutableRawBufferPointer(rebasing: record[self.layout.mac]))
         }
-        try POSIX.pwriteAll(self.fd, UnsafeRawBufferPointer(rebasing: record[0..<count]),
-                            at: Int64(ChangeCache.headerByteCount + position * count), path: self.path)
+        do {
+            try POSIX.pwriteAll(self.fd, UnsafeRawBufferPointer(rebasing: record[0..<count]),
+                                at: Int64(ChangeCache.headerByteCount + position * count), path: self.path)
+        } catch {
+            let failed = error as? TresorError ?? TresorError(.storageIO, "\(error)")
+            self.failure.withLock { if $0 == nil { $0 = failed } }
+        }
     }
 
     /// Makes a written file durable and puts it in place of the disk's previous one.
     func commit() throws {
         guard let finalPath = self.finalPath else { return }
+        if let failed = self.failure.withLock({ $0 }) { throw failed }
         try POSIX.fsync(self.fd, path: self.path)
         guard rename(self.path, finalPath) == 0 else { throw POSIX.error("rename", self.path) }
         try POSIX.syncFolder(of: finalPath)

@@ -89,7 +89,7 @@ final class ChangeTagWorker {
 
     /// Compares `chunk` with the previous record of its position. An unchanged chunk's record is carried to
     /// the new file at once.
-    func compare(_ chunk: UnsafeRawBufferPointer, disk: Int, index: Int, slot: Int) throws -> Match {
+    func compare(_ chunk: UnsafeRawBufferPointer, disk: Int, index: Int, slot: Int) -> Match {
         guard let file = self.tags.previousFile(disk: disk), file.read(position: index, into: self.previous) else { return .unknown }
         let blocks = (chunk.count + ChangeCache.blockSize - 1) / ChangeCache.blockSize
         self.tagUnder(nonce: UnsafeRawBufferPointer(rebasing: self.previous[self.layout.nonce]), position: index, chunk, into: self.compared)
@@ -106,7 +106,7 @@ final class ChangeTagWorker {
         }
         let id = ChunkID(bytes: UnsafeRawBufferPointer(rebasing: self.previous[self.layout.chunkID]))
         guard anyChanged else {
-            try self.tags.nextFile(disk: disk)?.write(position: index, record: self.previous, sealed: true)
+            self.tags.nextFile(disk: disk)?.write(position: index, record: self.previous, sealed: true)
             return .unchanged(id)
         }
         let base = ChunkID(bytes: UnsafeRawBufferPointer(rebasing: self.previous[self.layout.base]))
@@ -129,7 +129,7 @@ final class ChangeTagWorker {
     /// Finishes the record begun in `slot` and writes it at (disk, index): `base` is the whole chunk in
     /// the vault the content relates to (itself when it is stored whole), with `bitmap` the blocks in which
     /// it differs; nil when that is not known.
-    func finish(slot: Int, disk: Int, index: Int, base: ChunkID?, bitmap: UnsafeRawBufferPointer? = nil) throws {
+    func finish(slot: Int, disk: Int, index: Int, base: ChunkID?, bitmap: UnsafeRawBufferPointer? = nil) {
         guard let file = self.tags.nextFile(disk: disk) else { return }
         let record = self.record(slot)
         if let base { base.write(to: UnsafeMutableRawBufferPointer(rebasing: record[self.layout.base])) }
@@ -137,15 +137,15 @@ final class ChangeTagWorker {
             UnsafeMutableRawBufferPointer(rebasing: record[self.layout.bitmap.lowerBound..<self.layout.bitmap.lowerBound + bitmap.count])
                 .copyMemory(from: bitmap)
         }
-        try file.write(position: index, record: record)
+        file.write(position: index, record: record)
     }
 
     /// Keeps the record of a chunk that was not read because a snapshot knew it unchanged, when the
     /// record holds the ID the chunk keeps.
-    func carry(_ id: ChunkID, disk: Int, index: Int) throws {
+    func carry(_ id: ChunkID, disk: Int, index: Int) {
         guard let file = self.tags.previousFile(disk: disk), file.read(position: index, into: self.previous),
               ChunkID(bytes: UnsafeRawBufferPointer(rebasing: self.previous[self.layout.chunkID])) == id else { return }
-        try self.tags.nextFile(disk: disk)?.write(position: index, record: self.previous, sealed: true)
+        self.tags.nextFile(disk: disk)?.write(position: index, record: self.previous, sealed: true)
     }
 
     private func tagUnder(nonce: UnsafeRawBufferPointer, position: Int, _ chunk: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {

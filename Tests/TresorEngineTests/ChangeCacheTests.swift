@@ -118,6 +118,22 @@ struct ChangeCacheTests {
         #expect(TestImages.equal(try t.restore(result.recoveryPoint, keys: keys), disk))
     }
 
+    @Test(.enabled(if: getuid() == 0, "mounting a small tmpfs needs root"))
+    func aCacheFolderThatFillsUpMidBackupWarnsAndTheBackupStands() throws {
+        let t = try TestVault()
+        let keys = try t.makeKEK("main")
+        let cache = t.directory.file("small-cache")
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        #expect(try Programs.runSystem("/bin/mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", cache]) == 0)
+        defer { _ = try? Programs.runSystem("/bin/umount", ["-l", cache]) }
+        // 24 records of 2,176 bytes do not fit in 16 KiB: the writes run out of space part-way.
+        let disk = try t.image("d.img", size: 24 << 20, seed: 12)
+        let result = try t.backup([disk], keys: keys, changeCache: cache)
+        #expect(result.changeCacheWarning?.contains("change cache was not written") == true, "\(result.changeCacheWarning ?? "no warning")")
+        #expect(TestImages.equal(try t.restore(result.recoveryPoint, keys: keys), disk))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache).isEmpty, "the partial file is removed")
+    }
+
     /// Changed chunks become deltas over the whole chunk their position held, built from the block tags
     /// without reading it; a chunk changed again is a delta over the same base with both changes, never a
     /// delta over a delta; every point restores.

@@ -130,7 +130,7 @@ struct ConstructionVectorTests {
         record.replaceSubrange(layout.bitmap, with: Vectors.bytes(p, "bitmap"))
         record.replaceSubrange(layout.tags.lowerBound..<layout.tags.lowerBound + tags.count, with: tags)
         let file = try cache.createFile(vmID: vm, diskID: disk, chunkSize: chunkSize, diskSize: diskSize, chunkCount: 2)
-        try record.withUnsafeMutableBytes { try file.write(position: position, record: $0) }
+        record.withUnsafeMutableBytes { file.write(position: position, record: $0) }
         #expect(record == Vectors.bytes(p, "record"))
         try file.commit()
         #expect(try AtomicFile.read(directory.file(p["fileName"] as! String)) == Vectors.bytes(p, "file"))
