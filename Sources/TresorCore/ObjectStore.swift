@@ -29,10 +29,16 @@ public protocol ObjectStore: Sendable {
     /// Reads chunk objects of one domain into `buffer` (at least `ChunkReadBatch.bufferBytes` for them)
     /// and returns where each lies, in the order asked; `.missingObject` when one is absent.
     func readChunks(domain: DomainID, ids: [ChunkID], into buffer: UnsafeMutableRawBufferPointer) throws -> [Range<Int>]
+    /// The sizes of chunk objects of one domain, nil for each one absent (any number of IDs).
+    func chunkSizes(domain: DomainID, ids: [ChunkID]) throws -> [Int?]
 }
 
 extension ObjectStore {
     public func chunkReadBatch(chunkSize: Int) -> Int { 1 }
+
+    public func chunkSizes(domain: DomainID, ids: [ChunkID]) throws -> [Int?] {
+        try ids.map { try self.size(of: .chunk(domain: domain, id: $0)) }
+    }
 
     /// One read per object, each at an aligned offset of `buffer` as direct I/O wants it.
     public func readChunks(domain: DomainID, ids: [ChunkID], into buffer: UnsafeMutableRawBufferPointer) throws -> [Range<Int>] {

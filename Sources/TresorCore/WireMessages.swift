@@ -34,6 +34,16 @@ public struct ChunkReadRequest: Codable, Sendable {
     }
 }
 
+/// `POST /v1/chunk-sizes` answers the same request: each chunk object's size, for a verify's structure check.
+public struct ChunkSizesResponse: Codable, Sendable {
+    /// Per asked ID, the object's size in bytes, or null when the vault holds no such object.
+    public var sizes: [Int?]
+    public init(sizes: [Int?]) { self.sizes = sizes }
+
+    /// The most IDs one request may name.
+    public static let maximumIDs = 1024
+}
+
 public struct LookupResponse: Codable, Sendable {
     /// Per asked ID, the stored chunk's data key, or null when the vault lacks it.
     public var keys: [KeyID?]

@@ -167,6 +167,28 @@ public enum Verifier {
         return problems
     }
 
+    /// Which of `chunks` (domain, ID, base) are absent, and which have their base absent, by index: asked in
+    /// slices on all workers, so that a served vault answers a slice in one request (`chunkSizes`).
+    static func absentChunks(_ chunks: [(domain: DomainID, id: ChunkID, base: ChunkID?)], vault: Vault,
+                             workers: Int) throws -> (chunks: Set<Int>, bases: Set<Int>) {
+        let slice = ChunkSizesResponse.maximumIDs
+        let queue = WorkQueue(count: (chunks.count + slice - 1) / slice)
+        let absent = Mutex<(chunks: Set<Int>, bases: Set<Int>)>(([], []))
+        try WorkerPool.run(workers: workers) { _, stop in
+            while !stop.isSet, let next = queue.take() {
+                let range = next * slice..<min((next + 1) * slice, chunks.count)
+                for (domain, indices) in Dictionary(grouping: range, by: { chunks[$0].domain }) {
+                    let withBase = indices.filter { chunks[$0].base != nil }
+                    let sizes = try vault.store.chunkSizes(domain: domain, ids: indices.map { chunks[$0].id } + withBase.map { chunks[$0].base! })
+                    let lost = indices.indices.filter { sizes[$0] == nil }.map { indices[$0] }
+                    let lostBases = withBase.indices.filter { sizes[indices.count + $0] == nil }.map { withBase[$0] }
+                    absent.withLock { $0.chunks.formUnion(lost); $0.bases.formUnion(lostBases) }
+                }
+            }
+        }
+        return absent.withLock { $0 }
+    }
+
     /// Existence of every chunk; decryption and re-hashing of the selected share, on all cores.
     static func checkChunks(_ uses: [DomainID: [ChunkID: ChunkUse]], mode: ReadDataMode, vault: Vault,
                             points: [String: OpenedRecoveryPoint], workers: Int,
@@ -186,8 +208,9 @@ public enum Verifier {
             }
         }
         progress.setTotal(jobs.reduce(0) { $0 + Int64($1.read ? $1.use.length : 0) })
-        let queue = WorkQueue(count: jobs.count)
         let allJobs = jobs
+        let absent = try Self.absentChunks(allJobs.map { ($0.domain, $0.id, $0.base) }, vault: vault, workers: workers)
+        let queue = WorkQueue(count: jobs.count)
         let found = Mutex<(damage: [Damage], read: Int, bytes: Int64)>(([], 0, 0))
         let maximumChunk = points.values.map(\.body.chunkSize).max() ?? (1 << 20)
         // A served vault answers the chunks to read several per request; a directory vault, one by one.
@@ -209,14 +232,15 @@ public enum Verifier {
             }
 
             /// One chunk on its own: its existence (and its base's), then, if it is to be read, its content.
-            func check(_ job: Job) throws {
+            func check(_ index: Int) throws {
+                let job = allJobs[index]
                 let key = ObjectKey.chunk(domain: job.domain, id: job.id)
-                guard try vault.store.size(of: key) != nil else {
+                guard !absent.chunks.contains(index) else {
                     found.withLock { $0.damage.append(Damage(domain: job.domain, id: job.id, kind: .chunkMissing,
                                                              message: "chunk \(key.path) is missing")) }
                     return
                 }
-                if let base = job.base, try vault.store.size(of: .chunk(domain: job.domain, id: base)) == nil {
+                if let base = job.base, absent.bases.contains(index) {
                     // Reported under the delta, whose recovery points it breaks, and marked bad with it.
                     found.withLock { $0.damage.append(Damage(domain: job.domain, id: job.id, kind: .chunkMissing,
                                                              message: "chunk \(key.path) is a delta whose base \(base) is missing")) }
@@ -245,7 +269,7 @@ public enum Verifier {
                 for next in run {
                     let job = allJobs[next]
                     guard fetched, let reader, batched.contains(next), let object = reader.object(job.id), let point = points[job.use.reader] else {
-                        try check(job)
+                        try check(next)
                         continue
                     }
                     let key = ObjectKey.chunk(domain: job.domain, id: job.id)

@@ -39,6 +39,21 @@ public final class RemoteObjectStore: ObjectStore {
         return try ChunkReadBatch.ranges(in: UnsafeRawBufferPointer(rebasing: buffer[0..<reply.received]), count: ids.count)
     }
 
+    /// Up to `ChunkSizesResponse.maximumIDs` sizes per request, instead of a HEAD per chunk.
+    public func chunkSizes(domain: DomainID, ids: [ChunkID]) throws -> [Int?] {
+        var sizes: [Int?] = []
+        sizes.reserveCapacity(ids.count)
+        for start in stride(from: 0, to: ids.count, by: ChunkSizesResponse.maximumIDs) {
+            let slice = Array(ids[start..<min(start + ChunkSizesResponse.maximumIDs, ids.count)])
+            let answer = try self.connection.postJSON(ChunkSizesResponse.self, "/v1/chunk-sizes", ChunkReadRequest(domain: domain, ids: slice))
+            guard answer.sizes.count == slice.count else {
+                throw TresorError(.serverError, "the vault answered \(answer.sizes.count) sizes for \(slice.count) chunks")
+            }
+            sizes += answer.sizes
+        }
+        return sizes
+    }
+
     public func readPrefix(_ key: ObjectKey, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let body = try self.fetch(key)
         let count = min(body.readableBytes, buffer.count)

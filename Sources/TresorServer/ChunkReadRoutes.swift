@@ -3,8 +3,9 @@ import NIOCore
 import TresorCore
 import TresorEngine
 
-/// Several chunk objects of one domain in one answer (ChunkReadBatch), for restores and verifies: the
-/// same objects, under the same rules, as `GET /v1/objects/domains/D/chunks/...` one at a time.
+/// Several chunk objects of one domain in one answer (ChunkReadBatch), for restores and verifies, and
+/// many chunk objects' sizes in one answer, for verify's structure check: the same objects, under the
+/// same rules, as `GET` and `HEAD /v1/objects/domains/D/chunks/...` one at a time.
 struct ChunkReadRoutes {
     let state: ServerState
 
@@ -24,6 +25,20 @@ struct ChunkReadRoutes {
             }
             state.metrics.served(bytes: body.readableBytes)
             return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: ResponseBody(byteBuffer: body))
+        }
+        // Sizes instead of objects, many per request: a verify's structure check, not a HEAD per chunk.
+        api.post("chunk-sizes") { request, context in
+            let asked = try await HTTPCoding.decode(ChunkReadRequest.self, request, limit: 128 << 10)
+            guard (1...ChunkSizesResponse.maximumIDs).contains(asked.ids.count) else {
+                throw TresorError(.requestInvalid, "ask for 1 to \(ChunkSizesResponse.maximumIDs) chunk sizes at once, not \(asked.ids.count)")
+            }
+            let keys = asked.ids.map { ObjectKey.chunk(domain: asked.domain, id: $0) }
+            let caller = try context.requireCaller()
+            let sizes = try await state.blocking {
+                try AccessRules.requireObjectRead(caller, path: keys[0].path, vault: state.vault)
+                return try keys.map { try state.vault.store.size(of: $0) }
+            }
+            return try HTTPCoding.json(ChunkSizesResponse(sizes: sizes))
         }
     }
 

@@ -136,6 +136,12 @@ struct ServerTests {
         #expect(missing.status == 2, "\(missing.stdout) \(missing.stderr)")
         let goneLine = missing.stdout.split(separator: "\n").first { $0.contains(String(gone.split(separator: "/").last!)) }
         #expect(goneLine?.contains("missing") == true, "\(missing.stdout)")
+        // Without --read-data, existence comes from chunk sizes asked many per request, not a HEAD per chunk.
+        let structure = try setup.run("tresor", ["verify", "--vault", server.url, "--keystore", "keys", "--kek", "main"],
+                                      token: setup.tokens["restore"]!, passphrase: self.passphrase)
+        #expect(structure.status == 2 && structure.stdout.contains(String(gone.split(separator: "/").last!)), "\(structure.stdout) \(structure.stderr)")
+        let after = try RawHTTP.call("GET", server.url + "/metrics", token: nil, directory: setup.dir.path)
+        #expect(after.body.contains("http_server_request_duration_count{http_route=\"/v1/chunk-sizes\""))
         #expect(server.stop() == 0)
     }
 
@@ -410,14 +416,14 @@ struct ServerTests {
         try #require(chunkFiles.count >= 3)
         let ids = [chunkFiles[2], chunkFiles[0], chunkFiles[1]].map { String($0.split(separator: "/").last!) }
 
-        func ask(_ ids: [String], domain: String = domain, token: String) throws -> (status: Int, body: [UInt8]) {
+        func ask(_ ids: [String], domain: String = domain, token: String, route: String = "chunk-reads") throws -> (status: Int, body: [UInt8]) {
             let request = try JSONSerialization.data(withJSONObject: ["domain": domain, "ids": ids])
             try request.write(to: URL(fileURLWithPath: setup.dir.file("ask.json")))
             let output = setup.dir.file("answer.bin")
             let status = try Programs.runSystemCapturing("/usr/bin/curl", [
                 "-s", "-S", "--max-time", "30", "-o", output, "-w", "%{http_code}", "-X", "POST",
                 "-H", "Authorization: Bearer \(token)", "-H", "Content-Type: application/json",
-                "--data-binary", "@ask.json", server.url + "/v1/chunk-reads"], environment: [:], directory: setup.dir.path)
+                "--data-binary", "@ask.json", server.url + "/v1/" + route], environment: [:], directory: setup.dir.path)
             return (Int(status) ?? 0, [UInt8](try Data(contentsOf: URL(fileURLWithPath: output))))
         }
 
@@ -461,6 +467,23 @@ struct ServerTests {
         #expect(try ask(Array(repeating: ids[0], count: ChunkReadBatch.maximumEntries + 1), token: setup.tokens["restore"]!).status == 400)
         #expect(try ask(["../../tresor-vault.json"], token: setup.tokens["restore"]!).status == 400)
         #expect(try ask(ids, domain: "../store", token: setup.tokens["restore"]!).status == 400)
+
+        // Sizes, many per request, under the same rules: each object's size, null for one not stored.
+        let unknown = String(repeating: "cd", count: 32)
+        let sized = try ask(ids + [unknown], token: setup.tokens["restore"]!, route: "chunk-sizes")
+        #expect(sized.status == 200)
+        let sizes = try #require((try JSONSerialization.jsonObject(with: Data(sized.body)) as? [String: Any])?["sizes"] as? [Any])
+        #expect(sizes.count == 4 && sizes[3] is NSNull)
+        for (id, size) in zip(ids, sizes) {
+            let stored = try FileManager.default.attributesOfItem(atPath: "\(domains)/\(domain)/chunks/\(id.prefix(2))/\(id)")[.size] as? Int
+            #expect(size as? Int == stored)
+        }
+        #expect(try ask(ids, token: setup.tokens["backup"]!, route: "chunk-sizes").status == 403)
+        #expect(try ask(ids, token: setup.tokens["reader"]!, route: "chunk-sizes").status == 403)
+        #expect(try ask(ids, token: try setup.token(["--role", "restore", "--vm", "db"]), route: "chunk-sizes").status == 403)
+        #expect(try ask([], token: setup.tokens["restore"]!, route: "chunk-sizes").status == 400)
+        #expect(try ask(Array(repeating: ids[0], count: ChunkSizesResponse.maximumIDs + 1), token: setup.tokens["restore"]!, route: "chunk-sizes").status == 400)
+        #expect(try ask(ids, domain: "../store", token: setup.tokens["restore"]!, route: "chunk-sizes").status == 400)
 
         // A restore that meets a missing chunk stops with one line naming it and leaves no output.
         let moved = setup.dir.file("moved.chunk")
