@@ -174,11 +174,11 @@ public enum BackupEngine {
             idKeyCommitment: KeyRing.commitment(of: idKey), stats: stats)
         let signed = try keys.sign(manifestBody: try JSON.encode(body))
         let record = try destination.commit(session: session.id, manifest: try JSON.encode(signed))
-        // Entries map content to IDs and stay true whatever the vault holds; they are written once the
-        // point is committed so that a failed backup changes nothing on the client.
+        // Records state facts about contents, true whatever the vault holds, so they were written in place
+        // as the pass went; a write that failed is reported here as a warning.
         var cacheWarning: String?
         do {
-            try changes?.store()
+            try changes?.finish()
         } catch {
             cacheWarning = "the change cache was not written: \(error)"
         }

@@ -251,7 +251,6 @@ final class BackupPass: Sendable {
                         local.zeroChunks[item.disk, default: 0] += 1
                     } else {
                         self.table.set(disk: item.disk, index: item.index, known)
-                        tagWorker?.carry(known, disk: item.disk, index: item.index)
                         local.stats.chunksReused += 1
                         local.reusedPrevious = true
                     }

@@ -68,50 +68,30 @@ struct ChangeCache: Sendable {
         out.copyBytes(from: full.prefix(ChangeRecordLayout.macByteCount))
     }
 
-    /// The file of a disk, open for reading records, or nil when it is absent or does not describe exactly
-    /// this disk at this chunk size.
-    func openFile(vmID: String, diskID: String, chunkSize: Int, diskSize: Int64, chunkCount: Int) -> ChangeCacheFile? {
+    /// The file of a disk, open for reading and updating records, and whether it was found: a file that is
+    /// absent, or does not describe exactly this disk at this chunk size, is replaced by an empty one.
+    func openFile(vmID: String, diskID: String, chunkSize: Int, diskSize: Int64, chunkCount: Int) throws -> (file: ChangeCacheFile, found: Bool) {
         let owner = self.owner(vmID: vmID, diskID: diskID)
         let layout = ChangeRecordLayout(chunkSize: chunkSize)
         let header = Self.header(chunkSize: chunkSize, layout: layout, diskSize: diskSize, chunkCount: chunkCount, owner: owner)
         let path = self.path(owner: owner)
-        guard let fd = try? POSIX.open(path, O_RDONLY | O_CLOEXEC) else { return nil }
-        var found = [UInt8](repeating: 0, count: Self.headerByteCount)
-        guard (try? POSIX.fileSize(fd, path: path)) == Self.headerByteCount + chunkCount * layout.byteCount,
-              (try? found.withUnsafeMutableBytes { try POSIX.preadAll(fd, into: $0, at: 0, path: path) }) == Self.headerByteCount,
-              ConstantTime.equals(found, header)
-        else {
+        let size = Self.headerByteCount + chunkCount * layout.byteCount
+        if let fd = try? POSIX.open(path, O_RDWR | O_CLOEXEC) {
+            var found = [UInt8](repeating: 0, count: Self.headerByteCount)
+            if (try? POSIX.fileSize(fd, path: path)) == size,
+               (try? found.withUnsafeMutableBytes { try POSIX.preadAll(fd, into: $0, at: 0, path: path) }) == Self.headerByteCount,
+               ConstantTime.equals(found, header) {
+                return (ChangeCacheFile(cache: self, fd: fd, path: path, header: header, layout: layout), true)
+            }
             close(fd)
-            return nil
         }
-        return ChangeCacheFile(cache: self, fd: fd, path: path, header: header, layout: layout)
-    }
-
-    /// A new file for a disk, written beside the current one and put in its place by `commit`.
-    func createFile(vmID: String, diskID: String, chunkSize: Int, diskSize: Int64, chunkCount: Int) throws -> ChangeCacheFile {
-        let owner = self.owner(vmID: vmID, diskID: diskID)
-        let layout = ChangeRecordLayout(chunkSize: chunkSize)
-        let header = Self.header(chunkSize: chunkSize, layout: layout, diskSize: diskSize, chunkCount: chunkCount, owner: owner)
         try POSIX.makeDirectories(self.directory)
-        // Files a killed backup of this disk left (one backup of a VM runs at a time).
-        let stem = Hex.encode(owner.prefix(16)) + "."
-        for entry in (try? POSIX.directoryEntries(self.directory)) ?? [] where entry.name.hasPrefix(stem) && entry.name.hasSuffix(".tmp") {
-            unlink(self.directory + "/" + entry.name)
-        }
-        var suffix = [UInt8](repeating: 0, count: 8)
-        try suffix.withUnsafeMutableBytes { try SecureRandom.fill($0) }
-        let path = self.path(owner: owner) + ".\(Hex.encode(suffix)).tmp"
-        let fd = try POSIX.open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let fd = try POSIX.open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let file = ChangeCacheFile(cache: self, fd: fd, path: path, header: header, layout: layout)
         // Positions without a record stay holes, which read as zeros: "no record".
-        guard ftruncate(fd, off_t(Self.headerByteCount + chunkCount * layout.byteCount)) == 0 else {
-            let error = POSIX.error("ftruncate", path)
-            close(fd)
-            unlink(path)
-            throw error
-        }
-        let file = ChangeCacheFile(cache: self, fd: fd, path: path, header: header, layout: layout, finalPath: self.path(owner: owner))
+        guard ftruncate(fd, off_t(size)) == 0 else { throw POSIX.error("ftruncate", path) }
         try header.withUnsafeBytes { try POSIX.pwriteAll(fd, $0, at: 0, path: path) }
-        return file
+        return (file, false)
     }
 }
 
@@ -137,34 +117,29 @@ struct ChangeRecordLayout: Sendable, Equatable {
     var byteCount: Int { self.mac.upperBound }
 }
 
-/// One disk's cache file: the previous backup's, read, or this backup's, written. Records go to and come
-/// from their fixed offsets, so workers use one file at once without a lock.
+/// One disk's cache file, read and updated in place record by record. Every record states facts about a
+/// content (its ID, its blocks' tags, how it relates to a whole chunk), true whatever the vault holds, so a
+/// record written by a backup that then fails is as good as any; a record torn by a crash fails its MAC and
+/// is ignored. Workers use the file at once without a lock: each writes only the positions it was handed.
 final class ChangeCacheFile: Sendable {
     let cache: ChangeCache
     let path: String
     let header: [UInt8]
     let layout: ChangeRecordLayout
-    /// Where `commit` puts a file being written.
-    private let finalPath: String?
     private let fd: Int32
-    /// The first write that failed (a full file system): the file is then not committed, and the backup
-    /// goes on, since the cache is advisory.
+    /// The first write that failed (a full file system), reported by `finish`: the backup goes on, since the
+    /// cache is advisory.
     private let failure = Mutex<TresorError?>(nil)
 
-    init(cache: ChangeCache, fd: Int32, path: String, header: [UInt8], layout: ChangeRecordLayout, finalPath: String? = nil) {
+    init(cache: ChangeCache, fd: Int32, path: String, header: [UInt8], layout: ChangeRecordLayout) {
         self.cache = cache
         self.fd = fd
         self.path = path
         self.header = header
         self.layout = layout
-        self.finalPath = finalPath
     }
 
-    deinit {
-        close(self.fd)
-        // A file still being written when it goes away belongs to a backup that did not commit.
-        if self.finalPath != nil, AtomicFile.exists(self.path) { unlink(self.path) }
-    }
+    deinit { close(self.fd) }
 
     /// Reads the record of `position` into `record`; false when there is none or its MAC fails.
     func read(position: Int, into record: UnsafeMutableRawBufferPointer) -> Bool {
@@ -180,15 +155,13 @@ final class ChangeCacheFile: Sendable {
         return withUnsafeBytes(of: mac) { ConstantTime.equals($0, UnsafeRawBufferPointer(rebasing: record[self.layout.mac])) }
     }
 
-    /// Writes `record` at `position`, its MAC computed here unless `sealed` (a record carried unchanged).
-    /// A failure is kept for `commit` to report, not thrown: the backup does not depend on its cache.
-    func write(position: Int, record: UnsafeMutableRawBufferPointer, sealed: Bool = false) {
+    /// Writes `record` at `position` with its MAC. A failure is kept for `finish` to report, not thrown:
+    /// the backup does not depend on its cache.
+    func write(position: Int, record: UnsafeMutableRawBufferPointer) {
         guard self.failure.withLock({ $0 == nil }) else { return }
         let count = self.layout.byteCount
-        if !sealed {
-            self.cache.mac(header: self.header, position: position, record: UnsafeRawBufferPointer(rebasing: record[0..<self.layout.mac.lowerBound]),
-                           into: UnsafeMutableRawBufferPointer(rebasing: record[self.layout.mac]))
-        }
+        self.cache.mac(header: self.header, position: position, record: UnsafeRawBufferPointer(rebasing: record[0..<self.layout.mac.lowerBound]),
+                       into: UnsafeMutableRawBufferPointer(rebasing: record[self.layout.mac]))
         do {
             try POSIX.pwriteAll(self.fd, UnsafeRawBufferPointer(rebasing: record[0..<count]),
                                 at: Int64(ChangeCache.headerByteCount + position * count), path: self.path)
@@ -198,12 +171,8 @@ final class ChangeCacheFile: Sendable {
         }
     }
 
-    /// Makes a written file durable and puts it in place of the disk's previous one.
-    func commit() throws {
-        guard let finalPath = self.finalPath else { return }
+    /// Throws the first write that failed.
+    func finish() throws {
         if let failed = self.failure.withLock({ $0 }) { throw failed }
-        try POSIX.fsync(self.fd, path: self.path)
-        guard rename(self.path, finalPath) == 0 else { throw POSIX.error("rename", self.path) }
-        try POSIX.syncFolder(of: finalPath)
     }
 }

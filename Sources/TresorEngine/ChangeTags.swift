@@ -1,48 +1,49 @@
 import TresorCore
 import TresorCrypto
 
-/// One backup's use of the change cache: the files the previous backup left for each disk, read record by
-/// record, and the files this backup writes for the next one, put in place once its recovery point commits.
+/// One backup's use of the change cache: each disk's file, read and updated in place record by record as
+/// the pipeline passes its positions.
 final class ChangeTags: Sendable {
     let cache: ChangeCache
     let layout: ChangeRecordLayout
-    private let before: [ChangeCacheFile?]
-    /// This backup's files; nil when they could not be created (the backup goes on and warns).
-    private let after: [ChangeCacheFile]?
-    let createError: String?
+    /// Each disk's file; nil when it could not be opened or created (the backup goes on and warns).
+    private let files: [ChangeCacheFile?]
+    /// Disks whose file held this disk's records from an earlier backup.
+    let loadedDisks: Int
+    private let openError: String?
 
     init(cache: ChangeCache, vmID: String, diskIDs: [String], plan: ChunkPlan) {
         self.cache = cache
         self.layout = ChangeRecordLayout(chunkSize: plan.chunkSize)
-        self.before = plan.sizes.indices.map {
-            cache.openFile(vmID: vmID, diskID: diskIDs[$0], chunkSize: plan.chunkSize, diskSize: plan.sizes[$0], chunkCount: plan.chunkCounts[$0])
-        }
-        do {
-            self.after = try plan.sizes.indices.map {
-                try cache.createFile(vmID: vmID, diskID: diskIDs[$0], chunkSize: plan.chunkSize, diskSize: plan.sizes[$0],
-                                     chunkCount: plan.chunkCounts[$0])
+        var files: [ChangeCacheFile?] = []
+        var loaded = 0
+        var openError: String?
+        for disk in plan.sizes.indices {
+            do {
+                let (file, found) = try cache.openFile(vmID: vmID, diskID: diskIDs[disk], chunkSize: plan.chunkSize, diskSize: plan.sizes[disk],
+                                                       chunkCount: plan.chunkCounts[disk])
+                files.append(file)
+                if found { loaded += 1 }
+            } catch {
+                files.append(nil)
+                openError = openError ?? "\(error)"
             }
-            self.createError = nil
-        } catch {
-            self.after = nil
-            self.createError = "\(error)"
         }
+        self.files = files
+        self.loadedDisks = loaded
+        self.openError = openError
     }
-
-    /// Disks whose previous file was found.
-    var loadedDisks: Int { self.before.count { $0 != nil } }
 
     func worker(slots: Int, maximumChunk: Int) -> ChangeTagWorker { ChangeTagWorker(tags: self, slots: slots, maximumChunk: maximumChunk) }
 
-    func previousFile(disk: Int) -> ChangeCacheFile? { self.before[disk] }
-    func nextFile(disk: Int) -> ChangeCacheFile? { self.after?[disk] }
+    func file(disk: Int) -> ChangeCacheFile? { self.files[disk] }
 
-    /// Puts every disk's new file in place of the old one.
-    func store() throws {
-        guard let after = self.after else {
-            throw TresorError(.storageIO, "the change cache could not be created in \(self.cache.directory): \(self.createError ?? "")")
+    /// Reports a file that could not be opened or a record that could not be written.
+    func finish() throws {
+        if let openError = self.openError {
+            throw TresorError(.storageIO, "the change cache in \(self.cache.directory) could not be opened: \(openError)")
         }
-        for file in after { try file.commit() }
+        for file in self.files { try file?.finish() }
     }
 }
 
@@ -87,10 +88,9 @@ final class ChangeTagWorker {
     /// The bitmap of blocks that may differ from the base, as `compare` left it for `slot`.
     func changedBlocks(slot: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(self.bitmap(slot)) }
 
-    /// Compares `chunk` with the previous record of its position. An unchanged chunk's record is carried to
-    /// the new file at once.
+    /// Compares `chunk` with the record of its position.
     func compare(_ chunk: UnsafeRawBufferPointer, disk: Int, index: Int, slot: Int) -> Match {
-        guard let file = self.tags.previousFile(disk: disk), file.read(position: index, into: self.previous) else { return .unknown }
+        guard let file = self.tags.file(disk: disk), file.read(position: index, into: self.previous) else { return .unknown }
         let blocks = (chunk.count + ChangeCache.blockSize - 1) / ChangeCache.blockSize
         self.tagUnder(nonce: UnsafeRawBufferPointer(rebasing: self.previous[self.layout.nonce]), position: index, chunk, into: self.compared)
         let bitmap = self.bitmap(slot)
@@ -105,10 +105,8 @@ final class ChangeTagWorker {
             }
         }
         let id = ChunkID(bytes: UnsafeRawBufferPointer(rebasing: self.previous[self.layout.chunkID]))
-        guard anyChanged else {
-            self.tags.nextFile(disk: disk)?.write(position: index, record: self.previous, sealed: true)
-            return .unchanged(id)
-        }
+        // An unchanged content keeps its record as it is.
+        guard anyChanged else { return .unchanged(id) }
         let base = ChunkID(bytes: UnsafeRawBufferPointer(rebasing: self.previous[self.layout.base]))
         guard !base.isZero else { return .changed(base: nil) }
         // The previous content differed from its base in these blocks too (a delta's own blocks).
@@ -130,7 +128,7 @@ final class ChangeTagWorker {
     /// the vault the content relates to (itself when it is stored whole), with `bitmap` the blocks in which
     /// it differs; nil when that is not known.
     func finish(slot: Int, disk: Int, index: Int, base: ChunkID?, bitmap: UnsafeRawBufferPointer? = nil) {
-        guard let file = self.tags.nextFile(disk: disk) else { return }
+        guard let file = self.tags.file(disk: disk) else { return }
         let record = self.record(slot)
         if let base { base.write(to: UnsafeMutableRawBufferPointer(rebasing: record[self.layout.base])) }
         if let bitmap {
@@ -138,14 +136,6 @@ final class ChangeTagWorker {
                 .copyMemory(from: bitmap)
         }
         file.write(position: index, record: record)
-    }
-
-    /// Keeps the record of a chunk that was not read because a snapshot knew it unchanged, when the
-    /// record holds the ID the chunk keeps.
-    func carry(_ id: ChunkID, disk: Int, index: Int) {
-        guard let file = self.tags.previousFile(disk: disk), file.read(position: index, into: self.previous),
-              ChunkID(bytes: UnsafeRawBufferPointer(rebasing: self.previous[self.layout.chunkID])) == id else { return }
-        self.tags.nextFile(disk: disk)?.write(position: index, record: self.previous, sealed: true)
     }
 
     private func tagUnder(nonce: UnsafeRawBufferPointer, position: Int, _ chunk: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {

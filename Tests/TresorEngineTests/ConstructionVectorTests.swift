@@ -129,16 +129,19 @@ struct ConstructionVectorTests {
         record.replaceSubrange(layout.base, with: Vectors.bytes(p, "base"))
         record.replaceSubrange(layout.bitmap, with: Vectors.bytes(p, "bitmap"))
         record.replaceSubrange(layout.tags.lowerBound..<layout.tags.lowerBound + tags.count, with: tags)
-        let file = try cache.createFile(vmID: vm, diskID: disk, chunkSize: chunkSize, diskSize: diskSize, chunkCount: 2)
+        let (file, found) = try cache.openFile(vmID: vm, diskID: disk, chunkSize: chunkSize, diskSize: diskSize, chunkCount: 2)
+        #expect(!found)
         record.withUnsafeMutableBytes { file.write(position: position, record: $0) }
+        try file.finish()
         #expect(record == Vectors.bytes(p, "record"))
-        try file.commit()
         #expect(try AtomicFile.read(directory.file(p["fileName"] as! String)) == Vectors.bytes(p, "file"))
 
-        let opened = try #require(cache.openFile(vmID: vm, diskID: disk, chunkSize: chunkSize, diskSize: diskSize, chunkCount: 2))
+        let (opened, foundAgain) = try cache.openFile(vmID: vm, diskID: disk, chunkSize: chunkSize, diskSize: diskSize, chunkCount: 2)
+        #expect(foundAgain)
         var read = [UInt8](repeating: 0, count: layout.byteCount)
         #expect(read.withUnsafeMutableBytes { opened.read(position: position, into: $0) } && read == record)
         #expect(!read.withUnsafeMutableBytes { opened.read(position: 0, into: $0) })
-        #expect(cache.openFile(vmID: vm, diskID: disk, chunkSize: chunkSize, diskSize: diskSize + 1, chunkCount: 2) == nil)
+        // Another disk size is another file's header: the file is not this disk's, and is started anew.
+        #expect(try !cache.openFile(vmID: vm, diskID: disk, chunkSize: chunkSize, diskSize: diskSize + 1, chunkCount: 2).found)
     }
 }
