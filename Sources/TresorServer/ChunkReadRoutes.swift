@@ -12,33 +12,35 @@ struct ChunkReadRoutes {
     func register(_ api: RouterGroup<VaultRequestContext>) {
         let state = self.state
         api.post("chunk-reads") { request, context in
-            let asked = try await HTTPCoding.decode(ChunkReadRequest.self, request, limit: 64 << 10)
-            guard (1...ChunkReadBatch.maximumEntries).contains(asked.ids.count) else {
-                throw TresorError(.requestInvalid, "ask for 1 to \(ChunkReadBatch.maximumEntries) chunks at once, not \(asked.ids.count)")
-            }
-            let keys = asked.ids.map { ObjectKey.chunk(domain: asked.domain, id: $0) }
-            let caller = try context.requireCaller()
-            let body = try await state.blocking {
-                // Every key lies in the one domain, which is all the rule looks at for chunks.
-                try AccessRules.requireObjectRead(caller, path: keys[0].path, vault: state.vault)
-                return try Self.read(keys, state)
+            let body = try await Self.readingChunks(request, context, state, maximum: ChunkReadBatch.maximumEntries, limit: 64 << 10) { keys in
+                try Self.read(keys, state)
             }
             state.metrics.served(bytes: body.readableBytes)
             return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: ResponseBody(byteBuffer: body))
         }
         // Sizes instead of objects, many per request: a verify's structure check, not a HEAD per chunk.
         api.post("chunk-sizes") { request, context in
-            let asked = try await HTTPCoding.decode(ChunkReadRequest.self, request, limit: 128 << 10)
-            guard (1...ChunkSizesResponse.maximumIDs).contains(asked.ids.count) else {
-                throw TresorError(.requestInvalid, "ask for 1 to \(ChunkSizesResponse.maximumIDs) chunk sizes at once, not \(asked.ids.count)")
-            }
-            let keys = asked.ids.map { ObjectKey.chunk(domain: asked.domain, id: $0) }
-            let caller = try context.requireCaller()
-            let sizes = try await state.blocking {
-                try AccessRules.requireObjectRead(caller, path: keys[0].path, vault: state.vault)
-                return try keys.map { try state.vault.store.size(of: $0) }
+            let sizes = try await Self.readingChunks(request, context, state, maximum: ChunkSizesResponse.maximumIDs, limit: 128 << 10) { keys in
+                try keys.map { try state.vault.store.size(of: $0) }
             }
             return try HTTPCoding.json(ChunkSizesResponse(sizes: sizes))
+        }
+    }
+
+    /// Runs `body` on a blocking thread with the keys of the 1 to `maximum` chunks a request names, once
+    /// the caller may read them.
+    private static func readingChunks<T: Sendable>(_ request: Request, _ context: VaultRequestContext, _ state: ServerState, maximum: Int,
+                                                   limit: Int, _ body: @escaping @Sendable ([ObjectKey]) throws -> T) async throws -> T {
+        let asked = try await HTTPCoding.decode(ChunkReadRequest.self, request, limit: limit)
+        guard (1...maximum).contains(asked.ids.count) else {
+            throw TresorError(.requestInvalid, "ask about 1 to \(maximum) chunks at once, not \(asked.ids.count)")
+        }
+        let keys = asked.ids.map { ObjectKey.chunk(domain: asked.domain, id: $0) }
+        let caller = try context.requireCaller()
+        return try await state.blocking {
+            // Every key lies in the one domain, which is all the rule looks at for chunks.
+            try AccessRules.requireObjectRead(caller, path: keys[0].path, vault: state.vault)
+            return try body(keys)
         }
     }
 

@@ -173,9 +173,7 @@ struct ChangeCacheTests {
     @Test func aWriteOnlyClientStoresDeltasFromItsBlockTags() throws {
         let t = try TestVault()
         let operatorKeys = try t.makeKEK("main", type: .x25519)
-        let clientPath = t.directory.file("client")
-        try t.keyStore.exportPublic(try t.keyStore.unlock("main", passphrase: TestVault.passphraseBytes()), to: clientPath, clientName: "host1")
-        let client = try KeyRing(client: try KeyStore.open(at: clientPath), kekName: "main")
+        let client = try t.writeOnlyClient(of: "main")
         let cache = t.directory.file("cache")
         let disk = try t.image("d.img", size: 4 << 20, seed: 46)
         _ = try t.backup([disk], keys: client, changeCache: cache)

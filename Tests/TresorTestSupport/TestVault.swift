@@ -34,6 +34,14 @@ public final class TestVault: Sendable {
         return try self.ring(name)
     }
 
+    /// A write-only client's keys for the asymmetric KEK `name`: its public half exported to a client key
+    /// store in `client`, as `tresor keys export-public` makes it.
+    public func writeOnlyClient(of name: String) throws -> KeyRing {
+        let path = self.directory.file("client")
+        try self.keyStore.exportPublic(try self.keyStore.unlock(name, passphrase: Self.passphraseBytes()), to: path, clientName: "host1")
+        return try KeyRing(client: try KeyStore.open(at: path), kekName: name)
+    }
+
     public func ring(_ name: String, store: KeyStore? = nil) throws -> KeyRing {
         let store = store ?? self.keyStore
         let kek = try store.unlock(name, passphrase: Self.passphraseBytes())
