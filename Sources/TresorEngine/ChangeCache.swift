@@ -56,9 +56,8 @@ struct ChangeCache: Sendable {
 
     /// The first 16 bytes of HMAC-SHA256(file key, header ‖ position as 64-bit LE ‖ record before its MAC).
     func mac(header: [UInt8], position: Int, record: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {
-        var prefix = header
-        prefix.appendLittleEndian(UInt64(position))
-        var input = prefix
+        var input = header
+        input.appendLittleEndian(UInt64(position))
         input.append(contentsOf: record)
         var full = [UInt8](repeating: 0, count: HMACSHA256.byteCount)
         self.fileKey.withUnsafeBytes { key in
