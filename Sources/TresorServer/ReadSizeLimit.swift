@@ -18,7 +18,7 @@ final class ReadSizeLimit: ChannelInboundHandler, RemovableChannelHandler, Senda
     typealias InboundIn = NIOAny
     static let bytes = 16 << 10
     static let uploadBytes = 32 << 10
-    static let uploadReadsPerWakeUp: UInt = 8
+    static let uploadReadsPerWakeUp: UInt = 16
 
     func handlerAdded(context: ChannelHandlerContext) {
         _ = context.channel.setOption(ChannelOptions.recvAllocator, value: Self.allocator(reading: Self.bytes))
