@@ -7,7 +7,7 @@
 #    each into/from a local vault and through `tresor-vault serve` on loopback (plain HTTP). ROUNDS rounds
 #    (default 4), each with its own VM and local vault; local goes first in odd rounds and HTTP in even
 #    ones, so neither always runs on the file system the other just wrote. Keep ROUNDS even: each step runs
-#    slower second in a pair (a restore right after the other's output was deleted took up to 40 % longer),
+#    slower second in a pair (a restore right after the other's took a fifth to a third longer),
 #    and an odd count makes one kind second more often. Then the same three over HTTPS
 #    (self-signed P-256 certificate, pinned with --tls-fingerprint), ROUNDS times.
 # 2. CLIENTS (default 20) clients backing up CLIENTS different VMs (256 MiB images) at once against one

@@ -12,8 +12,9 @@ import NIOCore
 /// also acknowledges what it took; at 16 KiB they were a fifth of the server's CPU in an initial backup,
 /// and 32 KiB reads take about a tenth of it off (docs/server.md, Figures, fifth session). NIO keeps a
 /// connection's receive buffer at the largest size it grew to, so an upload leaves its connection holding
-/// one buffer of `uploadBytes`: with the server's connection limit, under 1 MiB in all; 64 KiB reads saved
-/// a little more CPU but made that retained memory the largest part of the growth from 2 to 20 clients.
+/// one buffer of `uploadBytes`: at the server's connection limit, at most 1 MiB in all. Receive buffers are
+/// already most of the server's growth from 2 to 20 clients, so 64 KiB reads, a little cheaper still in
+/// CPU, were not taken.
 final class ReadSizeLimit: ChannelInboundHandler, RemovableChannelHandler, Sendable {
     typealias InboundIn = NIOAny
     static let bytes = 16 << 10
