@@ -47,7 +47,7 @@ measure() {
     /usr/bin/time -f "%e %U %S %M" -o "$work/.time" "$@" > "$work/$name.out" 2> "$work/$name.err" || {
         echo "$name failed:" >&2; cat "$work/$name.err" >&2; exit 1; }
     read -r wall user sys rss < "$work/.time"
-    printf '  "%s": {"wall": %s, "cpu": %s, "rssKiB": %s},\n' "$name" "$wall" "$(echo "$user + $sys" | bc)" "$rss" >> "$results"
+    printf '  "%s": {"wall": %s, "cpu": %s, "rssKiB": %s},\n' "$name" "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')" "$rss" >> "$results"
 }
 
 echo "== generating $size image" >&2
