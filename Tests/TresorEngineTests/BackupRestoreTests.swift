@@ -18,6 +18,9 @@ struct BackupRestoreTests {
         #expect(result.chunksNew > 0 && result.chunksZero > 0)
         #expect(TestImages.equal(try t.restore(result.recoveryPoint, disk: 0, keys: keys), disk0))
         #expect(TestImages.equal(try t.restore(result.recoveryPoint, disk: 1, keys: keys), disk1))
+        // Ending with fdatasync, whole chunks are written directly instead of through the page cache.
+        #expect(TestImages.equal(try t.restore(result.recoveryPoint, disk: 0, keys: keys, sync: true), disk0))
+        #expect(TestImages.equal(try t.restore(result.recoveryPoint, disk: 1, keys: keys, sync: true), disk1))
     }
 
     @Test func incrementalStoresOnlyChangedChunksAndBothPointsRestore() throws {
@@ -64,7 +67,9 @@ struct BackupRestoreTests {
         #expect(result.chunksReused == nonZero)
     }
 
-    @Test func restoreRefusesAnExistingTargetUnlessForcedAndLeavesNoStaleBytes() throws {
+    /// With and without `sync` (direct writes of whole chunks, or writes through the page cache).
+    @Test(arguments: [false, true])
+    func restoreRefusesAnExistingTargetUnlessForcedAndLeavesNoStaleBytes(sync: Bool) throws {
         let t = try TestVault()
         let keys = try t.makeKEK("main")
         let disk = t.directory.file("d.img")
@@ -79,7 +84,7 @@ struct BackupRestoreTests {
             ($0 as? TresorError)?.code == .targetExists
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: target)).count == 5 << 20)
-        _ = try t.restore(result.recoveryPoint, keys: keys, to: "target.img", force: true)
+        _ = try t.restore(result.recoveryPoint, keys: keys, to: "target.img", force: true, sync: sync)
         #expect(TestImages.equal(target, disk))
     }
 

@@ -69,12 +69,13 @@ public final class TestVault: Sendable {
         return try BackupEngine.run(request, vault: vault ?? self.vault, keys: keys, now: 1_700_000_000_000)
     }
 
-    /// Restores disk `position` of `recoveryPoint` to a new file and returns its path.
+    /// Restores disk `position` of `recoveryPoint` to a new file and returns its path. Without `sync` the
+    /// output goes through the page cache; with it, whole chunks are written directly and fdatasync ends it.
     public func restore(_ recoveryPoint: String, disk position: Int = 0, keys: KeyRing, vault: Vault? = nil,
-                        to name: String? = nil, force: Bool = false) throws -> String {
+                        to name: String? = nil, force: Bool = false, sync: Bool = false) throws -> String {
         let path = self.directory.file(name ?? "restored-\(recoveryPoint.prefix(8))-\(position)-\(UUID().uuidString.prefix(4)).img")
         let point = try OpenedRecoveryPoint(vault: vault ?? self.vault, keys: keys, recoveryPointID: recoveryPoint)
-        _ = try RestoreEngine.restoreDisk(point, position: position, output: path, force: force, sync: false, workers: 3)
+        _ = try RestoreEngine.restoreDisk(point, position: position, output: path, force: force, sync: sync, workers: 3)
         return path
     }
 

@@ -40,7 +40,9 @@ public enum RestoreEngine {
         var opening: [RestoreTarget] = []
         do {
             for (disk, output) in zip(disks, outputs) {
-                opening.append(try RestoreTarget(path: output.path, size: disk.size, force: force, trailer: try format.trailer(size: disk.size)))
+                // Direct writes only when the restore ends with fdatasync (RestoreTarget).
+                opening.append(try RestoreTarget(path: output.path, size: disk.size, force: force, trailer: try format.trailer(size: disk.size),
+                                                 directWrites: sync))
             }
         } catch {
             for target in opening { target.discard() }
