@@ -23,7 +23,7 @@ final class RestoreTarget: Sendable {
     /// A second descriptor for direct writes of whole aligned chunks (-1 where direct I/O is not offered).
     private let directDescriptor: Int32
 
-    init(path: String, size: Int64, force: Bool, trailer: [UInt8] = [], directWrites: Bool = true) throws {
+    init(path: String, size: Int64, force: Bool, trailer: [UInt8] = [], directWrites: Bool) throws {
         var st = stat()
         let exists = stat(path, &st) == 0
         if exists && !force {
