@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
 # Tresor against restic and borg on the same synthetic disk image, in one run.
 #
-#   Tools/bench-vs-restic.sh [-s SIZE] [-w WORKDIR] [--no-peers] [--no-large] [--keep]
+#   Tools/bench-vs-restic.sh [-s SIZE] [-w WORKDIR] [-r ROUNDS] [--no-peers] [--no-large] [--keep]
 #
 # Steps, each timed with /usr/bin/time (wall, CPU, peak RSS), inputs and outputs left in the page cache:
 #   1. generate SIZE (default 2G) with tresor-diskgen (a third zero, a third ~3:1 text, a third random);
-#   2. initial backup; 3. mutate 1% in 4-64 KiB scattered writes; 4. incremental backup;
-#   5. full restore, output left in the page cache as restic leaves it (Tresor: --no-sync), then
-#      Tresor's default restore, which ends with fdatasync, beside it;
-#   6. Tresor's increment at 256 KiB and 4 MiB chunks; 7. Tresor's peak memory on a 64 GiB sparse disk.
+#   2. ROUNDS rounds (default 4) of Tresor (1 MiB chunks) and restic side by side, each round with a fresh
+#      vault and repository: initial backup, incremental backup after 1 % of scattered 4-64 KiB writes,
+#      full restore with the output left in the page cache as restic leaves it (Tresor: --no-sync), and
+#      Tresor's default restore, which ends with fdatasync, beside it. Each step runs for both tools back
+#      to back, Tresor first in odd rounds and restic first in even ones: this machine's speed swings by
+#      a quarter between minutes, so a ratio is only fair between runs seconds apart, and the medians of
+#      the rounds are the headline;
+#   3. Tresor's increment at 256 KiB and 4 MiB chunks; borg once; Tresor's peak memory on a 64 GiB
+#      sparse disk.
 # Figures go to WORKDIR/results.md and WORKDIR/results.json. Images, vaults and repositories (about
 # 15 GB at 2G) are removed at the end unless --keep.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 size=2G
 work=""
+rounds=4
 peers=1
 large=1
 keep=0
@@ -22,10 +28,11 @@ while [ $# -gt 0 ]; do
     case "$1" in
         -s) size=$2; shift 2 ;;
         -w) work=$2; shift 2 ;;
+        -r) rounds=$2; shift 2 ;;
         --no-peers) peers=0; shift ;;
         --no-large) large=0; shift ;;
         --keep) keep=1; shift ;;
-        *) echo "usage: $0 [-s SIZE] [-w WORKDIR] [--no-peers] [--no-large] [--keep]" >&2; exit 2 ;;
+        *) echo "usage: $0 [-s SIZE] [-w WORKDIR] [-r ROUNDS] [--no-peers] [--no-large] [--keep]" >&2; exit 2 ;;
     esac
 done
 TRESOR_BENCH_PEERS=$peers "$here/Tools/install-deps.sh"
@@ -60,50 +67,81 @@ printf '  "imageBytes": %s,\n' "$bytes" >> "$results"
 
 use() { rm -f disk.img; cp --reflink=auto --sparse=always "$1" disk.img; sync -f disk.img 2>/dev/null || true; cat disk.img > /dev/null; }
 
-tresor_run() {  # chunk size, label
-    local chunk=$1 label=$2
-    "$bin/tresor-vault" init "vault-$label" >/dev/null
-    [ -d keys ] || "$bin/tresor" keys create main --keystore keys >/dev/null
-    use base.img
-    measure "tresor-$label-initial" "$bin/tresor" backup --vault "vault-$label" --vm bench --disk disk.img --keystore keys --kek main --chunk-size "$chunk" --json
-    printf '  "tresor-%s-stored-initial": %s,\n' "$label" "$(du -sb "vault-$label/store" | cut -f1)" >> "$results"
-    use mutated.img
-    measure "tresor-$label-incremental" "$bin/tresor" backup --vault "vault-$label" --vm bench --disk disk.img --keystore keys --kek main --chunk-size "$chunk" --json
-    printf '  "tresor-%s-stored-after": %s,\n' "$label" "$(du -sb "vault-$label/store" | cut -f1)" >> "$results"
+"$bin/tresor" keys create main --keystore keys >/dev/null
+
+# tresor_step STEP LABEL CHUNK SUFFIX: one step (initial, incremental, restore) into or from vault-LABEL;
+# SUFFIX ("#R" for round R, or empty) ends the names in results.json.
+tresor_step() {
+    local step=$1 label=$2 chunk=$3 suffix=$4
+    case $step in
+        initial|incremental)
+            if [ "$step" = initial ]; then "$bin/tresor-vault" init "vault-$label" >/dev/null; use base.img; else use mutated.img; fi
+            measure "tresor-$label-$step$suffix" "$bin/tresor" backup --vault "vault-$label" --vm bench --disk disk.img --keystore keys --kek main --chunk-size "$chunk" --json
+            printf '  "tresor-%s-stored-%s%s": %s,\n' "$label" "${step/incremental/after}" "$suffix" "$(du -sb "vault-$label/store" | cut -f1)" >> "$results"
+            ;;
+        restore)
+            # Timed as restic's restore is: the output left in the page cache (--no-sync). Then again
+            # ending with fdatasync (the command's default, with direct writes), reported beside it.
+            rm -f restore-tresor.img
+            measure "tresor-$label-restore$suffix" "$bin/tresor-restore" disk --vault "vault-$label" --vm bench --disk 0 --output restore-tresor.img --keystore keys --kek main --json --no-sync
+            cmp restore-tresor.img mutated.img >&2
+            rm -f restore-tresor.img
+            sync
+            measure "tresor-$label-restore-synced$suffix" "$bin/tresor-restore" disk --vault "vault-$label" --vm bench --disk 0 --output restore-tresor.img --keystore keys --kek main --json
+            cmp restore-tresor.img mutated.img >&2
+            rm -f restore-tresor.img
+            ;;
+    esac
 }
 
-echo "== Tresor, 1 MiB chunks" >&2
-tresor_run 1MiB 1m
-# Timed as restic's restore is: the output left in the page cache (--no-sync). Then again ending with
-# fdatasync (the command's default, with direct writes), reported beside it.
-rm -f restore-tresor.img
-measure tresor-1m-restore "$bin/tresor-restore" disk --vault vault-1m --vm bench --disk 0 --output restore-tresor.img --keystore keys --kek main --json --no-sync
-cmp restore-tresor.img mutated.img >&2 && echo "restored image identical" >&2
-rm -f restore-tresor.img
-sync
-measure tresor-1m-restore-synced "$bin/tresor-restore" disk --vault vault-1m --vm bench --disk 0 --output restore-tresor.img --keystore keys --kek main --json
-cmp restore-tresor.img mutated.img >&2 && echo "restored image identical (synced)" >&2
-rm -f restore-tresor.img
+# restic_step STEP SUFFIX: the same step with restic (compression auto), repository restic-repo.
+restic_step() {
+    local step=$1 suffix=$2
+    case $step in
+        initial)
+            rm -rf restic-repo && restic init --repo restic-repo >/dev/null 2>&1
+            use base.img
+            measure "restic-initial$suffix" restic backup --repo restic-repo disk.img
+            printf '  "restic-stored-initial%s": %s,\n' "$suffix" "$(du -sb restic-repo | cut -f1)" >> "$results"
+            ;;
+        incremental)
+            use mutated.img
+            measure "restic-incremental$suffix" restic backup --repo restic-repo disk.img
+            printf '  "restic-stored-after%s": %s,\n' "$suffix" "$(du -sb restic-repo | cut -f1)" >> "$results"
+            ;;
+        restore)
+            rm -rf restore-restic
+            measure "restic-restore$suffix" restic restore latest --repo restic-repo --target restore-restic
+            rm -rf restore-restic
+            ;;
+    esac
+}
+
+for r in $(seq "$rounds"); do
+    # Each round's initial backup starts without a change cache, as the first round's does.
+    rm -rf "$TRESOR_CACHE_DIR"
+    echo "== round $r of $rounds: Tresor (1 MiB chunks)$([ "$peers" = 1 ] && echo " and restic")" >&2
+    for step in initial incremental restore; do
+        if [ "$peers" = 0 ]; then
+            tresor_step "$step" 1m 1MiB "#$r"
+        elif [ $((r % 2)) = 1 ]; then
+            tresor_step "$step" 1m 1MiB "#$r"; restic_step "$step" "#$r"
+        else
+            restic_step "$step" "#$r"; tresor_step "$step" 1m 1MiB "#$r"
+        fi
+    done
+    rm -rf vault-1m restic-repo
+done
+
 echo "== Tresor, 256 KiB and 4 MiB chunks" >&2
-rm -rf vault-1m
-tresor_run 256KiB 256k
-rm -rf vault-256k
-tresor_run 4MiB 4m
-rm -rf vault-4m
+for chunk in 256KiB:256k 4MiB:4m; do
+    rm -rf "$TRESOR_CACHE_DIR"
+    tresor_step initial "${chunk#*:}" "${chunk%:*}" ""
+    tresor_step incremental "${chunk#*:}" "${chunk%:*}" ""
+    rm -rf "vault-${chunk#*:}"
+done
 
 if [ "$peers" = 1 ]; then
-    echo "== restic" >&2
-    restic init --repo restic-repo >/dev/null 2>&1
-    use base.img
-    measure restic-initial restic backup --repo restic-repo disk.img
-    printf '  "restic-stored-initial": %s,\n' "$(du -sb restic-repo | cut -f1)" >> "$results"
-    use mutated.img
-    measure restic-incremental restic backup --repo restic-repo disk.img
-    printf '  "restic-stored-after": %s,\n' "$(du -sb restic-repo | cut -f1)" >> "$results"
-    rm -rf restore-restic
-    measure restic-restore restic restore latest --repo restic-repo --target restore-restic
-    rm -rf restore-restic restic-repo
-
     echo "== borg (zstd,3, repokey-blake2)" >&2
     borg init --encryption=repokey-blake2 borg-repo >/dev/null 2>&1
     use base.img
