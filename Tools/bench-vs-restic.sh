@@ -18,6 +18,10 @@
 #      memory took 5.2-5.9 s here against 1.4 s a moment after another had freed as much (kernel time 7 s
 #      against 0.7 s), and restic's 7.3-7.7 s against 3.5 s; whichever tool happened to restore first
 #      paid that. The first restores are reported too;
+#      Vaults and repositories stay until the end: on this file system, files created within minutes
+#      of deleting many others cost several times as much (README, "Measuring"), and Tresor creates a
+#      file per chunk where restic writes 16 MiB packs, so deleting a round's vault would slow the
+#      next round's Tresor backups and hardly restic's;
 #   3. Tresor's increment at 256 KiB and 4 MiB chunks; borg once; Tresor's peak memory on a 64 GiB
 #      sparse disk.
 # Figures go to WORKDIR/results.md and WORKDIR/results.json. Images, vaults and repositories (about
@@ -47,7 +51,7 @@ bin=$(swift build -c release --package-path "$here" --show-bin-path)
 work=${work:-$(mktemp -d /tmp/tresor-bench.XXXXXX)}
 mkdir -p "$work"
 cd "$work"
-rm -rf vault-* keys restic-repo borg-repo restore-* *.json results.md
+rm -rf vault-* keys restic-repo* borg-repo restore-* *.json results.md
 # The change cache lives with the run, so every run starts without one.
 export TRESOR_CACHE_DIR="$work/cache"
 rm -rf "$TRESOR_CACHE_DIR"
@@ -75,55 +79,57 @@ use() { rm -f disk.img; cp --reflink=auto --sparse=always "$1" disk.img; sync -f
 
 "$bin/tresor" keys create main --keystore keys >/dev/null
 
-# tresor_step STEP LABEL CHUNK SUFFIX: one step (initial, incremental, restore) into or from vault-LABEL;
-# SUFFIX ("#R" for round R, or empty) ends the names in results.json.
+# tresor_step STEP LABEL CHUNK SUFFIX: one step (initial, incremental, restore) into or from vault-LABEL
+# (vault-LABEL-R in round R); SUFFIX ("#R" for round R, or empty) ends the names in results.json.
 tresor_step() {
     local step=$1 label=$2 chunk=$3 suffix=$4
+    local vault="vault-$label${suffix:+-${suffix#\#}}"
     case $step in
         initial|incremental)
-            if [ "$step" = initial ]; then "$bin/tresor-vault" init "vault-$label" >/dev/null; use base.img; else use mutated.img; fi
-            measure "tresor-$label-$step$suffix" "$bin/tresor" backup --vault "vault-$label" --vm bench --disk disk.img --keystore keys --kek main --chunk-size "$chunk" --json
-            printf '  "tresor-%s-stored-%s%s": %s,\n' "$label" "${step/incremental/after}" "$suffix" "$(du -sb "vault-$label/store" | cut -f1)" >> "$results"
+            if [ "$step" = initial ]; then "$bin/tresor-vault" init "$vault" >/dev/null; use base.img; else use mutated.img; fi
+            measure "tresor-$label-$step$suffix" "$bin/tresor" backup --vault "$vault" --vm bench --disk disk.img --keystore keys --kek main --chunk-size "$chunk" --json
+            printf '  "tresor-%s-stored-%s%s": %s,\n' "$label" "${step/incremental/after}" "$suffix" "$(du -sb "$vault/store" | cut -f1)" >> "$results"
             ;;
         restore)
             # Timed as restic's restore is: the output left in the page cache (--no-sync), twice (see
             # "Restores run twice" above). Then once ending with fdatasync (the command's default, with
             # direct writes), reported beside them.
             rm -f restore-tresor.img
-            measure "tresor-$label-restore-first$suffix" "$bin/tresor-restore" disk --vault "vault-$label" --vm bench --disk 0 --output restore-tresor.img --keystore keys --kek main --json --no-sync
+            measure "tresor-$label-restore-first$suffix" "$bin/tresor-restore" disk --vault "$vault" --vm bench --disk 0 --output restore-tresor.img --keystore keys --kek main --json --no-sync
             cmp restore-tresor.img mutated.img >&2
             rm -f restore-tresor.img
-            measure "tresor-$label-restore$suffix" "$bin/tresor-restore" disk --vault "vault-$label" --vm bench --disk 0 --output restore-tresor.img --keystore keys --kek main --json --no-sync
+            measure "tresor-$label-restore$suffix" "$bin/tresor-restore" disk --vault "$vault" --vm bench --disk 0 --output restore-tresor.img --keystore keys --kek main --json --no-sync
             cmp restore-tresor.img mutated.img >&2
             rm -f restore-tresor.img
             sync
-            measure "tresor-$label-restore-synced$suffix" "$bin/tresor-restore" disk --vault "vault-$label" --vm bench --disk 0 --output restore-tresor.img --keystore keys --kek main --json
+            measure "tresor-$label-restore-synced$suffix" "$bin/tresor-restore" disk --vault "$vault" --vm bench --disk 0 --output restore-tresor.img --keystore keys --kek main --json
             cmp restore-tresor.img mutated.img >&2
             rm -f restore-tresor.img
             ;;
     esac
 }
 
-# restic_step STEP SUFFIX: the same step with restic (compression auto), repository restic-repo.
+# restic_step STEP SUFFIX: the same step with restic (compression auto), a repository per round.
 restic_step() {
     local step=$1 suffix=$2
+    local repo="restic-repo${suffix:+-${suffix#\#}}"
     case $step in
         initial)
-            rm -rf restic-repo && restic init --repo restic-repo >/dev/null 2>&1
+            restic init --repo "$repo" >/dev/null 2>&1
             use base.img
-            measure "restic-initial$suffix" restic backup --repo restic-repo disk.img
-            printf '  "restic-stored-initial%s": %s,\n' "$suffix" "$(du -sb restic-repo | cut -f1)" >> "$results"
+            measure "restic-initial$suffix" restic backup --repo "$repo" disk.img
+            printf '  "restic-stored-initial%s": %s,\n' "$suffix" "$(du -sb "$repo" | cut -f1)" >> "$results"
             ;;
         incremental)
             use mutated.img
-            measure "restic-incremental$suffix" restic backup --repo restic-repo disk.img
-            printf '  "restic-stored-after%s": %s,\n' "$suffix" "$(du -sb restic-repo | cut -f1)" >> "$results"
+            measure "restic-incremental$suffix" restic backup --repo "$repo" disk.img
+            printf '  "restic-stored-after%s": %s,\n' "$suffix" "$(du -sb "$repo" | cut -f1)" >> "$results"
             ;;
         restore)
             rm -rf restore-restic
-            measure "restic-restore-first$suffix" restic restore latest --repo restic-repo --target restore-restic
+            measure "restic-restore-first$suffix" restic restore latest --repo "$repo" --target restore-restic
             rm -rf restore-restic
-            measure "restic-restore$suffix" restic restore latest --repo restic-repo --target restore-restic
+            measure "restic-restore$suffix" restic restore latest --repo "$repo" --target restore-restic
             rm -rf restore-restic
             ;;
     esac
@@ -142,7 +148,6 @@ for r in $(seq "$rounds"); do
             restic_step "$step" "#$r"; tresor_step "$step" 1m 1MiB "#$r"
         fi
     done
-    rm -rf vault-1m restic-repo
 done
 
 echo "== Tresor, 256 KiB and 4 MiB chunks" >&2
@@ -150,7 +155,6 @@ for chunk in 256KiB:256k 4MiB:4m; do
     rm -rf "$TRESOR_CACHE_DIR"
     tresor_step initial "${chunk#*:}" "${chunk%:*}" ""
     tresor_step incremental "${chunk#*:}" "${chunk%:*}" ""
-    rm -rf "vault-${chunk#*:}"
 done
 
 if [ "$peers" = 1 ]; then
@@ -178,5 +182,5 @@ fi
 printf '  "end": true\n}\n' >> "$results"
 python3 "$here/Tools/bench-summary.py" "$work" | tee "$work/results.md"
 if [ "$keep" = 0 ]; then
-    rm -rf "$work"/*.img "$work"/vault-* "$work"/cache "$work"/restic-repo "$work"/borg-repo "$work"/restore-* "$work"/keys
+    rm -rf "$work"/*.img "$work"/vault-* "$work"/cache "$work"/restic-repo* "$work"/borg-repo "$work"/restore-* "$work"/keys
 fi
