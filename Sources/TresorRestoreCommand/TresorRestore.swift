@@ -47,7 +47,7 @@ extension TresorRestore {
         @Option(help: "raw (sparse), or vhd (fixed VHD, as Azure takes uploaded disks; files only).") var format = DiskImageFormat.raw
         @OptionGroup var keyOptions: KeyOptions
         @Flag(help: "Overwrite an existing output.") var force = false
-        @Flag(help: "Write through the page cache and do not end with fdatasync: faster, but the output may not be on disk yet when the command ends.") var noSync = false
+        @Flag(help: "Do not end with fdatasync (whatever went through the page cache may not be on disk yet).") var noSync = false
         @OptionGroup var pipeline: PipelineOptions
         @OptionGroup var outputOptions: OutputOptions
 

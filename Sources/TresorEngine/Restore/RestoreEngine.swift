@@ -40,9 +40,7 @@ public enum RestoreEngine {
         var opening: [RestoreTarget] = []
         do {
             for (disk, output) in zip(disks, outputs) {
-                // Direct writes only when the restore ends with fdatasync (RestoreTarget).
-                opening.append(try RestoreTarget(path: output.path, size: disk.size, force: force, trailer: try format.trailer(size: disk.size),
-                                                 directWrites: sync))
+                opening.append(try RestoreTarget(path: output.path, size: disk.size, force: force, trailer: try format.trailer(size: disk.size)))
             }
         } catch {
             for target in opening { target.discard() }

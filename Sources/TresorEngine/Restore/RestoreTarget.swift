@@ -10,11 +10,11 @@ import TresorCore
 /// device has its zero ranges zeroed, so no byte of what was there survives. A `trailer` (a VHD footer)
 /// follows the disk's bytes in a file.
 ///
-/// `directWrites` sends whole aligned chunks straight to the device. A restore that ends with fdatasync
-/// wants that: nothing is left to flush, and no page-cache pages are filled. A restore that leaves its
-/// output in the page cache (`--no-sync`) writes through it instead: the device then serves only the
-/// vault's reads, and the 2 GiB benchmark image restored in 1.43–1.48 s against 2.07–2.09 s with direct
-/// writes (docs/performance.md, run S).
+/// Whole aligned chunks go straight to the device (direct I/O), with or without a final fdatasync. Writing
+/// through the page cache was tried for `--no-sync` restores: a little faster while the machine's free
+/// memory was warm (1.43-1.48 s against 2.07-2.09 s for the 2 GiB benchmark image), but on virtual
+/// machines whose host takes freed memory back, the first 2 GiB of page cache cost 5-6 s and 7 s of kernel
+/// time (docs/performance.md, run T). Direct writes take about 2 s either way.
 final class RestoreTarget: Sendable {
     let path: String
     let isBlockDevice: Bool
@@ -23,7 +23,7 @@ final class RestoreTarget: Sendable {
     /// A second descriptor for direct writes of whole aligned chunks (-1 where direct I/O is not offered).
     private let directDescriptor: Int32
 
-    init(path: String, size: Int64, force: Bool, trailer: [UInt8] = [], directWrites: Bool) throws {
+    init(path: String, size: Int64, force: Bool, trailer: [UInt8] = []) throws {
         var st = stat()
         let exists = stat(path, &st) == 0
         if exists && !force {
@@ -64,7 +64,7 @@ final class RestoreTarget: Sendable {
         self.isBlockDevice = isBlockDevice
         self.createdHere = !exists
         self.descriptor = fd
-        self.directDescriptor = directWrites ? tresor_open_direct(path, O_WRONLY | O_CLOEXEC, 0) : -1
+        self.directDescriptor = tresor_open_direct(path, O_WRONLY | O_CLOEXEC, 0)
     }
 
     deinit {
@@ -72,9 +72,9 @@ final class RestoreTarget: Sendable {
         close(self.descriptor)
     }
 
-    /// Writes a restored chunk. With direct writes, whole aligned chunks from an aligned buffer go straight
-    /// to the device (no page-cache pages to fill; see DirectoryObjectStore.put); the rest, and everything
-    /// without direct writes, goes through the page cache.
+    /// Writes a restored chunk. Whole aligned chunks from an aligned buffer go straight to the device
+    /// (direct I/O: no page-cache pages to fill; see DirectoryObjectStore.put), the rest through the
+    /// page cache.
     func writeChunk(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
         let alignment = POSIX.directIOAlignment
         if self.directDescriptor >= 0, bytes.count % alignment == 0, offset % Int64(alignment) == 0,
