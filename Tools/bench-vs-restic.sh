@@ -3,12 +3,13 @@
 #
 #   Tools/bench-vs-restic.sh [-s SIZE] [-w WORKDIR] [-r ROUNDS] [--no-peers] [--no-large] [--keep]
 #
-# Steps, each timed with /usr/bin/time (wall, CPU, peak RSS), inputs and outputs left in the page cache:
+# Steps, each timed with /usr/bin/time (wall, CPU, peak RSS), inputs read from the page cache:
 #   1. generate SIZE (default 2G) with tresor-diskgen (a third zero, a third ~3:1 text, a third random);
 #   2. ROUNDS rounds (default 4) of Tresor (1 MiB chunks) and restic side by side, each round with a fresh
 #      vault and repository: initial backup, incremental backup after 1 % of scattered 4-64 KiB writes,
-#      full restore with the output left in the page cache as restic leaves it (Tresor: --no-sync), and
-#      Tresor's default restore, which ends with fdatasync, beside it. Each step runs for both tools back
+#      full restore (restic leaves its output in the page cache; Tresor is timed with --no-sync, which
+#      writes directly and skips only the final fdatasync), and Tresor's default restore, which ends
+#      with fdatasync, beside it. Each step runs for both tools back
 #      to back, Tresor first in odd rounds and restic first in even ones: this machine's speed swings by
 #      a quarter between minutes, so a ratio is only fair between runs seconds apart, and the medians of
 #      the rounds are the headline. Restores run twice for each tool, the second one right after the first one's output was deleted,
@@ -91,9 +92,8 @@ tresor_step() {
             printf '  "tresor-%s-stored-%s%s": %s,\n' "$label" "${step/incremental/after}" "$suffix" "$(du -sb "$vault/store" | cut -f1)" >> "$results"
             ;;
         restore)
-            # Timed as restic's restore is: the output left in the page cache (--no-sync), twice (see
-            # "Restores run twice" above). Then once ending with fdatasync (the command's default, with
-            # direct writes), reported beside them.
+            # Timed as restic's restore is, without a final fdatasync (--no-sync), twice (see "Restores
+            # run twice" above). Then once ending with fdatasync (the default), reported beside them.
             rm -f restore-tresor.img
             measure "tresor-$label-restore-first$suffix" "$bin/tresor-restore" disk --vault "$vault" --vm bench --disk 0 --output restore-tresor.img --keystore keys --kek main --json --no-sync
             cmp restore-tresor.img mutated.img >&2
