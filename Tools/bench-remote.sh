@@ -100,8 +100,8 @@ round() {
             case $step in
                 initial) use base.img; timed "$kind-$step-$r" backup "$target" "bench-$r" ;;
                 incremental) use mutated.img; timed "$kind-$step-$r" backup "$target" "bench-$r" ;;
-                # The previous output is deleted before the clock starts: this file system discards freed
-                # blocks at its next journal commit, and 2 GiB of them slowed the restore that paid for it.
+                # The previous output is deleted before the clock starts: deleting 2 GiB took 0.37 s here
+                # (ext4 mounted with discard), which the second restore of a round used to pay.
                 restore) rm -f restored.img; sync; timed "$kind-$step-$r" restore "$target" "bench-$r"; cmp restored.img mutated.img ;;
             esac
         done

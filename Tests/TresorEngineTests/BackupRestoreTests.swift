@@ -18,7 +18,7 @@ struct BackupRestoreTests {
         #expect(result.chunksNew > 0 && result.chunksZero > 0)
         #expect(TestImages.equal(try t.restore(result.recoveryPoint, disk: 0, keys: keys), disk0))
         #expect(TestImages.equal(try t.restore(result.recoveryPoint, disk: 1, keys: keys), disk1))
-        // Ending with fdatasync, whole chunks are written directly instead of through the page cache.
+        // The same restore ending with fdatasync.
         #expect(TestImages.equal(try t.restore(result.recoveryPoint, disk: 0, keys: keys, sync: true), disk0))
         #expect(TestImages.equal(try t.restore(result.recoveryPoint, disk: 1, keys: keys, sync: true), disk1))
     }
@@ -67,7 +67,7 @@ struct BackupRestoreTests {
         #expect(result.chunksReused == nonZero)
     }
 
-    /// With and without `sync` (direct writes of whole chunks, or writes through the page cache).
+    /// With and without the final fdatasync.
     @Test(arguments: [false, true])
     func restoreRefusesAnExistingTargetUnlessForcedAndLeavesNoStaleBytes(sync: Bool) throws {
         let t = try TestVault()

@@ -69,8 +69,8 @@ public final class TestVault: Sendable {
         return try BackupEngine.run(request, vault: vault ?? self.vault, keys: keys, now: 1_700_000_000_000)
     }
 
-    /// Restores disk `position` of `recoveryPoint` to a new file and returns its path. Without `sync` the
-    /// output goes through the page cache; with it, whole chunks are written directly and fdatasync ends it.
+    /// Restores disk `position` of `recoveryPoint` to a new file and returns its path; `sync` ends the
+    /// restore with fdatasync.
     public func restore(_ recoveryPoint: String, disk position: Int = 0, keys: KeyRing, vault: Vault? = nil,
                         to name: String? = nil, force: Bool = false, sync: Bool = false) throws -> String {
         let path = self.directory.file(name ?? "restored-\(recoveryPoint.prefix(8))-\(position)-\(UUID().uuidString.prefix(4)).img")
