@@ -88,6 +88,26 @@ struct BackupRestoreTests {
         #expect(TestImages.equal(target, disk))
     }
 
+    /// A restore skips the all-zero 4 KiB blocks inside data chunks; over a forced target full of 0xff,
+    /// they must still read back as zeros (first, inner and last blocks of a chunk, and a short tail).
+    @Test func zeroBlocksInsideDataChunksReadBackAsZerosOverAForcedTarget() throws {
+        let t = try TestVault()
+        let keys = try t.makeKEK("main")
+        let disk = t.directory.file("d.img")
+        var bytes = [UInt8](repeating: 0, count: 2 << 20 + 5000)
+        for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i % 251 + 1) }
+        let block = 4096
+        for zeroBlock in [0, 7, 8, 255, 256 + 100] { bytes.replaceSubrange(zeroBlock * block..<(zeroBlock + 1) * block, with: repeatElement(0, count: block)) }
+        bytes.replaceSubrange((2 << 20)..<(2 << 20 + 4096), with: repeatElement(0, count: 4096))
+        try Data(bytes).write(to: URL(fileURLWithPath: disk))
+        let result = try t.backup([disk], keys: keys)
+        #expect(result.chunksZero == 0)
+        let target = t.directory.file("target.img")
+        try Data([UInt8](repeating: 0xff, count: 4 << 20)).write(to: URL(fileURLWithPath: target))
+        _ = try t.restore(result.recoveryPoint, keys: keys, to: "target.img", force: true)
+        #expect(TestImages.equal(target, disk))
+    }
+
     @Test func restoredZeroChunksAreHoles() throws {
         let t = try TestVault()
         let keys = try t.makeKEK("main")
