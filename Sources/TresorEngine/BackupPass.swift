@@ -293,16 +293,20 @@ final class BackupPass: Sendable {
                 }
                 self.table.set(disk: item.disk, index: item.index, id)
                 let waiting = Pending(slot: slot, length: length, id: id, disk: item.disk, index: item.index, record: record)
+                // Content stored already (in the previous point) or being stored by another worker: its
+                // record names the chunk itself as the base a later delta may be built over. Whether the
+                // vault holds that chunk whole is asked when a delta is built (flush), so a chunk stored
+                // as a delta is never taken for a base.
                 if self.previous.ids.contains(id) {
                     local.stats.chunksReused += 1
                     local.reusedPrevious = true
-                    finishRecord(waiting, base: nil)
+                    finishRecord(waiting, base: id)
                     continue
                 }
                 if !self.claimed.withLock({ $0.insert(id).inserted }) {
                     // Another worker asks about (and uploads) this content in this backup; it records the key.
                     local.stats.chunksReused += 1
-                    finishRecord(waiting, base: nil)
+                    finishRecord(waiting, base: id)
                     continue
                 }
                 local.times.lookup += clock.lap()

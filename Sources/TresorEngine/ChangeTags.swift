@@ -124,9 +124,9 @@ final class ChangeTagWorker {
         self.tagUnder(nonce: UnsafeRawBufferPointer(nonce), position: index, chunk, into: UnsafeMutableRawBufferPointer(rebasing: record[self.layout.tags]))
     }
 
-    /// Finishes the record begun in `slot` and writes it at (disk, index): `base` is the whole chunk in
-    /// the vault the content relates to (itself when it is stored whole), with `bitmap` the blocks in which
-    /// it differs; nil when that is not known.
+    /// Finishes the record begun in `slot` and writes it at (disk, index): `base` is the chunk the content
+    /// relates to (itself unless it was stored as a delta), with `bitmap` the blocks in which it differs;
+    /// nil when that is not known. A delta is built over a base only once the vault says it holds it whole.
     func finish(slot: Int, disk: Int, index: Int, base: ChunkID?, bitmap: UnsafeRawBufferPointer? = nil) {
         guard let file = self.tags.file(disk: disk) else { return }
         let record = self.record(slot)

@@ -168,6 +168,26 @@ struct ChangeCacheTests {
         #expect(try Verifier.run(vault: t.vault, keys: keys, mode: .all).ok)
     }
 
+    /// After the cache is lost, the backup that rebuilds it records the chunks it matched in the previous
+    /// point as bases, so the next one builds deltas from the block tags again. A write-only client
+    /// builds deltas in no other way.
+    @Test func aRebuiltCacheOffersTheChunksOfThePreviousPointAsBases() throws {
+        let t = try TestVault()
+        let operatorKeys = try t.makeKEK("main", type: .x25519)
+        let client = try t.writeOnlyClient(of: "main")
+        let cache = t.directory.file("cache")
+        let disk = try t.image("d.img", size: 4 << 20, seed: 48)
+        _ = try t.backup([disk], keys: client, changeCache: cache)
+        try FileManager.default.removeItem(atPath: cache)
+        let rebuilt = try t.backup([disk], keys: client, changeCache: cache)
+        #expect(rebuilt.chunksNew == 0 && rebuilt.chunksIDFromCache == 0)
+        try TestImages.scribble(disk, blocks: 2, seed: 49)
+        let next = try t.backup([disk], keys: client, changeCache: cache)
+        #expect(next.chunksNew >= 1)
+        #expect(next.chunksDelta == next.chunksNew && next.chunksDeltaFromCache == next.chunksDelta)
+        #expect(TestImages.equal(try t.restore(next.recoveryPoint, keys: operatorKeys), disk))
+    }
+
     /// A write-only client cannot read a base, yet stores changed chunks as deltas from its block tags;
     /// the operator's key restores them, the client's does not.
     @Test func aWriteOnlyClientStoresDeltasFromItsBlockTags() throws {
