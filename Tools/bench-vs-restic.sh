@@ -9,20 +9,20 @@
 #      vault and repository: initial backup, incremental backup after 1 % of scattered 4-64 KiB writes,
 #      full restore (restic leaves its output in the page cache; Tresor is timed with --no-sync, which
 #      writes directly and skips only the final fdatasync), and Tresor's default restore, which ends
-#      with fdatasync, beside it. Each step runs for both tools back
-#      to back, Tresor first in odd rounds and restic first in even ones: this machine's speed swings by
-#      a quarter between minutes, so a ratio is only fair between runs seconds apart, and the medians of
-#      the rounds are the headline. Restores run twice for each tool, the second one right after the first one's output was deleted,
-#      and the second is the headline. This machine's memory is lent by its host: pages the guest frees
-#      are handed back (virtio-balloon free page reporting, after about 2 s), and the first write into
-#      them stalls while the host backs them again. A restore that fills 2 GiB of page cache from such
-#      memory took 5.2-5.9 s here against 1.4 s a moment after another had freed as much (kernel time 7 s
-#      against 0.7 s), and restic's 7.3-7.7 s against 3.5 s; whichever tool happened to restore first
-#      paid that. The first restores are reported too;
-#      Vaults and repositories stay until the end: on this file system, files created within minutes
-#      of deleting many others cost several times as much (README, "Measuring"), and Tresor creates a
-#      file per chunk where restic writes 16 MiB packs, so deleting a round's vault would slow the
-#      next round's Tresor backups and hardly restic's;
+#      with fdatasync, beside restic's restore followed by `sync --data` of its output. Each step runs
+#      for both tools back to back, Tresor first in odd rounds and restic first in even ones: this
+#      machine's speed swings by a quarter between minutes, so a ratio is only fair between runs seconds
+#      apart, and the medians of the rounds are the headline. Restores run twice for each tool, the
+#      second one right after the first one's output was deleted, and the second is the headline. This
+#      machine's memory is lent by its host: pages the guest frees are handed back (virtio-balloon free
+#      page reporting, after about 2 s), and the first write into them stalls while the host backs them
+#      again. A restore that fills 2 GiB of page cache from such memory took 5.2-5.9 s here against 1.4 s
+#      a moment after another had freed as much (kernel time 7 s against 0.7 s), and restic's 7.3-7.7 s
+#      against 3.5 s; whichever tool happened to restore first paid that. The first restores are
+#      reported too. Vaults and repositories stay until the end: on this file system, files created
+#      within minutes of deleting many others cost several times as much (README, "Measuring"), and
+#      Tresor creates a file per chunk where restic writes 16 MiB packs, so deleting a round's vault
+#      would slow the next round's Tresor backups and hardly restic's;
 #   3. Tresor's increment at 256 KiB and 4 MiB chunks; borg once; Tresor's peak memory on a 64 GiB
 #      sparse disk.
 # Figures go to WORKDIR/results.md and WORKDIR/results.json. Images, vaults and repositories (about
@@ -130,6 +130,8 @@ restic_step() {
             measure "restic-restore-first$suffix" restic restore latest --repo "$repo" --target restore-restic
             rm -rf restore-restic
             measure "restic-restore$suffix" restic restore latest --repo "$repo" --target restore-restic
+            # Its output on disk, as Tresor's default restore ends: fdatasync of the restored file.
+            measure "restic-restore-flush$suffix" sync --data "$(find restore-restic -type f -name disk.img | head -n 1)"
             rm -rf restore-restic
             ;;
     esac
