@@ -13,6 +13,19 @@ struct ChangeCacheTests {
         try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".tcc") }.sorted()
     }
 
+    /// A vault with an X25519 operator KEK, a write-only client of it, and a 4 MiB disk the client has
+    /// backed up once with a change cache.
+    func writeOnlyClientAfterOneBackup(seed: UInt64) throws
+        -> (vault: TestVault, operatorKeys: KeyRing, client: KeyRing, cache: String, disk: String) {
+        let t = try TestVault()
+        let operatorKeys = try t.makeKEK("main", type: .x25519)
+        let client = try t.writeOnlyClient(of: "main")
+        let cache = t.directory.file("cache")
+        let disk = try t.image("d.img", size: 4 << 20, seed: seed)
+        _ = try t.backup([disk], keys: client, changeCache: cache)
+        return (t, operatorKeys, client, cache, disk)
+    }
+
     @Test func unchangedChunksTakeTheirIDsFromTheCacheAndEveryPointRestores() throws {
         let t = try TestVault()
         let keys = try t.makeKEK("main")
@@ -172,12 +185,7 @@ struct ChangeCacheTests {
     /// point as bases, so the next one builds deltas from the block tags again. A write-only client
     /// builds deltas in no other way.
     @Test func aRebuiltCacheOffersTheChunksOfThePreviousPointAsBases() throws {
-        let t = try TestVault()
-        let operatorKeys = try t.makeKEK("main", type: .x25519)
-        let client = try t.writeOnlyClient(of: "main")
-        let cache = t.directory.file("cache")
-        let disk = try t.image("d.img", size: 4 << 20, seed: 48)
-        _ = try t.backup([disk], keys: client, changeCache: cache)
+        let (t, operatorKeys, client, cache, disk) = try self.writeOnlyClientAfterOneBackup(seed: 48)
         try FileManager.default.removeItem(atPath: cache)
         let rebuilt = try t.backup([disk], keys: client, changeCache: cache)
         #expect(rebuilt.chunksNew == 0 && rebuilt.chunksIDFromCache == 0)
@@ -191,12 +199,7 @@ struct ChangeCacheTests {
     /// A write-only client cannot read a base, yet stores changed chunks as deltas from its block tags;
     /// the operator's key restores them, the client's does not.
     @Test func aWriteOnlyClientStoresDeltasFromItsBlockTags() throws {
-        let t = try TestVault()
-        let operatorKeys = try t.makeKEK("main", type: .x25519)
-        let client = try t.writeOnlyClient(of: "main")
-        let cache = t.directory.file("cache")
-        let disk = try t.image("d.img", size: 4 << 20, seed: 46)
-        _ = try t.backup([disk], keys: client, changeCache: cache)
+        let (t, operatorKeys, client, cache, disk) = try self.writeOnlyClientAfterOneBackup(seed: 46)
         try TestImages.scribble(disk, blocks: 2, seed: 47)
         let second = try t.backup([disk], keys: client, changeCache: cache)
         #expect(second.chunksDelta >= 1 && second.chunksDeltaFromCache == second.chunksDelta)
