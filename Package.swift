@@ -160,7 +160,7 @@ let package = Package(
         .testTarget(name: "TresorFileSystemsTests", dependencies: ["TresorFileSystems", "TresorCore", "TresorTestSupport"],
                     swiftSettings: strict),
         // Runs the built programs as subprocesses: exit codes, --json, SIGKILL mid-backup, a full disk.
-        .testTarget(name: "TresorEndToEndTests", dependencies: ["TresorTestSupport", "TresorChunkStore", "TresorCore"],
+        .testTarget(name: "TresorEndToEndTests", dependencies: ["TresorTestSupport", "TresorChunkStore", "TresorCore", "TresorRemote"],
                     swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

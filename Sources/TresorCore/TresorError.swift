@@ -28,6 +28,9 @@ public struct TresorError: Error, Sendable, CustomStringConvertible {
         public static let forbidden = Code("auth.forbidden")
         public static let requestInvalid = Code("request.invalid")
         public static let requestTooLarge = Code("request.too_large")
+        /// The server serves no such method and path: a vault address with a path, or a client newer than
+        /// the vault. Never a missing object, though both answer 404.
+        public static let unknownRoute = Code("request.unknown_route")
         public static let unreachable = Code("network.unreachable")
         public static let tlsFailed = Code("network.tls_failed")
         public static let serverError = Code("server.error")

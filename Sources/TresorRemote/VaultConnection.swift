@@ -150,7 +150,8 @@ public final class VaultConnection: Sendable {
                 continue
             }
             let bytes = response.body ?? ByteBuffer()
-            if (200..<300).contains(status) || (status == 404 && allowNotFound) {
+            // A route the server does not serve also answers 404; only an absent object may be allowed.
+            if (200..<300).contains(status) || (status == 404 && allowNotFound && !Self.isUnknownRoute(response.headers)) {
                 if target != nil && (200..<300).contains(status) {
                     guard let received else {
                         throw TresorError(.corruptObject, "the vault sent more for \(path) than any object of its kind holds")
@@ -159,15 +160,23 @@ public final class VaultConnection: Sendable {
                 }
                 return Reply(status: status, body: bytes, headers: response.headers)
             }
-            throw Self.error(status: status, body: bytes)
+            throw Self.error(status: status, headers: response.headers, body: bytes)
         }
         throw TresorError(.unreachable, "the vault at \(self.baseURL) did not answer \(method) \(path) after \(Self.attempts) attempts (\(lastFailure))",
                           action: "check that 'tresor-vault serve' runs there and the network between")
     }
 
-    private static func error(status: Int, body: ByteBuffer) -> TresorError {
+    /// The server names the code in a header too, as HEAD answers carry no body.
+    private static func isUnknownRoute(_ headers: HTTPHeaders) -> Bool {
+        headers.first(name: "x-tresor-error") == TresorError.Code.unknownRoute.rawValue
+    }
+
+    private static func error(status: Int, headers: HTTPHeaders, body: ByteBuffer) -> TresorError {
         if let envelope = try? JSON.decode(ErrorEnvelope.self, from: Array(body.readableBytesView), what: "error") {
             return envelope.tresorError
+        }
+        if let code = headers.first(name: "x-tresor-error") {
+            return TresorError(TresorError.Code(code), "the vault answered HTTP \(status) (\(code))")
         }
         return TresorError(.serverError, "the vault answered HTTP \(status) without an explanation")
     }

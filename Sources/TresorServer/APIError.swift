@@ -13,7 +13,7 @@ public struct APIError: HTTPResponseError, Sendable {
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let body = try JSON.encode(ErrorEnvelope(self.error))
-        return Response(status: self.status, headers: [.contentType: "application/json"],
+        return Response(status: self.status, headers: [.contentType: "application/json", .tresorErrorCode: self.error.code.rawValue],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 
@@ -22,7 +22,7 @@ public struct APIError: HTTPResponseError, Sendable {
         switch code {
         case .missingToken, .invalidToken: .unauthorized
         case .forbidden, .writeOnlyClient: .forbidden
-        case .notFound, .sessionNotFound, .policyNotFound, .jobNotFound, .vmNotReported: .notFound
+        case .notFound, .unknownRoute, .sessionNotFound, .policyNotFound, .jobNotFound, .vmNotReported: .notFound
         case .operationInProgress, .commitRejected, .missingObject, .vaultBusy, .lastKeyWrap, .policyExists, .jobNotCancellable,
              .agentNotRunning: .conflict
         case .onDemandLimit: .tooManyRequests
@@ -47,7 +47,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPError {
             switch error.status {
             case .contentTooLarge: throw APIError(TresorError(.requestTooLarge, "the request body is larger than \(ServerLimits.maximumBody) bytes"))
-            case .notFound: throw APIError(TresorError(.notFound, "no such route: \(request.method) \(request.uri.path)"))
+            case .notFound:
+                throw APIError(TresorError(.unknownRoute, "the vault serves no route \(request.method) \(request.uri.path)",
+                                           action: "give the vault as http(s)://HOST:PORT without a path, with a client of the vault's Tresor version"))
             case .methodNotAllowed: throw APIError(TresorError(.requestInvalid, "\(request.method) is not allowed on \(request.uri.path)"))
             default: throw APIError(TresorError(.requestInvalid, error.body ?? "the request is malformed"))
             }

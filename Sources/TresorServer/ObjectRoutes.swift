@@ -76,4 +76,6 @@ extension HTTPField.Name {
     static let tresorCRC32C = HTTPField.Name("x-tresor-crc32c")!
     /// On an agent's empty poll: a discovery waits for this agent's report.
     static let tresorReportRequested = HTTPField.Name("x-tresor-report-requested")!
+    /// Every error answer's code, also where no body is sent (HEAD).
+    static let tresorErrorCode = HTTPField.Name("x-tresor-error")!
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TresorCore
+import TresorRemote
 import TresorTestSupport
 
 /// A real `tresor-vault serve` on loopback, used by the real programs and by curl for what they never send.
@@ -580,6 +581,37 @@ struct ServerTests {
         // Nothing of it reached the store.
         let chunks = try FileManager.default.subpathsOfDirectory(atPath: setup.dir.file("vault/store")).filter { $0.contains("/chunks/") }
         #expect(chunks.allSatisfy { !$0.hasSuffix(chunkID) })
+        #expect(server.stop() == 0)
+    }
+
+    /// A vault address with a path (or a client newer than its vault) reaches routes the server does not
+    /// serve. Both that and an absent object answer 404; the client must tell them apart.
+    @Test func aRouteTheServerDoesNotServeIsNamedAndNeverTakenForAMissingObject() throws {
+        let setup = try Setup(passphrase: self.passphrase)
+        let server = try ServedVault(directory: setup.dir.file("vault"))
+        let admin = setup.tokens["admin"]!
+        let unknown = try RawHTTP.call("GET", server.url + "/v1/no-such-route", token: admin, directory: setup.dir.path)
+        #expect(unknown.status == 404 && unknown.body.contains("request.unknown_route"), "\(unknown)")
+        let absent = try RawHTTP.call("GET", server.url + "/v1/objects/manifests/none.manifest", token: admin, directory: setup.dir.path)
+        #expect(absent.status == 404 && !absent.body.contains("request.unknown_route"), "\(absent)")
+
+        let listed = try setup.run("tresor", ["list", "--vault", server.url + "/tresor"], token: admin)
+        #expect(listed.status == 1 && listed.stderr.contains("error[request.unknown_route]") && listed.stderr.contains("without a path"),
+                "\(listed.stderr)")
+
+        // The object store's reads allow a 404 for an absent object, and only for that.
+        let backedUp = try self.backup(setup, server.url, token: admin)
+        #expect(backedUp.status == 0, "\(backedUp.stderr)")
+        let manifest = try #require(try RemoteObjectStore(connection: VaultConnection(url: server.url, token: admin)).list(folder: "manifests").first)
+        let misplaced = RemoteObjectStore(connection: try VaultConnection(url: server.url + "/tresor", token: admin))
+        for read in [{ _ = try misplaced.get(manifest) }, { _ = try misplaced.size(of: manifest) }] {
+            #expect { try read() } throws: { ($0 as? TresorError)?.code == .unknownRoute }
+        }
+        let store = RemoteObjectStore(connection: try VaultConnection(url: server.url, token: admin))
+        #expect(try store.size(of: manifest) != nil)
+        let gone = try #require(ObjectKey(listedPath: "manifests/none.manifest"))
+        #expect(try store.size(of: gone) == nil)
+        #expect { _ = try store.get(gone) } throws: { ($0 as? TresorError)?.code == .missingObject }
         #expect(server.stop() == 0)
     }
 
