@@ -10,11 +10,12 @@ extension Tresor {
         static let configuration = CommandConfiguration(
             abstract: "Run the agent of a host: report its VMs to the vault and run the backup jobs queued for them.",
             discussion: """
-                The token (role agent, made with `tresor-vault token create DIR --role agent --host NAME`) comes
-                from TRESOR_TOKEN or --token-file. The configuration file names the host, a write-only key
+                The token (role agent, made with `tresor-vault token create DIR --role agent --host NAME`) comes \
+                from TRESOR_TOKEN or --token-file. The configuration file names the host, a write-only key \
                 store, the VMs and their disks (docs/jobs.md). Stops on SIGTERM or SIGINT after the running job.
 
-                Example: tresor agent --vault https://vault:8443 --config /etc/tresor/agent.json
+                Example: tresor agent --vault https://vault:8443 \\
+                    --config /etc/tresor/agent.json
                 """)
 
         @OptionGroup var vaultOptions: VaultOptions

@@ -12,14 +12,14 @@ extension Tresor {
         static let configuration = CommandConfiguration(
             abstract: "Back up a VM's disks (raw images or block devices) into a vault.",
             discussion: """
-                Prints the new recovery point's ID. Only chunks the VM's key domain lacks are compressed,
-                encrypted and stored. Without --snapshot-directory the disks are read as they are now and the
-                recovery point records consistency "not-snapshotted". With it, disk files on XFS or btrfs are
-                reflink-copied there first (crash-consistent), the copies are kept for --snapshot-keep-days,
+                Prints the new recovery point's ID. Only chunks the VM's key domain lacks are compressed, \
+                encrypted and stored. Without --snapshot-directory the disks are read as they are now and the \
+                recovery point records consistency "not-snapshotted". With it, disk files on XFS or btrfs are \
+                reflink-copied there first (crash-consistent), the copies are kept for --snapshot-keep-days, \
                 and the next backup reads only the blocks written since (docs/snapshots.md).
 
-                Example: tresor backup --vault /srv/vault --vm web1 --disk /var/lib/vms/web1.img \\
-                             --keystore ~/.tresor --kek main
+                Example: tresor backup --vault /srv/vault --vm web1 \\
+                    --disk /var/lib/vms/web1.img --keystore ~/.tresor --kek main
                 """)
 
         @OptionGroup var vaultOptions: VaultOptions

@@ -10,10 +10,11 @@ extension Tresor {
             commandName: "backup-now",
             abstract: "Queue an on-demand backup of a VM for its host's agent, with its own retention.",
             discussion: """
-                Prints the job's ID. The recovery point is kept --keep-days days (default 30) whatever the VM's
+                Prints the job's ID. The recovery point is kept --keep-days days (default 30) whatever the VM's \
                 policy says. Three on-demand backups per VM per UTC day, nine attempts per 24 hours.
 
-                Example: tresor backup-now --vault https://vault:8443 --vm web1 --keep-days 90 --wait
+                Example: tresor backup-now --vault https://vault:8443 --vm web1 \\
+                    --keep-days 90 --wait
                 """)
 
         @OptionGroup var vaultOptions: VaultOptions

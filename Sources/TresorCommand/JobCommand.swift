@@ -15,7 +15,7 @@ extension Tresor.Job {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List jobs, oldest first: ID, kind, status, VM, host, created, bytes done.",
-            discussion: "Example: tresor job list --vault https://vault:8443 --status failed --since 24h")
+            discussion: "Example: tresor job list --vault https://vault:8443 \\\n    --status failed --since 24h")
 
         @OptionGroup var vaultOptions: VaultOptions
         @Option(help: "Only jobs of this kind (backup).") var kind: String?

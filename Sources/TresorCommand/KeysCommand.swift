@@ -100,8 +100,8 @@ extension Tresor.Keys {
         static let configuration = CommandConfiguration(
             abstract: "Add an x25519 recovery KEK: every key wrapped under --kek gets a wrap for it, now and in future backups.",
             discussion: """
-                The recovery KEK lives in its own key store (kept offline). Its passphrase (TRESOR_RECOVERY_PASSPHRASE)
-                is needed once, to pin this operator's verify key in it, so restores with the recovery KEK alone can
+                The recovery KEK lives in its own key store (kept offline). Its passphrase (TRESOR_RECOVERY_PASSPHRASE) \
+                is needed once, to pin this operator's verify key in it, so restores with the recovery KEK alone can \
                 check signatures. Re-export write-only clients afterwards so they wrap for it too.
                 """)
 
@@ -140,9 +140,9 @@ extension Tresor.Keys {
         static let configuration = CommandConfiguration(
             abstract: "Rotate a KEK (rewrap every data key, delete the old wraps; no chunk is rewritten), or with --bek start a new data key.",
             discussion: """
-                KEK rotation replaces the KEK's secret under the same name and passphrase. An interrupted rotation is
-                finished by running the command again. After rotating an x25519 KEK, re-export write-only clients.
-                --bek --vm NAME: new data for the VM goes under a fresh data key; the ID key stays, so deduplication
+                KEK rotation replaces the KEK's secret under the same name and passphrase. An interrupted rotation is \
+                finished by running the command again. After rotating an x25519 KEK, re-export write-only clients. \
+                --bek --vm NAME: new data for the VM goes under a fresh data key; the ID key stays, so deduplication \
                 continues.
                 """)
 

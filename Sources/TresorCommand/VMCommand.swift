@@ -67,7 +67,8 @@ extension Tresor {
                     On a served vault, one job per VM, idempotent; a VM refused (unknown, ambiguous, no such policy) \
                     fails its own job. Exits non-zero when any VM failed.
 
-                    Example: tresor vm protect --vault https://vault:8443 --vm web1 --vm db1 --policy gfs
+                    Example: tresor vm protect --vault https://vault:8443 \\
+                        --vm web1 --vm db1 --policy gfs
                     """)
             @OptionGroup var vaultOptions: VaultOptions
             @Option(name: .customLong("vm"), help: "A VM to protect (repeat for several).") var vms: [String]

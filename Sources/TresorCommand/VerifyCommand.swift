@@ -8,10 +8,10 @@ extension Tresor {
         static let configuration = CommandConfiguration(
             abstract: "Check a vault's structure and, optionally, decrypt and re-hash chunk data.",
             discussion: """
-                Checks every recovery point's signature, keys and index pages, that every chunk they use exists,
-                and each VM's chain of recovery points. --read-data also decrypts every chunk and recomputes its
-                keyed ID; --read-data-subset N% does so for a random N% of chunks. Missing or altered chunks are
-                reported with the recovery points and disks they break and are marked bad, so the next backup
+                Checks every recovery point's signature, keys and index pages, that every chunk they use exists, \
+                and each VM's chain of recovery points. --read-data also decrypts every chunk and recomputes its \
+                keyed ID; --read-data-subset N% does so for a random N% of chunks. Missing or altered chunks are \
+                reported with the recovery points and disks they break and are marked bad, so the next backup \
                 stores their data again. Exits 2 when damage was found.
                 """)
 

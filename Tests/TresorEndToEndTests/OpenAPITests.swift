@@ -3,7 +3,7 @@ import Testing
 import TresorTestSupport
 
 /// docs/openapi.json against the server: the same routes, and each documented operation answered by the
-/// running server (401 without a token, not "no such route").
+/// running server (401 without a token, not `request.unknown_route`).
 struct OpenAPITests {
     static let document = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("docs/openapi.json")
