@@ -33,8 +33,13 @@ public struct VaultOptions: ParsableArguments {
     /// The token, from --token-file or TRESOR_TOKEN; never from a flag holding the secret itself.
     public func token() throws -> String {
         if let path = self.tokenFile {
-            let text = String(decoding: try AtomicFile.read(path), as: UTF8.self)
-            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let bytes: [UInt8]
+            do { bytes = try AtomicFile.read(path) } catch let error as TresorError {
+                throw TresorError(.invalidArgument, "cannot read the token file \(path): \(error.message)")
+            }
+            let token = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty else { throw TresorError(.missingToken, "the token file \(path) is empty") }
+            return token
         }
         if let token = SystemInfo.environment("TRESOR_TOKEN"), !token.isEmpty { return token }
         throw TresorError(.missingToken, "a served vault needs a token", action: "set TRESOR_TOKEN or pass --token-file FILE")

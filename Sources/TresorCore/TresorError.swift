@@ -33,6 +33,8 @@ public struct TresorError: Error, Sendable, CustomStringConvertible {
         public static let unknownRoute = Code("request.unknown_route")
         public static let unreachable = Code("network.unreachable")
         public static let tlsFailed = Code("network.tls_failed")
+        /// The server cannot bind its address: in use, not this machine's, or a privileged port.
+        public static let listenFailed = Code("network.listen_failed")
         public static let serverError = Code("server.error")
         /// A policy of that name exists already (create) or does not (update, show).
         public static let policyExists = Code("policy.exists")

@@ -63,7 +63,13 @@ public enum VaultServer {
             services: [.init(service: app), .init(service: sweeper, successTerminationBehavior: .ignore),
                        .init(service: scheduler, successTerminationBehavior: .ignore)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let error as IOError where [EADDRINUSE, EADDRNOTAVAIL, EACCES].contains(error.errnoCode) {
+            try await pool.shutdownGracefully()
+            throw TresorError(.listenFailed, "cannot listen on \(settings.host):\(settings.port): \(String(cString: strerror(error.errnoCode)))",
+                              action: "choose another --listen address, or stop what listens there")
+        }
         try await pool.shutdownGracefully()
     }
 

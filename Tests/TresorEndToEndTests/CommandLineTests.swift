@@ -89,6 +89,12 @@ struct CommandLineTests {
             (["backup", "--vault", "vault", "--vm", "a", "--disk", "os.img", "--keystore", "keys", "--kek", "nope"], env, "keys.kek_not_found"),
             (["backup", "--vault", "vault", "--vm", "a", "--disk", "os.img", "--keystore", "keys", "--kek", "main"], [:], "keys.passphrase_required"),
             (["keys", "create", "r", "--keystore", "keys", "--type", "rsa"], env, "keys.unsupported_type"),
+            // VM and host names tell VMs apart in lists and jobs: none empty, padded or with a control character.
+            (["backup", "--vault", "vault", "--vm", "", "--disk", "os.img", "--keystore", "keys", "--kek", "main"], env, "usage.invalid_argument"),
+            (["backup", "--vault", "vault", "--vm", "web ", "--disk", "os.img", "--keystore", "keys", "--kek", "main"], env, "usage.invalid_argument"),
+            (["backup", "--vault", "vault", "--vm", "a", "--host", "h\n1", "--disk", "os.img", "--keystore", "keys", "--kek", "main"], env,
+             "usage.invalid_argument"),
+            (["list", "--vault", "http://127.0.0.1:1", "--token-file", "missing.token"], [:], "usage.invalid_argument"),
         ]
         for (arguments, environment, code) in cases {
             let run = try Programs.run("tresor", arguments, environment: environment, directory: dir.path)

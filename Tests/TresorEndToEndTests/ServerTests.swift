@@ -615,6 +615,17 @@ struct ServerTests {
         #expect(server.stop() == 0)
     }
 
+    @Test func anAddressInUseIsRefusedWithOneLine() throws {
+        let setup = try Setup(passphrase: self.passphrase)
+        let server = try ServedVault(directory: setup.dir.file("vault"))
+        #expect(try Programs.run("tresor-vault", ["init", "second"], directory: setup.dir.path).status == 0)
+        let address = server.url.replacingOccurrences(of: "http://", with: "")
+        let second = try Programs.run("tresor-vault", ["serve", "second", "--listen", address], directory: setup.dir.path)
+        #expect(second.status == 1 && second.stderr.hasPrefix("tresor-vault: error[network.listen_failed]: cannot listen on \(address)")
+                && second.stderr.split(separator: "\n").count == 1, "\(second.stderr)")
+        #expect(server.stop() == 0)
+    }
+
     @Test func aServerKilledAmidTwentyUploadsCommitsAllOrNothingPerBackupAndTheRerunsSucceed() throws {
         let setup = try Setup(passphrase: self.passphrase)
         let count = 20
