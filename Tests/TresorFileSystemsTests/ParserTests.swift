@@ -15,15 +15,16 @@ struct MemorySource: BlockSource {
 
 @Suite(.serialized, .enabled(if: GuestImages.available, "needs mkfs.ext4 and sfdisk (Tools/install-deps.sh)"))
 struct ParserTests {
-    /// One GPT and one MBR disk, shared by the tests of this suite.
-    static let images: (gpt: [UInt8], mbr: [UInt8], fs: [UInt8], dir: TemporaryDirectory) = {
+    /// One GPT and one MBR disk, shared by the tests of this suite, and the source of one file in them. Held
+    /// in memory: a static lives to the end of the process, so its directory would never be removed.
+    static let images: (gpt: [UInt8], mbr: [UInt8], fs: [UInt8], bigFile: [UInt8]) = {
         let dir = TemporaryDirectory()
         try! GuestImages.makeTree(dir.file("tree"))
         try! GuestImages.ext4(from: dir.file("tree"), to: dir.file("fs.img"), sizeMiB: 24)
         try! GuestImages.disk(dir.file("gpt.img"), fileSystem: dir.file("fs.img"), gpt: true)
         try! GuestImages.disk(dir.file("mbr.img"), fileSystem: dir.file("fs.img"), gpt: false)
         func bytes(_ name: String) -> [UInt8] { [UInt8](try! Data(contentsOf: URL(fileURLWithPath: dir.file(name)))) }
-        return (bytes("gpt.img"), bytes("mbr.img"), bytes("fs.img"), dir)
+        return (bytes("gpt.img"), bytes("mbr.img"), bytes("fs.img"), bytes("tree/home/alice/big.bin"))
     }()
 
     @Test func partitionTablesMadeBySfdiskAreReadExactly() throws {
@@ -72,7 +73,7 @@ struct ParserTests {
             let big = try Volume.find("/home/alice/big.bin", in: tree)
             var content = [UInt8](repeating: 0, count: Int(big.size))
             _ = try content.withUnsafeMutableBytes { try tree.read(big, into: $0, at: 0) }
-            #expect(Data(content) == (try Data(contentsOf: URL(fileURLWithPath: Self.images.dir.file("tree/home/alice/big.bin")))))
+            #expect(content == Self.images.bigFile)
             let leaf = "/deep/" + (1...40).map { "d\($0)" }.joined(separator: "/") + "/leaf.txt"
             #expect(try Volume.find(leaf, in: tree).size == 5)
             #expect(try Volume.find("/home/suid", in: tree).permissions == 0o4755)
