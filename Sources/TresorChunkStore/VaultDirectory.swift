@@ -15,6 +15,7 @@ public import TresorCore
 /// VAULT/catalog.sqlite      catalog (rebuildable)
 /// VAULT/store/...           objects (ObjectKey)
 /// VAULT/lock                flock(2): one writer at a time (readers take none yet)
+/// VAULT/serving.json        the server holding the lock, while one runs (ServingRecord)
 /// ```
 public struct VaultDirectory: Sendable {
     public let path: String
@@ -60,6 +61,10 @@ public struct VaultDirectory: Sendable {
         let fd = try POSIX.open(lockPath, O_RDWR | O_CREAT, 0o600)
         if flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0 {
             close(fd)
+            if let server = self.runningServer() {
+                throw TresorError(.vaultBusy, "the vault \(self.path) is served by tresor-vault (pid \(server.pid)) at \(server.url)",
+                                  action: "go through the server: --vault \(server.url) with a token (TRESOR_TOKEN or --token-file)")
+            }
             throw TresorError(.vaultBusy, "another operation is in progress for this vault (\(self.path))",
                               action: "wait for it to finish and try again")
         }

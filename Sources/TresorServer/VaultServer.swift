@@ -21,6 +21,7 @@ public enum VaultServer {
         // The server is the vault's writer while it runs: local writers get vault.busy, readers go on.
         let lock = try directory.lock(exclusive: true)
         defer { withExtendedLifetime(lock) {} }
+        defer { directory.removeServingRecord() }
         let store = try directory.openStore()
         _ = try store.removeTemporaryFiles()
         let vault = Vault(id: directory.config.vaultID, store: store, catalog: try SQLiteCatalog(path: directory.catalogPath))
@@ -53,7 +54,12 @@ public enum VaultServer {
             server: try settings.serverBuilder(),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tresor-vault",
                                  availableConnectionsDelegate: MaximumAvailableConnections(settings.maximumConnections)),
-            onServerRunning: { channel in onListening(channel.localAddress?.port ?? settings.port) },
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? settings.port
+                // Only a hint for local writers turned away (vault.busy): serving goes on without it.
+                try? directory.recordServing(url: "\(settings.tls == nil ? "http" : "https")://\(settings.host):\(port)")
+                onListening(port)
+            },
             logger: logger)
         let sweeper = SessionSweeper(state: state, idleLimit: settings.sessionIdleLimit, logger: logger)
         let scheduler = SchedulerService(state: state, scheduler: BackupScheduler(vault: vault, jobs: jobs),

@@ -39,7 +39,7 @@ struct ServerTests {
         }
     }
 
-    func backup(_ setup: Setup, _ url: String, vm: String = "web", token: String, extra: [String] = []) throws -> Programs.Result {
+    func backup(_ setup: Setup, _ url: String, vm: String = "web", token: String?, extra: [String] = []) throws -> Programs.Result {
         try setup.run("tresor", ["backup", "--vault", url, "--vm", vm, "--disk", "os.img", "--disk", "data.img",
                                  "--keystore", "keys", "--kek", "main", "--json"] + extra, token: token, passphrase: self.passphrase)
     }
@@ -613,6 +613,22 @@ struct ServerTests {
         #expect(try store.size(of: gone) == nil)
         #expect { _ = try store.get(gone) } throws: { ($0 as? TresorError)?.code == .missingObject }
         #expect(server.stop() == 0)
+    }
+
+    @Test func aLocalWriterTurnedAwayByTheServerIsToldItsURL() throws {
+        let setup = try Setup(passphrase: self.passphrase)
+        let server = try ServedVault(directory: setup.dir.file("vault"))
+        let refused = try self.backup(setup, "vault", token: nil)
+        #expect(refused.status == 1 && refused.stderr.contains("error[vault.busy]") && refused.stderr.contains("--vault \(server.url)"),
+                "\(refused.stderr)")
+        #expect(server.stop() == 0)
+        #expect(!FileManager.default.fileExists(atPath: setup.dir.file("vault/serving.json")), "a stopped server leaves no record")
+        // A killed server leaves its record behind; it names a process that is gone, and nothing heeds it.
+        let killed = try ServedVault(directory: setup.dir.file("vault"))
+        killed.kill9()
+        #expect(FileManager.default.fileExists(atPath: setup.dir.file("vault/serving.json")))
+        let local = try self.backup(setup, "vault", token: nil)
+        #expect(local.status == 0, "\(local.stderr)")
     }
 
     @Test func anAddressInUseIsRefusedWithOneLine() throws {
