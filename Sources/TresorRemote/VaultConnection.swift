@@ -138,8 +138,7 @@ public final class VaultConnection: Sendable {
                 }
             } catch let error where error is NIOSSLError || error is NIOSSLExtraError {
                 // Not transient: an untrusted certificate, or one naming another host, stays so on every attempt.
-                throw TresorError(.tlsFailed, "TLS with \(self.baseURL) failed: \(error)",
-                                  action: "give the CA (or the server's certificate) with --tls-ca, or its fingerprint with --tls-fingerprint")
+                throw TLSFailure.error(error, url: self.baseURL)
             } catch {
                 lastFailure = "\(error)"
                 continue
@@ -163,7 +162,7 @@ public final class VaultConnection: Sendable {
             throw Self.error(status: status, headers: response.headers, body: bytes)
         }
         throw TresorError(.unreachable, "the vault at \(self.baseURL) did not answer \(method) \(path) after \(Self.attempts) attempts (\(lastFailure))",
-                          action: "check that 'tresor-vault serve' runs there and the network between")
+                          action: "check that 'tresor-vault serve' runs there, with the scheme it printed (http or https), and the network between")
     }
 
     /// The server names the code in a header too, as HEAD answers carry no body.
