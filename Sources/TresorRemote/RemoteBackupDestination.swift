@@ -9,6 +9,9 @@ public import TresorCore
 public final class RemoteBackupDestination: BackupDestination {
     private let connection: VaultConnection
     private let chunkReadsRefused = Atomic<Bool>(false)
+    /// Request bodies of chunk batches, kept for the next batch. A fresh 4 MiB buffer per request made the
+    /// kernel fault in and zero every page of it again.
+    private let batchBodies = Mutex<[ByteBuffer]>([])
 
     public init(connection: VaultConnection) {
         self.connection = connection
@@ -48,7 +51,12 @@ public final class RemoteBackupDestination: BackupDestination {
     public var uploadBatchBytes: Int { 4 << 20 }
 
     public func putChunks(session: String, batch: ChunkBatch) throws {
-        _ = try self.connection.send(.POST, "/v1/sessions/\(session)/chunks", body: ByteBuffer(bytes: batch.bytes),
+        // A body the HTTP client still holds is copied on write by `clear()`, never overwritten.
+        var body = self.batchBodies.withLock { $0.popLast() } ?? ByteBuffer()
+        body.clear()
+        body.writeBytes(batch.bytes)
+        defer { self.batchBodies.withLock { $0.append(body) } }
+        _ = try self.connection.send(.POST, "/v1/sessions/\(session)/chunks", body: body,
                                      contentType: "application/octet-stream", checksum: true)
     }
 
