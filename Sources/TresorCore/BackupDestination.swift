@@ -89,19 +89,9 @@ public struct SessionRequest: Codable, Sendable, Equatable {
         self.requestKey = requestKey
     }
 
-    /// VM and host names are shown in lists, logs and jobs, and tell VMs apart: each must be 1 to 255
-    /// bytes of UTF-8 with no control character and no space at either end.
+    /// The names a new backup may carry (VMNaming).
     public func checkNames() throws {
-        for (what, name) in [("VM name", self.vmName), ("host name", self.host)] {
-            guard !name.isEmpty, name.utf8.count <= 255 else {
-                throw TresorError(.invalidArgument, "the \(what) must be 1 to 255 bytes long, not \(name.utf8.count)")
-            }
-            let scalars = name.unicodeScalars
-            guard scalars.first?.properties.isWhitespace == false, scalars.last?.properties.isWhitespace == false,
-                  !scalars.contains(where: { $0.properties.generalCategory == .control }) else {
-                throw TresorError(.invalidArgument, "the \(what) '\(name.debugDescription.dropFirst().dropLast())' has a control character or a space at an end")
-            }
-        }
+        try VMNaming.check(vmName: self.vmName, host: self.host)
     }
 }
 

@@ -321,7 +321,7 @@ struct JobTests {
         try config.write(toFile: setup.dir.file("agent.json"), atomically: true, encoding: .utf8)
         let far = """
             {"host": "hv2", "region": "eu-2", "keystore": "\(setup.dir.file("agent-keys"))", "kek": "main",
-             "vms": [{"name": "far", "disks": [{"path": "\(data)", "role": "os"}]}]}
+             "vms": [{"name": "far", "disks": [{"path": "\(data)", "role": "os"}]}, {"name": "far ", "disks": [{"path": "\(data)", "role": "os"}]}]}
             """
         try far.write(toFile: setup.dir.file("far.json"), atomically: true, encoding: .utf8)
         let hv2 = try Setup.token(["--role", "agent", "--host", "hv2"], in: setup.dir)
@@ -334,8 +334,11 @@ struct JobTests {
             let jobs = (try? JSONSerialization.jsonObject(with: Data(made.stdout.utf8)) as? [[String: Any]]) ?? []
             return (made, Dictionary(uniqueKeysWithValues: jobs.map { ($0["vmName"] as! String, $0) }))
         }
-        let (first, jobs) = try register(["web", "big", "far"])
-        #expect(first.status != 0 && first.stderr.contains("2 of 3 VMs were not registered"), "\(first.stderr)")
+        let (first, jobs) = try register(["web", "big", "far", "far "])
+        #expect(first.status != 0 && first.stderr.contains("3 of 4 VMs were not registered"), "\(first.stderr)")
+        // A name no backup would take is not registered either.
+        #expect(jobs["far "]?["errorCode"] as? String == "usage.invalid_argument"
+                && (jobs["far "]?["message"] as? String)?.contains("a space at an end") == true, "\(first.stdout)")
         #expect(jobs["web"]?["status"] as? String == "completed" && jobs["web"]?["message"] as? String == "registered")
         #expect(jobs["big"]?["errorCode"] as? String == "vm.too_many_disks" && (jobs["big"]?["message"] as? String)?.contains("at most 32") == true)
         #expect(jobs["far"]?["errorCode"] as? String == "vm.region_mismatch" && (jobs["far"]?["message"] as? String)?.contains("eu-2") == true)

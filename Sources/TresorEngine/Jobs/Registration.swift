@@ -62,6 +62,9 @@ extension JobQueue {
                 job.status = .completed
                 job.endedAtMillis = now
                 job.message = "already registered"
+            } else if let problem = VMNaming.problem(vmName: vm.name, host: agent.report.host) {
+                // Registered, such a VM could never be backed up: the backup's session refuses the names.
+                job.end(.failed, .invalidArgument, problem, action: "rename the VM in its agent's configuration", at: now)
             } else if agent.report.region != vaultRegion {
                 job.end(.failed, .regionMismatch, "VM '\(vm.name)' is in region \(agent.report.region ?? "(none)"); this vault serves \(vaultRegion)",
                         action: "register it with a vault of its region", at: now)
