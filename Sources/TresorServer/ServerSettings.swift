@@ -40,6 +40,9 @@ public struct ServerSettings: Sendable {
     func serverBuilder() throws -> HTTPServerBuilder {
         let http1 = BoundedHTTP1Channel.builder(idleTimeout: self.idleTimeout)
         guard let tls = self.tls else { return http1 }
+        for (what, file) in [("certificate", tls.certificate), ("key", tls.key)] where !AtomicFile.exists(file) {
+            throw TresorError(.invalidArgument, "the TLS \(what) file \(file) does not exist")
+        }
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(tls.certificate).map { NIOSSLCertificateSource.certificate($0) }
             let key = try NIOSSLPrivateKey(file: tls.key, format: .pem)

@@ -192,6 +192,10 @@ struct ServerTests {
                                                "--tls-ca", "cert.pem"], token: setup.tokens["reader"]!)
         #expect(mixedUp.status != 0 && mixedUp.stderr.contains("does not answer in TLS"), "\(mixedUp.stderr)")
         #expect(plain.stop() == 0)
+        let noCertificate = try Programs.run("tresor-vault", ["serve", "plain", "--listen", "127.0.0.1:0", "--tls-cert", "missing.pem",
+                                                              "--tls-key", "key.pem"], directory: setup.dir.path)
+        #expect(noCertificate.status == 1 && noCertificate.stderr.contains("the TLS certificate file missing.pem does not exist"),
+                "\(noCertificate.stderr)")
         // Plain HTTP to anything but loopback is refused before a byte is sent.
         let remote = try setup.run("tresor", ["list", "--vault", "http://192.0.2.1:8300"], token: setup.tokens["reader"]!)
         #expect(remote.status != 0 && remote.stderr.contains("loopback"))
