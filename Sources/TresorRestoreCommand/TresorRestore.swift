@@ -90,9 +90,12 @@ extension TresorRestore {
                 try self.point.withOpened(vault: self.vaultOptions, keys: self.keyOptions) { recoveryPoint in
                     for disk in recoveryPoint.body.disks { try self.format.check(size: disk.size) }
                     try POSIX.makeDirectories(self.outputDir)
+                    // "restored/" and "restored" name the same folder, and the printed paths should say so.
+                    var folder = Substring(self.outputDir)
+                    while folder.count > 1 && folder.hasSuffix("/") { folder.removeLast() }
                     let outputs = recoveryPoint.body.disks.map { disk in
                         let safeName = disk.name.map { $0 == "/" ? "_" : $0 }
-                        return (position: disk.position, path: "\(self.outputDir)/disk-\(disk.position)-\(String(safeName))\(self.format.fileSuffix)")
+                        return (position: disk.position, path: "\(folder == "/" ? "" : folder)/disk-\(disk.position)-\(String(safeName))\(self.format.fileSuffix)")
                     }
                     let progress = ProgressCounter()
                     let results = try RestoreJob.run(self.vaultOptions, point: recoveryPoint, description: "VM into \(self.outputDir)", progress: progress) {

@@ -50,9 +50,10 @@ struct CommandLineTests {
         let again = try Programs.run("tresor-restore", ["disk", "--vault", "vault", "--vm", "web", "--disk", "1", "--output", "d1.img",
                                                         "--keystore", "keys", "--kek", "main"], environment: env, directory: dir.path)
         #expect(again.status != 0 && again.stderr.contains("error[restore.target_exists]"))
-        let vm = try Programs.run("tresor-restore", ["vm", "--vault", "vault", "--vm", "web", "--output-dir", "whole",
+        let vm = try Programs.run("tresor-restore", ["vm", "--vault", "vault", "--vm", "web", "--output-dir", "whole/",
                                                      "--keystore", "keys", "--kek", "main"], environment: env, directory: dir.path)
         #expect(vm.status == 0, "\(vm.stderr)")
+        #expect(vm.stdout.contains("to whole/disk-0-os.img") && !vm.stdout.contains("//"), "\(vm.stdout)")
         #expect(TestImages.equal(dir.file("whole/disk-0-os.img"), dir.file("os.img")))
 
         let verify = try Programs.run("tresor", ["verify", "--vault", "vault", "--read-data", "--keystore", "keys", "--kek", "main", "--json"],
