@@ -48,6 +48,11 @@ public enum VaultAccess {
         let lock = exclusive ? try directory.lock(exclusive: true) : nil
         let readers = exclusive ? nil : try directory.readersLock(exclusive: false)
         let store = try directory.openStore()
+        // A reader would otherwise open an empty catalog in its place and report a vault without points.
+        if !exclusive, !AtomicFile.exists(directory.catalogPath), try !store.list(folder: ObjectKey.manifestsFolder).isEmpty {
+            throw TresorError(.catalog, "the vault \(path) has lost its catalog, but its store holds recovery points",
+                              action: "rebuild it with 'tresor-vault rebuild-catalog \(path)'")
+        }
         let catalog = try SQLiteCatalog(path: directory.catalogPath)
         let vault = Vault(id: directory.config.vaultID, store: store, catalog: catalog)
         if exclusive {

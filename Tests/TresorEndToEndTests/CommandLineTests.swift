@@ -164,6 +164,10 @@ struct CommandLineTests {
         _ = try Programs.run("tresor", ["backup", "--vault", "vault", "--vm", "a", "--disk", "os.img", "--keystore", "keys", "--kek", "main"],
                              environment: env, directory: dir.path)
         try FileManager.default.removeItem(atPath: dir.file("vault/catalog.sqlite"))
+        // Readers do not take an empty catalog for an empty vault.
+        let lost = try Programs.run("tresor", ["list", "--vault", "vault"], directory: dir.path)
+        #expect(lost.status == 1 && lost.stderr.contains("error[catalog.error]") && lost.stderr.contains("rebuild-catalog"), "\(lost.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("vault/catalog.sqlite")))
         let rebuild = try Programs.run("tresor-vault", ["rebuild-catalog", "vault", "--json"], directory: dir.path)
         #expect(rebuild.status == 0, "\(rebuild.stderr)")
         #expect(try json(rebuild.stdout)["recoveryPoints"] as? Int == 1)
