@@ -88,11 +88,6 @@ public struct SessionRequest: Codable, Sendable, Equatable {
         self.nowMillis = nowMillis
         self.requestKey = requestKey
     }
-
-    /// The names a new backup may carry (VMNaming).
-    public func checkNames() throws {
-        try VMNaming.check(vmName: self.vmName, host: self.host)
-    }
 }
 
 /// An open backup session: the VM and its disks as the vault names them, and what deltas start from.

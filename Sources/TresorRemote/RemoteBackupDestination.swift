@@ -9,8 +9,8 @@ public import TresorCore
 public final class RemoteBackupDestination: BackupDestination {
     private let connection: VaultConnection
     private let chunkReadsRefused = Atomic<Bool>(false)
-    /// Request bodies of chunk batches, kept for the next batch. A fresh 4 MiB buffer per request made the
-    /// kernel fault in and zero every page of it again.
+    /// Request bodies of chunk batches, kept for the next batch rather than allocated at 4 MiB per request:
+    /// about 6,000 fewer page faults in a 2 GiB initial backup (docs/server.md, "Figures").
     private let batchBodies = Mutex<[ByteBuffer]>([])
 
     public init(connection: VaultConnection) {

@@ -63,7 +63,7 @@ public final class VaultService: BackupDestination {
         guard !request.diskSources.isEmpty, Set(request.diskSources).count == request.diskSources.count else {
             throw TresorError(.invalidArgument, "a backup names at least one disk, each once")
         }
-        try request.checkNames()
+        try VMNaming.check(vmName: request.vmName, host: request.host)
         // Identification and the busy check run under the registry's lock, so two first backups of one
         // new VM cannot both create it.
         return try self.collecting.withLock { _ in try self.sessions.withLock { sessions in
