@@ -75,6 +75,14 @@ extension CatalogRebuilder {
     /// The chunks its index names that the catalog lacks are registered with it from their headers: they
     /// were durable before the manifest, and the VM's next backup reuses them by its previous index
     /// without asking the vault, so the vault must know them as stored.
+    /// Whether the store holds a manifest the catalog lacks: what `importMissingManifests` would look at.
+    public static func hasMissingManifests(vault: Vault) throws -> Bool {
+        let known = Set(try vault.catalog.recoveryPoints(vmID: nil).map(\.id))
+        return try vault.store.list(folder: ObjectKey.manifestsFolder).contains { key in
+            key.manifestID.map { !known.contains($0) } ?? false
+        }
+    }
+
     public static func importMissingManifests(vault: Vault) throws -> Int {
         let known = Set(try vault.catalog.recoveryPoints(vmID: nil).map(\.id))
         var imported = 0
