@@ -58,7 +58,7 @@ public enum VaultAccess {
         if exclusive {
             _ = try store.removeTemporaryFiles()
             _ = try CatalogRebuilder.importMissingManifests(vault: vault)
-        } else if try CatalogRebuilder.hasMissingManifests(vault: vault), let writer = try? directory.lock(exclusive: true) {
+        } else if try CatalogRebuilder.hasImportableManifests(vault: vault), let writer = try? directory.lock(exclusive: true) {
             // A backup was killed after its manifest, its commit point, and before its catalog row. No writer
             // runs now (one that does imports it itself), so the reader brings it in rather than leave out a
             // recovery point the vault holds.

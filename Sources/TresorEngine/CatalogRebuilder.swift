@@ -70,26 +70,26 @@ public enum CatalogRebuilder {
 }
 
 extension CatalogRebuilder {
+    /// Whether the store holds a manifest the catalog lacks that `importMissingManifests` would bring in.
+    /// A damaged one does not count: it is never imported, and a reader that took the vault's lock for it
+    /// would do so on every run and turn away a writer starting at that moment. Verify reports it.
+    public static func hasImportableManifests(vault: Vault) throws -> Bool {
+        let known = Set(try vault.catalog.recoveryPoints(vmID: nil).map(\.id))
+        return try vault.store.list(folder: ObjectKey.manifestsFolder).contains { self.missingCommit($0, known: known, vault: vault) != nil }
+    }
+
     /// Brings into the catalog any manifest the store holds that it lacks: a backup killed after its
     /// manifest became durable but before its catalog transaction is complete, and the store says so.
     /// The chunks its index names that the catalog lacks are registered with it from their headers: they
     /// were durable before the manifest, and the VM's next backup reuses them by its previous index
     /// without asking the vault, so the vault must know them as stored.
-    /// Whether the store holds a manifest the catalog lacks: what `importMissingManifests` would look at.
-    public static func hasMissingManifests(vault: Vault) throws -> Bool {
-        let known = Set(try vault.catalog.recoveryPoints(vmID: nil).map(\.id))
-        return try vault.store.list(folder: ObjectKey.manifestsFolder).contains { key in
-            key.manifestID.map { !known.contains($0) } ?? false
-        }
-    }
-
     public static func importMissingManifests(vault: Vault) throws -> Int {
         let known = Set(try vault.catalog.recoveryPoints(vmID: nil).map(\.id))
         var imported = 0
         for key in try vault.store.list(folder: ObjectKey.manifestsFolder) {
-            guard let id = key.manifestID, !known.contains(id), let manifest = try? vault.loadManifest(id),
-                  var commit = try? CatalogCommit(manifest: manifest)
-            else { continue }
+            guard let found = self.missingCommit(key, known: known, vault: vault) else { continue }
+            let manifest = found.0
+            var commit = found.1
             commit.newChunks = try self.uncataloguedChunks(of: manifest.body, domain: commit.vm.domainID, vault: vault)
             for chunk in commit.newChunks { commit.sealsByDataKey[chunk.dataKeyID, default: 0] += 1 }
             try vault.catalog.commit(commit)
@@ -97,6 +97,15 @@ extension CatalogRebuilder {
         }
         try vault.reconcileSoftDeletes()
         return imported
+    }
+
+    /// The manifest under `key` and its catalog commit, when the catalog does not know it and it reads
+    /// and decodes; nil otherwise.
+    private static func missingCommit(_ key: ObjectKey, known: Set<String>, vault: Vault) -> (LoadedManifest, CatalogCommit)? {
+        guard let id = key.manifestID, !known.contains(id), let manifest = try? vault.loadManifest(id),
+              let commit = try? CatalogCommit(manifest: manifest)
+        else { return nil }
+        return (manifest, commit)
     }
 
     /// The chunks (and bases of delta chunks) a manifest's index pages name that the catalog does not list,
