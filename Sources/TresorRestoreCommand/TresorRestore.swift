@@ -9,6 +9,11 @@ struct TresorRestore: ParsableCommand {
         commandName: "tresor-restore",
         abstract: "Tresor's restore tool: whole disks and VMs (raw or VHD), and rollbacks of existing disks, from the vault directory alone.",
         subcommands: [Disk.self, VM.self, Browse.self, Extract.self, Rollback.self, Undo.self, Instant.self, Export.self, Keys.self])
+
+    /// A malformed command line is one line with a code, as every other failure (CommandLineEntry).
+    static func main() {
+        CommandLineEntry.run(Self.self, program: "tresor-restore")
+    }
 }
 
 /// What selects a recovery point: the VM, its host when names repeat, and an ID or `latest`.

@@ -10,6 +10,11 @@ struct TresorVault: AsyncParsableCommand {
         commandName: "tresor-vault",
         abstract: "Tresor's vault: create vaults, keep their catalogs, serve them over HTTP with tokens.",
         subcommands: [Init.self, Info.self, RebuildCatalog.self, Serve.self, Token.self, Audit.self, Quota.self])
+
+    /// A malformed command line is one line with a code, as every other failure (CommandLineEntry).
+    static func main() async {
+        await CommandLineEntry.run(Self.self, program: "tresor-vault")
+    }
 }
 
 extension TresorVault {

@@ -106,8 +106,22 @@ struct CommandLineTests {
         }
         let list = try Programs.run("tresor", ["list", "--vault", "vault", "--json"], directory: dir.path)
         #expect(list.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]" || list.stdout.contains("[]"))
-        #expect(try Programs.run("tresor", ["backup", "--vault", "vault", "--vm", "a", "--disk", "os.img", "--keystore", "keys",
-                                            "--kek", "main", "--chunk-size", "8MiB"], environment: env, directory: dir.path).status != 0)
+        // A malformed command line is said in the same one line, with exit status 64, naming the help to read.
+        let malformed: [(String, [String], String)] = [
+            ("tresor", ["backup", "--vault", "vault", "--vm", "a", "--disk", "os.img", "--keystore", "keys", "--kek", "main", "--chunk-size", "8MiB"],
+             "tresor backup --help"),
+            ("tresor", ["list", "--vault", "vault", "--no-such-flag"], "tresor list --help"),
+            ("tresor-restore", ["disk", "--vault", "vault", "--vm", "a", "--output", "o.img", "--keystore", "keys", "--kek", "main"],
+             "tresor-restore disk --help"),
+            ("tresor-vault", ["token", "create"], "tresor-vault token create --help"),
+        ]
+        for (program, arguments, help) in malformed {
+            let run = try Programs.run(program, arguments, environment: env, directory: dir.path)
+            let lines = run.stderr.split(separator: "\n")
+            #expect(run.status == 64 && lines.count == 1 && lines[0].hasPrefix("\(program): error[usage.invalid_argument]: ")
+                    && lines[0].hasSuffix(" — see '\(help)'"), "\(arguments): \(run.stderr)")
+        }
+        #expect(try Programs.run("tresor", ["backup", "--help"], directory: dir.path).stdout.contains("USAGE: tresor backup"))
     }
 
     @Test func verifyExitsNonZeroAndTheNextBackupRepairs() throws {
