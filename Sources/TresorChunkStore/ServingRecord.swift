@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-public import TresorCore
+import TresorCore
 
 /// `VAULT/serving.json`: the `tresor-vault serve` that holds the vault's lock, and where it listens. A
 /// local writer turned away with vault.busy names it, so its user knows to go through the URL rather than

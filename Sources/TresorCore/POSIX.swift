@@ -151,10 +151,38 @@ public enum AtomicFile {
     public static func read(_ path: String) throws -> [UInt8] {
         let fd = try POSIX.open(path, O_RDONLY)
         defer { close(fd) }
-        let size = try POSIX.fileSize(fd, path: path)
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw POSIX.error("stat", path) }
+        if st.st_mode & S_IFMT != S_IFREG { return try Self.readStream(fd, path: path) }
+        let size = Int(st.st_size)
         var out = [UInt8](repeating: 0, count: size)
         let n = try out.withUnsafeMutableBytes { try POSIX.readAll(fd, into: $0, path: path) }
         if n < size { out.removeSubrange(n...) }
+        return out
+    }
+
+    /// The most `read` takes from a pipe: secrets (a passphrase, a token) are far smaller.
+    public static let streamLimit = 64 << 10
+
+    /// A pipe has no size and no offsets (a secret handed over as `--token-file <(command)`): read it to
+    /// its end with read(2), up to `streamLimit` bytes.
+    private static func readStream(_ fd: Int32, path: String) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: Self.streamLimit + 1)
+        var filled = 0
+        while filled < out.count {
+            let n = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, $0.count - filled) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw POSIX.error("read", path)
+            }
+            if n == 0 { break }
+            filled += n
+        }
+        guard filled <= Self.streamLimit else {
+            out.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) }
+            throw TresorError(.invalidArgument, "\(path) gives more than \(Self.streamLimit) bytes")
+        }
+        out.removeSubrange(filled...)
         return out
     }
 

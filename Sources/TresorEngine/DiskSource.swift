@@ -17,7 +17,9 @@ final class DiskSource: Sendable {
     private let directDescriptor: Int32
 
     init(path: String, identity: String? = nil) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a named pipe would otherwise wait for a writer forever, before the type
+        // check below could refuse it. It changes nothing for the files and devices that pass that check.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             throw TresorError(.diskUnreadable, "cannot open disk \(path): \(String(cString: strerror(errno)))",
                               action: "check the path and that this user may read it")

@@ -104,6 +104,26 @@ struct ServerTests {
         #expect(!audit.stdout.contains(setup.tokens["admin"]!), "the audit log never holds a token")
     }
 
+    /// A passphrase and a token handed over as `<(command)`, a pipe with no size and no offsets, are read
+    /// as files are. Before, both came out empty: a wrong passphrase, and no token.
+    @Test func aPassphraseAndATokenComeThroughPipes() throws {
+        let setup = try Setup(passphrase: self.passphrase)
+        let server = try ServedVault(directory: setup.dir.file("vault"))
+        let script = """
+            unset TRESOR_PASSPHRASE TRESOR_TOKEN
+            TRESOR_PASSPHRASE_FILE=<(printf '%s\\n' "$PASSPHRASE") "$BIN/tresor" backup --vault "$URL" \\
+                --token-file <(printf '%s\\n' "$ADMIN") --vm piped --disk os.img --keystore keys --kek main > backup.json \\
+              && "$BIN/tresor" list --vault "$URL" --token-file <(printf '%s' "$ADMIN") --vm piped --json > list.json \\
+              && echo both-succeeded
+            """
+        let output = try Programs.runSystemCapturing("/bin/bash", ["-c", script], environment: [
+            "BIN": Programs.binDirectory, "URL": server.url, "PASSPHRASE": self.passphrase["TRESOR_PASSPHRASE"]!, "ADMIN": setup.tokens["admin"]!,
+        ], directory: setup.dir.path)
+        #expect(output.contains("both-succeeded"), "\(output)")
+        let points = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: setup.dir.file("list.json")))) as? [[String: Any]]
+        #expect(points?.count == 1)
+    }
+
     @Test func verifyOverHTTPFindsDamageMarksItBadAndTheNextBackupHealsIt() throws {
         let setup = try Setup(passphrase: self.passphrase)
         let server = try ServedVault(directory: setup.dir.file("vault"))
