@@ -51,14 +51,33 @@ extension Vault {
             }
             return last
         }
-        guard let point = points.first(where: { $0.id == reference || $0.id.hasPrefix(reference) && reference.count >= 8 }) else {
-            throw TresorError(.notFound, "VM '\(vm.name)' has no recovery point '\(reference)'", action: "list them with 'tresor list --vm \(vm.name)'")
+        let matches = points.filter { $0.id == reference }.first.map { [$0] } ?? points.filter { $0.id.hasPrefix(reference) }
+        if matches.count != 1 || reference.count < Self.shortestPointReference {
+            throw Self.unresolved(reference, matches: matches.count, vm: vm)
         }
+        let point = matches[0]
         guard point.deletedAtMillis == nil else {
             throw TresorError(.recoveryPointDeleted, "recovery point \(point.id) of VM '\(vm.name)' is deleted (its data is kept for the soft-delete period)",
                               action: "undelete it first: tresor recovery-point undelete \(point.id)")
         }
         return point
+    }
+
+    /// The fewest leading characters of a recovery point ID that name it (32 bits: two points of one VM
+    /// share them with odds of one in four billion per pair, and the lookup says so when they do).
+    static let shortestPointReference = 8
+
+    private static func unresolved(_ reference: String, matches: Int, vm: VMRecord) -> TresorError {
+        let list = "list them with 'tresor list --vm \(vm.name)'"
+        if matches == 0 {
+            return TresorError(.notFound, "VM '\(vm.name)' has no recovery point '\(reference)'", action: list)
+        }
+        if reference.count < Self.shortestPointReference {
+            return TresorError(.invalidArgument, "'\(reference)' is too short to name a recovery point",
+                               action: "give \(Self.shortestPointReference) or more characters of its ID, or 'latest'")
+        }
+        return TresorError(.invalidArgument, "'\(reference)' begins \(matches) recovery points of VM '\(vm.name)'",
+                           action: "give more characters of the ID; \(list)")
     }
 
     /// Finds a wrap of `keyID` that one of `kekIDs` can open.

@@ -42,6 +42,27 @@ struct BackupRestoreTests {
         #expect(points.map(\.sequence) == [1, 2])
     }
 
+    /// A recovery point is named by its whole ID, 8 or more leading characters of it, or `latest`; fewer
+    /// characters are refused as too short rather than taken as "no such point".
+    @Test func aRecoveryPointIsNamedByEightOrMoreLeadingCharacters() throws {
+        let t = try TestVault()
+        let keys = try t.makeKEK("main")
+        let disk = try t.image("d.img", size: 2 << 20, seed: 41)
+        let first = try t.backup([disk], keys: keys)
+        try TestImages.scribble(disk, blocks: 1, seed: 42)
+        let second = try t.backup([disk], keys: keys)
+        let vm = try t.vault.findVM(name: "vm1", host: nil)
+        for point in [first, second] {
+            #expect(try t.vault.resolveRecoveryPoint(vm: vm, reference: String(point.recoveryPoint.prefix(8))).id == point.recoveryPoint)
+            #expect(try t.vault.resolveRecoveryPoint(vm: vm, reference: point.recoveryPoint).id == point.recoveryPoint)
+        }
+        #expect(try t.vault.resolveRecoveryPoint(vm: vm, reference: "latest").id == second.recoveryPoint)
+        #expect { try t.vault.resolveRecoveryPoint(vm: vm, reference: String(first.recoveryPoint.prefix(3))) } throws: {
+            ($0 as? TresorError)?.code == .invalidArgument && ($0 as? TresorError)?.message.contains("too short") == true
+        }
+        #expect { try t.vault.resolveRecoveryPoint(vm: vm, reference: "zzzzzzzz") } throws: { ($0 as? TresorError)?.code == .notFound }
+    }
+
     @Test func aDiskThatGrewGetsAFullNewIndex() throws {
         let t = try TestVault()
         let keys = try t.makeKEK("main")
