@@ -53,6 +53,12 @@ work=${work:-$(mktemp -d /tmp/tresor-bench.XXXXXX)}
 mkdir -p "$work"
 cd "$work"
 rm -rf vault-* keys restic-repo* borg-repo restore-* *.json results.md
+# About 10 times the image's size is written (every round's vault and restic repository are kept to the
+# end, beside the images, borg and the restores). A run that fills the file system fails part-way with its
+# figures lost, so it does not start without room.
+image_bytes=$(numfmt --from=iec "$size" 2>/dev/null || numfmt --from=iec-i "$size" 2>/dev/null || echo 0)
+need=$((image_bytes * 10)); free=$(df --output=avail -B1 . | tail -n 1)
+[ "$free" -ge "$need" ] || { echo "needs about $((need >> 30)) GiB free in $work; $((free >> 30)) GiB are" >&2; exit 1; }
 # The change cache lives with the run, so every run starts without one.
 export TRESOR_CACHE_DIR="$work/cache"
 rm -rf "$TRESOR_CACHE_DIR"
