@@ -39,6 +39,12 @@ work=${work:-$(mktemp -d /tmp/tresor-bench-remote.XXXXXX)}
 mkdir -p "$work"
 cd "$work"
 rm -rf vault-* keys client-* *.img results.md server.* times.txt many.txt
+# About 10 times the image's size is written (every round's vaults are kept to the end, beside the images
+# and the many-clients run). A run that fills the file system fails part-way with its figures lost, so it
+# does not start without room.
+image_bytes=$(numfmt --from=iec "$size" 2>/dev/null || numfmt --from=iec-i "$size" 2>/dev/null || echo 0)
+need=$((image_bytes * 10)); free=$(df --output=avail -B1 . | tail -n 1)
+[ "$free" -ge "$need" ] || { echo "needs about $((need >> 30)) GiB free in $work; $((free >> 30)) GiB are" >&2; exit 1; }
 export TRESOR_PASSPHRASE=bench-passphrase
 # The change cache lives with the run, so every run starts without one.
 export TRESOR_CACHE_DIR="$work/cache"
