@@ -15,6 +15,11 @@ public struct ServerSettings: Sendable {
     public var blockingThreads: Int
     /// PEM files of the certificate chain and its private key; nil serves plain HTTP.
     public var tls: (certificate: String, key: String)?
+
+    /// The URL clients reach the server at once it listens on `port` (an IPv6 host in brackets).
+    public func url(port: Int) -> String {
+        "\(self.tls == nil ? "http" : "https")://\(self.host.contains(":") ? "[\(self.host)]" : self.host):\(port)"
+    }
     /// Connections served at once; more wait in the listen backlog. Each open connection holds request
     /// buffers, so this bounds memory whatever the number of clients.
     public var maximumConnections = 32

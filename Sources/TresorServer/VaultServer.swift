@@ -57,7 +57,7 @@ public enum VaultServer {
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port
                 // Only a hint for local writers turned away (vault.busy): serving goes on without it.
-                try? directory.recordServing(url: "\(settings.tls == nil ? "http" : "https")://\(settings.host):\(port)")
+                try? directory.recordServing(url: settings.url(port: port))
                 onListening(port)
             },
             logger: logger)
@@ -75,6 +75,10 @@ public enum VaultServer {
             try await pool.shutdownGracefully()
             throw TresorError(.listenFailed, "cannot listen on \(settings.host):\(settings.port): \(String(cString: strerror(error.errnoCode)))",
                               action: "choose another --listen address, or stop what listens there")
+        } catch let error as SocketAddressError.UnknownHost {
+            try await pool.shutdownGracefully()
+            throw TresorError(.listenFailed, "cannot listen on \(settings.host):\(settings.port): \(error.errorDescription)",
+                              action: "give an address of this machine, such as 127.0.0.1")
         }
         try await pool.shutdownGracefully()
     }

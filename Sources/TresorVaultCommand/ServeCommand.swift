@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArgumentParser
 import Logging
 import TresorCommandLine
@@ -18,7 +21,7 @@ extension TresorVault {
         @Argument(help: "The vault directory.", completion: .directory)
         var directory: String
 
-        @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free one).")
+        @Option(help: "Address to listen on, HOST:PORT or [IPv6]:PORT (port 0 picks a free one); plain HTTP on loopback only.")
         var listen = "127.0.0.1:8300"
 
         @Option(help: "End backup sessions silent for this long (e.g. 15m).")
@@ -51,6 +54,12 @@ extension TresorVault {
                 guard (self.tlsCert == nil) == (self.tlsKey == nil) else {
                     throw TresorError(.invalidArgument, "--tls-cert and --tls-key go together")
                 }
+                // Clients send plain http to loopback only (VaultConnection); a server listening in the
+                // clear elsewhere would take tokens and recovery points from anything else that talks to it.
+                guard self.tlsCert != nil || ListenAddress.isLoopback(host) else {
+                    throw TresorError(.invalidArgument, "plain HTTP listens on loopback only, not on \(self.listen): tokens would cross the network in the clear",
+                                      action: "give --tls-cert and --tls-key, or listen on 127.0.0.1")
+                }
                 guard (1...4096).contains(self.maxConnections) else {
                     throw TresorError(.invalidArgument, "--max-connections takes 1 to 4096")
                 }
@@ -68,11 +77,12 @@ extension TresorVault {
                 settings.maximumConnections = self.maxConnections
                 settings.schedulerInterval = .seconds(max(1, self.schedulerSeconds))
                 settings.alertWebhookFile = self.alertWebhookFile
+                let served = settings
                 try await VaultServer.run(
                     directory: self.directory, settings: settings,
                     logger: logger, listRoutesOnly: self.listRoutes,
                     onListening: { bound in
-                        print("listening on \(tls == nil ? "http" : "https")://\(host):\(bound)")
+                        print("listening on \(served.url(port: bound))")
                         if let fingerprint { print("certificate sha256 \(ServerTrust.display(fingerprint))") }
                         fflushStandardOutput()
                     })
@@ -86,6 +96,18 @@ enum ListenAddress {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port),
               colon != text.startIndex
         else { throw TresorError(.invalidArgument, "'\(text)' is not HOST:PORT") }
-        return (String(text[..<colon]), port)
+        // An IPv6 address comes in brackets ([::1]:8300); the socket takes it without them.
+        let host = text[..<colon]
+        return (host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : String(host), port)
+    }
+
+    /// Whether `host` names this machine's loopback interface: `localhost`, 127.0.0.0/8 or ::1.
+    static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, host, &v6) == 1 else { return false }
+        return withUnsafeBytes(of: &v6) { $0.elementsEqual([UInt8](repeating: 0, count: 15) + [1]) }
     }
 }

@@ -675,6 +675,35 @@ struct ServerTests {
         #expect(server.stop() == 0)
     }
 
+    /// Plain HTTP listens on loopback only, as clients send it (the IPv6 loopback in brackets included);
+    /// elsewhere the server needs TLS. With TLS, a name that does not resolve is said as such.
+    @Test func plainHTTPListensOnLoopbackOnly() throws {
+        let setup = try Setup(passphrase: self.passphrase)
+        for address in ["0.0.0.0:0", "[::]:0", "192.0.2.1:8300"] {
+            let refused = try Programs.run("tresor-vault", ["serve", "vault", "--listen", address], directory: setup.dir.path)
+            #expect(refused.status == 1 && refused.stderr.split(separator: "\n").count == 1
+                    && refused.stderr.hasPrefix("tresor-vault: error[usage.invalid_argument]: plain HTTP listens on loopback only, not on \(address)"),
+                    "\(address): \(refused.stderr)")
+        }
+        _ = try Programs.runSystemCapturing("/usr/bin/openssl", [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "key.pem",
+            "-out", "cert.pem", "-days", "2", "-subj", "/CN=localhost",
+        ], environment: [:], directory: setup.dir.path)
+        let unresolved = try Programs.run("tresor-vault", ["serve", "vault", "--listen", "nosuch.invalid:8300", "--tls-cert", "cert.pem",
+                                                           "--tls-key", "key.pem"], directory: setup.dir.path)
+        #expect(unresolved.status == 1 && unresolved.stderr.split(separator: "\n").count == 1
+                && unresolved.stderr.hasPrefix("tresor-vault: error[network.listen_failed]: cannot listen on nosuch.invalid:8300"),
+                "\(unresolved.stderr)")
+        // Where this machine has an IPv6 loopback, a server listens there and a client reaches it by its URL.
+        if (try? String(contentsOfFile: "/proc/net/if_inet6", encoding: .utf8))?.contains("00000000000000000000000000000001") == true {
+            let server = try ServedVault(directory: setup.dir.file("vault"), extraArguments: ["--listen", "[::1]:0"])
+            #expect(server.url.hasPrefix("http://[::1]:"), "\(server.url)")
+            let list = try setup.run("tresor", ["list", "--vault", server.url], token: setup.tokens["reader"]!)
+            #expect(list.status == 0, "\(list.stderr)")
+            #expect(server.stop() == 0)
+        }
+    }
+
     @Test func aServerKilledAmidTwentyUploadsCommitsAllOrNothingPerBackupAndTheRerunsSucceed() throws {
         let setup = try Setup(passphrase: self.passphrase)
         let count = 20
