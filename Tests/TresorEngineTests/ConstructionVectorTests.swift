@@ -49,7 +49,7 @@ struct ConstructionVectorTests {
         var out = [UInt8](repeating: 0, count: plaintext.count)
         let dataKeyID = KeyID(bytes: Vectors.bytes(p, "dataKeyID"))
         let dataKey = key(p, "dataKey")
-        try out.withUnsafeMutableBytes { buffer in
+        _ = try out.withUnsafeMutableBytes { buffer in
             try opener.open(length: object.count, expectedID: ChunkID(bytes: Vectors.bytes(p, "chunkID")), name: "vector",
                             idKey: key(p, "idKey"), keyFor: { id in
                                 guard id == dataKeyID else { throw TresorError(.integrity, "unexpected key") }
