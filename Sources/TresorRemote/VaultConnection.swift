@@ -31,7 +31,7 @@ public final class VaultConnection: Sendable {
         let secure = base.hasPrefix("https://")
         let (host, port) = try Self.hostAndPort(base, secure: secure)
         if !secure {
-            guard ["127.0.0.1", "localhost", "::1"].contains(host) else {
+            guard LoopbackAddress.contains(host) else {
                 throw TresorError(.invalidArgument, "plain http is for loopback only; '\(url)' is not",
                                   action: "serve the vault with TLS and use https://")
             }

@@ -20,6 +20,7 @@ public struct ServerSettings: Sendable {
     public func url(port: Int) -> String {
         "\(self.tls == nil ? "http" : "https")://\(self.host.contains(":") ? "[\(self.host)]" : self.host):\(port)"
     }
+
     /// Connections served at once; more wait in the listen backlog. Each open connection holds request
     /// buffers, so this bounds memory whatever the number of clients.
     public var maximumConnections = 32

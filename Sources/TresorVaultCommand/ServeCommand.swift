@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import ArgumentParser
 import Logging
 import TresorCommandLine
@@ -56,7 +53,7 @@ extension TresorVault {
                 }
                 // Clients send plain http to loopback only (VaultConnection); a server listening in the
                 // clear elsewhere would take tokens and recovery points from anything else that talks to it.
-                guard self.tlsCert != nil || ListenAddress.isLoopback(host) else {
+                guard self.tlsCert != nil || LoopbackAddress.contains(host) else {
                     throw TresorError(.invalidArgument, "plain HTTP listens on loopback only, not on \(self.listen): tokens would cross the network in the clear",
                                       action: "give --tls-cert and --tls-key, or listen on 127.0.0.1")
                 }
@@ -99,15 +96,5 @@ enum ListenAddress {
         // An IPv6 address comes in brackets ([::1]:8300); the socket takes it without them.
         let host = text[..<colon]
         return (host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : String(host), port)
-    }
-
-    /// Whether `host` names this machine's loopback interface: `localhost`, 127.0.0.0/8 or ::1.
-    static func isLoopback(_ host: String) -> Bool {
-        if host == "localhost" { return true }
-        var v4 = in_addr()
-        if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
-        var v6 = in6_addr()
-        guard inet_pton(AF_INET6, host, &v6) == 1 else { return false }
-        return withUnsafeBytes(of: &v6) { $0.elementsEqual([UInt8](repeating: 0, count: 15) + [1]) }
     }
 }

@@ -694,12 +694,17 @@ struct ServerTests {
         #expect(unresolved.status == 1 && unresolved.stderr.split(separator: "\n").count == 1
                 && unresolved.stderr.hasPrefix("tresor-vault: error[network.listen_failed]: cannot listen on nosuch.invalid:8300"),
                 "\(unresolved.stderr)")
-        // Where this machine has an IPv6 loopback, a server listens there and a client reaches it by its URL.
+        // All of 127.0.0.0/8 is loopback, to the server and to the client alike; so is ::1, where this
+        // machine has an IPv6 loopback: a server listens there and a client reaches it by the URL it printed.
+        var loopbacks = ["127.0.0.2:0"]
         if (try? String(contentsOfFile: "/proc/net/if_inet6", encoding: .utf8))?.contains("00000000000000000000000000000001") == true {
-            let server = try ServedVault(directory: setup.dir.file("vault"), extraArguments: ["--listen", "[::1]:0"])
-            #expect(server.url.hasPrefix("http://[::1]:"), "\(server.url)")
+            loopbacks.append("[::1]:0")
+        }
+        for address in loopbacks {
+            let server = try ServedVault(directory: setup.dir.file("vault"), extraArguments: ["--listen", address])
+            #expect(server.url.hasPrefix("http://" + address.dropLast(2)), "\(server.url)")
             let list = try setup.run("tresor", ["list", "--vault", server.url], token: setup.tokens["reader"]!)
-            #expect(list.status == 0, "\(list.stderr)")
+            #expect(list.status == 0, "\(address): \(list.stderr)")
             #expect(server.stop() == 0)
         }
     }
