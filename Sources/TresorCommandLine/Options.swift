@@ -1,6 +1,7 @@
 public import ArgumentParser
 import Foundation
 import TresorCore
+import TresorCrypto
 public import TresorRemote
 public import TresorKeys
 public import TresorEngine
@@ -33,10 +34,13 @@ public struct VaultOptions: ParsableArguments {
     /// The token, from --token-file or TRESOR_TOKEN; never from a flag holding the secret itself.
     public func token() throws -> String {
         if let path = self.tokenFile {
-            let bytes: [UInt8]
+            var bytes: [UInt8]
             do { bytes = try AtomicFile.read(path) } catch let error as TresorError {
                 throw TresorError(.invalidArgument, "cannot read the token file \(path): \(error.message)")
             }
+            // The token lives on in the requests' header; the file's copy of it need not (SecretBytes
+            // takes the bytes over and wipes them).
+            defer { _ = SecretBytes(consuming: &bytes) }
             let token = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             guard !token.isEmpty else { throw TresorError(.missingToken, "the token file \(path) is empty") }
             return token

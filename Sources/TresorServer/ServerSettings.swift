@@ -16,9 +16,14 @@ public struct ServerSettings: Sendable {
     /// PEM files of the certificate chain and its private key; nil serves plain HTTP.
     public var tls: (certificate: String, key: String)?
 
-    /// The URL clients reach the server at once it listens on `port` (an IPv6 host in brackets).
+    /// The URL clients reach the server at once it listens on `port`.
     public func url(port: Int) -> String {
-        "\(self.tls == nil ? "http" : "https")://\(self.host.contains(":") ? "[\(self.host)]" : self.host):\(port)"
+        "\(self.tls == nil ? "http" : "https")://\(self.address(port: port))"
+    }
+
+    /// HOST:PORT as a user writes it, an IPv6 host in brackets.
+    public func address(port: Int) -> String {
+        "\(self.host.contains(":") ? "[\(self.host)]" : self.host):\(port)"
     }
 
     /// Connections served at once; more wait in the listen backlog. Each open connection holds request

@@ -73,11 +73,11 @@ public enum VaultServer {
             try await group.run()
         } catch let error as IOError where [EADDRINUSE, EADDRNOTAVAIL, EACCES].contains(error.errnoCode) {
             try await pool.shutdownGracefully()
-            throw TresorError(.listenFailed, "cannot listen on \(settings.host):\(settings.port): \(String(cString: strerror(error.errnoCode)))",
+            throw TresorError(.listenFailed, "cannot listen on \(settings.address(port: settings.port)): \(String(cString: strerror(error.errnoCode)))",
                               action: "choose another --listen address, or stop what listens there")
         } catch let error as SocketAddressError.UnknownHost {
             try await pool.shutdownGracefully()
-            throw TresorError(.listenFailed, "cannot listen on \(settings.host):\(settings.port): \(error.errorDescription)",
+            throw TresorError(.listenFailed, "cannot listen on \(settings.address(port: settings.port)): \(error.errorDescription)",
                               action: "give an address of this machine, such as 127.0.0.1")
         }
         try await pool.shutdownGracefully()
