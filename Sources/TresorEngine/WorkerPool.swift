@@ -59,10 +59,11 @@ enum WorkerPool {
     /// on this kind of virtual disk a read takes about as long as opening the chunk, so more reads in
     /// flight keep the cores busy (measured: 2.7 s with 5 workers, 2.3 s with 32, for 2 GiB). Bounded by
     /// memory: each worker holds four chunk-sized buffers (object, its decompression input, a delta's
-    /// payload, the plaintext), and twice `batch` more when it reads that many objects and their delta
-    /// bases at once from a served vault (BatchedChunkReader), within 128 MiB.
+    /// payload, the plaintext), and `batch` more when it reads that many objects at once from a served
+    /// vault (BatchedChunkReader), with room for their delta bases (sized to the bases a run has needed;
+    /// counted as one), within 128 MiB.
     public static func readingWorkers(chunkSize: Int, batch: Int = 1) -> Int {
-        let buffers = 4 + (batch > 1 ? 2 * batch : 0)
+        let buffers = 4 + (batch > 1 ? batch + 1 : 0)
         return max(self.defaultWorkers, min(16 * ProcessInfo.processInfo.activeProcessorCount, (128 << 20) / (buffers * max(chunkSize, 1))))
     }
 }

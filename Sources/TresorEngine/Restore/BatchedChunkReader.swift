@@ -8,21 +8,22 @@ final class BatchedChunkReader {
     private let store: any ObjectStore
     /// The domain of the last fetch.
     private var domain: DomainID?
+    private let chunkSize: Int
     private let objects: UnsafeMutableRawBufferPointer
-    private let bases: UnsafeMutableRawBufferPointer
+    /// Sized for the most bases one fetch has needed so far: most runs of chunks hold no delta, or one.
+    private var bases: UnsafeMutableRawBufferPointer?
     private var fetched: [ChunkID: UnsafeRawBufferPointer] = [:]
     private var fetchedBases: [ChunkID: UnsafeRawBufferPointer] = [:]
 
     init(store: any ObjectStore, batch: Int, chunkSize: Int) {
         self.store = store
-        let bytes = ChunkReadBatch.bufferBytes(count: batch, chunkSize: chunkSize)
-        self.objects = .allocate(byteCount: bytes, alignment: POSIX.directIOAlignment)
-        self.bases = .allocate(byteCount: bytes, alignment: POSIX.directIOAlignment)
+        self.chunkSize = chunkSize
+        self.objects = .allocate(byteCount: ChunkReadBatch.bufferBytes(count: batch, chunkSize: chunkSize), alignment: POSIX.directIOAlignment)
     }
 
     deinit {
         self.objects.deallocate()
-        self.bases.deallocate()
+        self.bases?.deallocate()
     }
 
     /// Fetches these chunks of `domain` (at most the batch, none zero) and the bases of those that are deltas.
@@ -40,7 +41,18 @@ final class BatchedChunkReader {
                   self.fetched[base] == nil, !baseIDs.contains(base) else { continue }
             baseIDs.append(base)
         }
-        self.fetchedBases = baseIDs.isEmpty ? [:] : try self.read(baseIDs, domain: domain, into: self.bases)
+        if !baseIDs.isEmpty {
+            self.fetchedBases = try self.read(baseIDs, domain: domain, into: self.basesBuffer(count: baseIDs.count))
+        }
+    }
+
+    private func basesBuffer(count: Int) -> UnsafeMutableRawBufferPointer {
+        let bytes = ChunkReadBatch.bufferBytes(count: count, chunkSize: self.chunkSize)
+        if let bases = self.bases, bases.count >= bytes { return bases }
+        self.bases?.deallocate()
+        let bases = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes, alignment: POSIX.directIOAlignment)
+        self.bases = bases
+        return bases
     }
 
     /// The object of a chunk the last `fetch` asked for.
