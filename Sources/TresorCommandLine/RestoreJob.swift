@@ -1,6 +1,6 @@
 import Foundation
 import Synchronization
-public import TresorCore
+import TresorCore
 public import TresorEngine
 import TresorRemote
 
