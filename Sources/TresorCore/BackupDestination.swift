@@ -18,11 +18,9 @@ public protocol BackupDestination: Sendable {
     func lookup(session: String, _ ids: [ChunkID]) throws -> [StoredChunkKeys?]
     /// Stores one sealed chunk object (ChunkObjectHeader format) under its ID.
     func putChunk(session: String, id: ChunkID, object: UnsafeRawBufferPointer) throws
-    /// Bytes of chunk objects a pipeline worker gathers into one `putChunks`: 0 where each object is
-    /// stored as it comes (a directory vault), more where each call crosses a network.
-    var uploadBatchBytes: Int { get }
-    /// Stores the objects of a batch, each as `putChunk` would.
-    func putChunks(session: String, batch: ChunkBatch) throws
+    /// A pipeline worker's own way of storing the new chunk objects it seals: each as it comes into a
+    /// directory vault, gathered into batches where each call crosses a network.
+    func chunkUploader(session: String) -> any ChunkUploader
     /// A stored chunk object of the session's domain, read into `buffer` (its length returned), for a
     /// backup that stores a changed chunk as a delta over it. Nil when the vault does not hold it, or does
     /// not give chunk data to backup clients (a server's backup tokens may not read any).
@@ -55,14 +53,8 @@ public struct StoredChunkKeys: Codable, Sendable, Equatable {
 extension BackupDestination {
     public func readChunk(session: String, id: ChunkID, into buffer: UnsafeMutableRawBufferPointer) throws -> Int? { nil }
 
-    public var uploadBatchBytes: Int { 0 }
-
-    public func putChunks(session: String, batch: ChunkBatch) throws {
-        try batch.bytes.withUnsafeBytes { body in
-            for entry in try ChunkBatch.entries(in: body) {
-                try self.putChunk(session: session, id: entry.id, object: UnsafeRawBufferPointer(rebasing: body[entry.range]))
-            }
-        }
+    public func chunkUploader(session: String) -> any ChunkUploader {
+        ChunkByChunkUploader(destination: self, session: session)
     }
 }
 

@@ -5,16 +5,21 @@
 ///     "TRCB" ‖ version (1) ‖ 3 zero bytes ‖ entry count (u32)
 ///     then per entry: chunk ID (32) ‖ object length (u32) ‖ chunk object
 ///
-/// The body ends exactly after the last entry.
-public struct ChunkBatch: Sendable {
+/// The body ends exactly after the last entry. `ChunkBatchWriter` builds one; `entries(in:)` and
+/// `ChunkBatchPlacement` read one.
+public enum ChunkBatch {
     public static let magic: [UInt8] = Array("TRCB".utf8)
     public static let version: UInt8 = 1
     public static let headerByteCount = 12
+    /// Where the header keeps the entry count.
+    static let countOffset = 8
     public static let entryHeaderByteCount = ChunkID.byteCount + 4
     public static let maximumEntries = 64
     public static let maximumObject = ChunkObjectHeader.maximumObjectByteCount
-    /// A batch always has room for one object of any size.
-    public static let maximumBytes = headerByteCount + maximumEntries * entryHeaderByteCount + maximumObject
+    /// The most object bytes a client gathers into one batch (`ChunkBatchWriter.fits`).
+    public static let objectBytesPerBatch = 8 << 20
+    /// The largest body a vault takes: a full batch, which always has room for one object of any size.
+    public static let maximumBytes = headerByteCount + maximumEntries * entryHeaderByteCount + max(objectBytesPerBatch, maximumObject)
 
     /// One entry of a received batch: the chunk's ID and where its object lies in the body.
     public struct Entry: Sendable, Equatable {
@@ -25,35 +30,6 @@ public struct ChunkBatch: Sendable {
             self.id = id
             self.range = range
         }
-    }
-
-    public private(set) var bytes: [UInt8]
-    public private(set) var count = 0
-
-    public init() {
-        self.bytes = Self.magic + [Self.version, 0, 0, 0, 0, 0, 0, 0]
-    }
-
-    public var isEmpty: Bool { self.count == 0 }
-
-    /// Whether an object of `length` bytes still fits under `limit` bytes of body (and the entry limit).
-    public func fits(_ length: Int, limit: Int) -> Bool {
-        self.count < Self.maximumEntries && self.bytes.count + Self.entryHeaderByteCount + length <= limit
-    }
-
-    public mutating func append(id: ChunkID, object: UnsafeRawBufferPointer) {
-        precondition(self.count < Self.maximumEntries && object.count <= Self.maximumObject)
-        self.bytes += id.bytes
-        self.bytes.appendLittleEndian(UInt32(object.count))
-        self.bytes.append(contentsOf: object)
-        self.count += 1
-        self.bytes.withUnsafeMutableBytes { $0.storeBytes(of: UInt32(self.count).littleEndian, toByteOffset: 8, as: UInt32.self) }
-    }
-
-    public mutating func removeAll() {
-        self.bytes.removeSubrange(Self.headerByteCount...)
-        self.count = 0
-        self.bytes.withUnsafeMutableBytes { $0.storeBytes(of: UInt32(0), toByteOffset: 8, as: UInt32.self) }
     }
 
     /// The entries of a received body, checked whole before any is used: magic, version, entry count,
@@ -83,7 +59,7 @@ public struct ChunkBatch: Sendable {
         guard header[4] == Self.version else {
             throw TresorError(.unsupportedFormat, "chunk batch version \(header[4]) is not supported (this vault reads version \(Self.version))")
         }
-        let count = Int(UInt32(littleEndian: header.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
+        let count = Int(UInt32(littleEndian: header.loadUnaligned(fromByteOffset: Self.countOffset, as: UInt32.self)))
         guard (1...Self.maximumEntries).contains(count) else { throw Self.malformed("\(count) entries (1 to \(Self.maximumEntries))") }
         return count
     }

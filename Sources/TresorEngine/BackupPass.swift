@@ -150,15 +150,8 @@ final class BackupPass: Sendable {
         var pending: [Pending] = []
         pending.reserveCapacity(batch)
         var clock = ThreadCPUClock()
-        // Served vaults take several objects per request; a directory vault stores each as it comes.
-        let uploadLimit = self.destination.uploadBatchBytes
-        var uploads = ChunkBatch()
-
-        func sendUploads() throws {
-            guard !uploads.isEmpty else { return }
-            try self.destination.putChunks(session: self.session, batch: uploads)
-            uploads.removeAll()
-        }
+        // A directory vault stores each object as it comes; a served one gathers several per request.
+        let uploader = self.destination.chunkUploader(session: self.session)
 
         // Asks the vault about the batch, and about the bases the change cache offers for its changed
         // chunks, and uploads what it lacks.
@@ -214,19 +207,12 @@ final class BackupPass: Sendable {
                                                    times: &local.times, clock: &clock)
                     finishRecord(waiting, base: waiting.id)
                 }
-                let object = UnsafeRawBufferPointer(rebasing: sealer.object[0..<objectLength])
-                if uploadLimit > 0 {
-                    if !uploads.isEmpty && !uploads.fits(objectLength, limit: uploadLimit) { try sendUploads() }
-                    uploads.append(id: waiting.id, object: object)
-                } else {
-                    try self.destination.putChunk(session: self.session, id: waiting.id, object: object)
-                }
+                try uploader.put(id: waiting.id, object: UnsafeRawBufferPointer(rebasing: sealer.object[0..<objectLength]))
                 local.times.store += clock.lap()
                 local.stats.chunksNew += 1
                 local.stats.bytesStored += Int64(objectLength)
                 local.usedDataKeys.insert(self.dataKey.id)
             }
-            try sendUploads()
             local.times.store += clock.lap()
             pending.removeAll(keepingCapacity: true)
         }
@@ -313,7 +299,12 @@ final class BackupPass: Sendable {
                 pending.append(waiting)
                 if pending.count == batch { try flush() }
             }
-            if !stop.isSet { try flush() }
+            if !stop.isSet {
+                try flush()
+                _ = clock.lap()
+                try uploader.finish()
+                local.times.store += clock.lap()
+            }
         }
     }
 }

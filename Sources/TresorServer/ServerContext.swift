@@ -14,8 +14,7 @@ public struct VaultRequestContext: RequestContext {
         self.channel = source.channel
     }
 
-    /// One chunk object of the largest chunk size, with room for its header and tag; everything else the
-    /// API takes is smaller.
+    /// For bodies Hummingbird collects: none is larger than one chunk object (`ServerLimits.maximumBody`).
     public var maxUploadSize: Int { ServerLimits.maximumBody }
 
     /// The authenticated caller; routes behind the token middleware always have one.
@@ -26,8 +25,10 @@ public struct VaultRequestContext: RequestContext {
 }
 
 enum ServerLimits {
-    /// A chunk batch holding the largest chunk object (a single chunk's upload is smaller still).
-    static let maximumBody = ChunkBatch.maximumBytes
+    /// A chunk batch (`POST …/chunks`), the largest body the API takes.
+    static let maximumBatch = ChunkBatch.maximumBytes
+    /// Any other body: at most one chunk object of the largest chunk size, header and tag included.
+    static let maximumBody = ChunkBatch.maximumObject
     /// IDs per lookup request.
     static let maximumLookup = 4096
 }

@@ -18,7 +18,7 @@ final class ServerState: Sendable {
     let metrics = ServerMetrics()
     /// At most 4 chunk uploads received at once (and never more than threads to store them): more would
     /// only hold memory while they wait, and a server's memory must not grow with its clients. Requests
-    /// past the limit wait before their body is read. Each slot's buffer holds up to a 4 MiB batch; with 8
+    /// past the limit wait before their body is read. Each slot's buffer holds up to an 8 MiB batch; with 8
     /// slots (and 2 MiB batches), 2 clients rarely filled them all and 20 always did, which alone made the
     /// server 7–9 MiB larger with 20 clients. Receiving and storing is CPU-bound, so 4 at once are as fast
     /// (docs/server.md, Figures, 2026-11-23).
@@ -26,7 +26,7 @@ final class ServerState: Sendable {
     /// Page-aligned buffers for uploads received, so they go to the store with direct I/O; as many as were
     /// in use at once. Sized for the largest body laid out for direct I/O, which holds any single chunk
     /// object too. (Objects served are read into their response's own buffer: AlignedByteBuffer.)
-    let buffers = AlignedBufferPool(bufferSize: ChunkBatchPlacement.capacity(forBody: ServerLimits.maximumBody))
+    let buffers = AlignedBufferPool(bufferSize: ChunkBatchPlacement.capacity(forBody: ServerLimits.maximumBatch))
     var receiver: UploadReceiver { UploadReceiver(buffers: self.buffers) }
 
     var vault: Vault { self.service.vault }

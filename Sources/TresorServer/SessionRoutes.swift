@@ -158,7 +158,8 @@ struct SessionRoutes {
     private static func storeChunks(_ request: Request, session: String, _ state: ServerState, _ context: VaultRequestContext,
                                     single id: ChunkID?) async throws -> Response {
         try await state.uploads.withSlot {
-            try await state.receiver.receive(request, limit: ServerLimits.maximumBody, channel: context.channel, batch: id == nil) { received in
+            let limit = id == nil ? ServerLimits.maximumBatch : ServerLimits.maximumBody
+            return try await state.receiver.receive(request, limit: limit, channel: context.channel, batch: id == nil) { received in
                 let body = received.bytes
                 let entries = id.map { [ChunkBatch.Entry(id: $0, range: 0..<received.length)] } ?? received.entries ?? []
                 let target = entries.count == 1 ? "session \(session): chunk \(entries[0].id)" : "session \(session): \(entries.count) chunks"

@@ -5,7 +5,7 @@ import TresorCore
 /// whole-body parser, and refuses what it refuses with the same message.
 struct ChunkBatchPlacementTests {
     func batch(_ sizes: [Int]) -> (bytes: [UInt8], ids: [ChunkID], objects: [[UInt8]]) {
-        var batch = ChunkBatch()
+        var batch = ChunkBatchWriter(body: [UInt8]())
         var ids: [ChunkID] = []
         var objects: [[UInt8]] = []
         for (n, size) in sizes.enumerated() {
@@ -15,7 +15,7 @@ struct ChunkBatchPlacementTests {
             ids.append(id)
             objects.append(object)
         }
-        return (batch.bytes, ids, objects)
+        return (batch.body, ids, objects)
     }
 
     /// Feeds `body` in parts of `partSize` bytes into a buffer sized as a server sizes it.

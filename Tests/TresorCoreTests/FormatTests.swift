@@ -95,21 +95,28 @@ struct FormatTests {
     }
 
     @Test func aChunkBatchRoundTripsAndLimitsItsEntries() throws {
-        var batch = ChunkBatch()
+        var batch = ChunkBatchWriter(body: [UInt8]())
         let objects: [[UInt8]] = [[1, 2, 3], [UInt8](repeating: 9, count: 5000)]
         let ids = [ChunkID(bytes: [UInt8](repeating: 1, count: 32)), ChunkID(bytes: [UInt8](repeating: 2, count: 32))]
         for (id, object) in zip(ids, objects) { object.withUnsafeBytes { batch.append(id: id, object: $0) } }
-        let entries = try batch.bytes.withUnsafeBytes { try ChunkBatch.entries(in: $0) }
+        // The format, byte by byte: header with the entry count, then ID, little-endian length, object.
+        #expect(Array(batch.body[0..<12]) == Array("TRCB".utf8) + [1, 0, 0, 0, 2, 0, 0, 0])
+        #expect(Array(batch.body[12..<51]) == [UInt8](repeating: 1, count: 32) + [3, 0, 0, 0] + [1, 2, 3])
+        #expect(Array(batch.body[83..<87]) == [0x88, 0x13, 0, 0])
+        let entries = try batch.body.withUnsafeBytes { try ChunkBatch.entries(in: $0) }
         #expect(entries.map(\.id) == ids)
-        #expect(entries.map { Array(batch.bytes[$0.range]) } == objects)
-        #expect(batch.fits(100, limit: batch.bytes.count + ChunkBatch.entryHeaderByteCount + 100))
-        #expect(!batch.fits(101, limit: batch.bytes.count + ChunkBatch.entryHeaderByteCount + 100))
+        #expect(entries.map { Array(batch.body[$0.range]) } == objects)
+        #expect(batch.fits(100, limit: batch.body.count + ChunkBatch.entryHeaderByteCount + 100))
+        #expect(!batch.fits(101, limit: batch.body.count + ChunkBatch.entryHeaderByteCount + 100))
         batch.removeAll()
-        #expect(batch.isEmpty && batch.bytes.count == ChunkBatch.headerByteCount)
+        #expect(batch.isEmpty && batch.body == Array("TRCB".utf8) + [1, 0, 0, 0, 0, 0, 0, 0])
         // An empty batch is not a valid body.
-        #expect(throws: TresorError.self) { try batch.bytes.withUnsafeBytes { try ChunkBatch.entries(in: $0) } }
-        // The largest object always fits a batch of its own.
-        #expect(ChunkBatch().fits(ChunkBatch.maximumObject, limit: ChunkBatch.maximumBytes))
+        #expect(throws: TresorError.self) { try batch.body.withUnsafeBytes { try ChunkBatch.entries(in: $0) } }
+        // A writer starts over whatever its body held.
+        #expect(ChunkBatchWriter(body: [UInt8](repeating: 7, count: 100)).body.count == ChunkBatch.headerByteCount)
+        // The largest object always fits a batch of its own, and a full batch fits what the vault takes.
+        #expect(ChunkBatchWriter(body: [UInt8]()).fits(ChunkBatch.maximumObject, limit: ChunkBatch.objectBytesPerBatch))
+        #expect(ChunkBatch.objectBytesPerBatch <= ChunkBatch.maximumBytes)
     }
 }
 

@@ -22,16 +22,31 @@ final class ThrottledDestination: BackupDestination {
 
     var lookupBatchSize: Int { self.inner.lookupBatchSize }
 
-    var uploadBatchBytes: Int { self.inner.uploadBatchBytes }
-
     func putChunk(session: String, id: ChunkID, object: UnsafeRawBufferPointer) throws {
         try self.waitForTurn(bytes: object.count)
         try self.inner.putChunk(session: session, id: id, object: object)
     }
 
-    func putChunks(session: String, batch: ChunkBatch) throws {
-        try self.waitForTurn(bytes: batch.bytes.count)
-        try self.inner.putChunks(session: session, batch: batch)
+    func chunkUploader(session: String) -> any ChunkUploader {
+        ThrottledUploader(inner: self.inner.chunkUploader(session: session), line: self)
+    }
+
+    /// Each object waits for its turn on the shared line before it goes to the inner uploader.
+    private final class ThrottledUploader: ChunkUploader {
+        let inner: any ChunkUploader
+        let line: ThrottledDestination
+
+        init(inner: any ChunkUploader, line: ThrottledDestination) {
+            self.inner = inner
+            self.line = line
+        }
+
+        func put(id: ChunkID, object: UnsafeRawBufferPointer) throws {
+            try self.line.waitForTurn(bytes: object.count)
+            try self.inner.put(id: id, object: object)
+        }
+
+        func finish() throws { try self.inner.finish() }
     }
 
     /// Reserves `bytes` on the shared timeline and sleeps until they may go.
