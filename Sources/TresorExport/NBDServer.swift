@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-public import TresorCore
+import TresorCore
 
 /// Serves one disk as an NBD export on a Unix socket (mode 0600) and, if asked, a TCP port on loopback
 /// only: the export speaks plain NBD, so it never listens where another machine could reach it. Each

@@ -1,6 +1,6 @@
 import Glibc
 import Synchronization
-public import TresorCore
+import TresorCore
 
 /// A writable disk over a read-only base (a recovery point in the vault): a copy-on-write overlay file the
 /// size of the disk, and a map of which 4 KiB blocks it holds. Reads take held blocks from the file and

@@ -1,4 +1,4 @@
-public import TresorCore
+import TresorCore
 
 /// Random access to a disk or a partition of it: what the partition-table and file-system parsers read.
 public protocol BlockSource: Sendable {

@@ -1,4 +1,4 @@
-public import TresorCore
+import TresorCore
 
 /// A read-only ext2/3/4 reader (docs/file-restore.md): superblock, group descriptors, inodes, extent trees and
 /// block maps, linear and hashed directories, fast and slow symlinks. Every on-disk number is checked against

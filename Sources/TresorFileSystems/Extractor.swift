@@ -1,5 +1,5 @@
 import Glibc
-public import TresorCore
+import TresorCore
 
 /// What `tresor-restore extract --json` prints.
 public struct ExtractResult: Codable, Sendable {

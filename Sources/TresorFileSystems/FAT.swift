@@ -1,4 +1,4 @@
-public import TresorCore
+import TresorCore
 
 /// A read-only FAT12/16/32 reader: boot sector, the first FAT (read whole, bounded), cluster chains with
 /// loop detection, 8.3 and long (VFAT) names. FAT has no owners or modes: files read as 0644 (0444 when

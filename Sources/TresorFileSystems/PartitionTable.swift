@@ -1,4 +1,4 @@
-public import TresorCore
+import TresorCore
 
 /// One partition of a disk, numbered as Linux names them (GPT and MBR primaries 1–4, MBR logicals from 5).
 public struct Partition: Codable, Sendable, Equatable {

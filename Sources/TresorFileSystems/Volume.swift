@@ -1,4 +1,4 @@
-public import TresorCore
+import TresorCore
 
 /// Opening a guest file system on a disk: the partition table, the partition chosen, the file system found
 /// there, and paths inside it.

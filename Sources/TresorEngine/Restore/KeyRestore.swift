@@ -1,4 +1,4 @@
-public import TresorCore
+import TresorCore
 import TresorCrypto
 public import TresorKeys
 
