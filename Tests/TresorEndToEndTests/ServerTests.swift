@@ -104,6 +104,30 @@ struct ServerTests {
         #expect(!audit.stdout.contains(setup.tokens["admin"]!), "the audit log never holds a token")
     }
 
+    /// A worker gathers the objects it seals across its lookups (8 chunks each) into batches of up to
+    /// 8 MiB: 20 incompressible 1 MiB chunks go in three requests of 7, 7 and 6 objects, and come back whole.
+    @Test func aWorkerSendsItsObjectsInBatchesOfUpTo8MiB() throws {
+        let setup = try Setup(passphrase: self.passphrase)
+        var generator = SystemRandomNumberGenerator()
+        try Data((0..<(20 << 20) / 8).flatMap { _ in withUnsafeBytes(of: generator.next()) { Array($0) } })
+            .write(to: URL(fileURLWithPath: setup.dir.file("random.img")))
+        let server = try ServedVault(directory: setup.dir.file("vault"))
+        let backup = try setup.run("tresor", ["backup", "--vault", server.url, "--vm", "noise", "--disk", "random.img", "--workers", "1",
+                                              "--keystore", "keys", "--kek", "main"], token: setup.tokens["backup"]!, passphrase: self.passphrase)
+        #expect(backup.status == 0, "\(backup.stderr)")
+        let restore = try setup.run("tresor-restore", ["disk", "--vault", server.url, "--vm", "noise", "--disk", "0", "--output", "r.img",
+                                                       "--keystore", "keys", "--kek", "main"], token: setup.tokens["restore"]!,
+                                    passphrase: self.passphrase)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(TestImages.equal(setup.dir.file("r.img"), setup.dir.file("random.img")))
+        #expect(server.stop() == 0)
+        let audit = try setup.run("tresor-vault", ["audit", "vault", "--json"], token: nil)
+        let entries = try JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as! [[String: Any]]
+        let batches = entries.filter { $0["action"] as? String == "chunk.store" }.compactMap { $0["target"] as? String }
+        #expect(batches.map { $0.split(separator: " ").suffix(2).joined(separator: " ") } == ["7 chunks", "7 chunks", "6 chunks"],
+                "\(batches)")
+    }
+
     /// A passphrase and a token handed over as `<(command)`, a pipe with no size and no offsets, are read
     /// as files are. Before, both came out empty: a wrong passphrase, and no token.
     @Test func aPassphraseAndATokenComeThroughPipes() throws {
