@@ -4,8 +4,8 @@ import NIOHTTP1
 public import TresorCore
 
 /// A backup's session with a vault server: the calls of `BackupDestination`, one HTTP request each
-/// (docs/server.md, "Backup sessions"). Lookups go in batches, chunks one per request, so no request holds
-/// more than one chunk.
+/// (docs/server.md, "Backup sessions"). Lookups go in batches of IDs, and each worker's new chunk objects
+/// in chunk batches of up to 8 MiB (`BatchingChunkUploader`); `putChunk` sends one object alone.
 public final class RemoteBackupDestination: BackupDestination {
     private let connection: VaultConnection
     private let chunkReadsRefused = Atomic<Bool>(false)
