@@ -92,7 +92,7 @@ start_server vault-served
 tls_args=()
 backup() { "$bin/tresor" backup --vault "$1" "${tls_args[@]}" --vm "$2" --disk disk.img --keystore keys --kek main; }
 restore() {
-    "$bin/tresor-restore" disk --vault "$1" "${tls_args[@]}" --vm "$2" --disk 0 --output restored.img --keystore keys --kek main
+    "$bin/tresor-restore" disk --vault "$1" "${tls_args[@]}" --vm "$2" --disk 0 --output restored.img --keystore keys --kek main --json
 }
 # round R KIND... : round R's initial backup, incremental and restore of VM bench-R, for each KIND in the
 # order given (local: a fresh directory vault; http, https: the running server).
@@ -161,7 +161,7 @@ for r in $(seq "$rounds"); do
 done
 
 python3 - "$size" "$clients" <<'EOF' | tee results.md
-import statistics, sys
+import json, statistics, sys
 size, clients = sys.argv[1], sys.argv[2]
 times = {}
 for line in open("times.txt"):
@@ -187,6 +187,17 @@ print("| step | " + " | ".join(f"round {r}: local / HTTP / HTTPS s" for r in rou
 print("| --- |" + " --- |" * len(rounds))
 for step in ["initial", "incremental", "restore"]:
     print(f"| {step} | " + " | ".join(f"{times[('local', step)][r]:.2f} / {times[('http', step)][r]:.2f} / {times[('https', step)][r]:.2f}" for r in rounds) + " |")
+print()
+# The restore's own account of its workers' CPU (--json): decompression swings most between runs of the
+# same restore (docs/server.md), and a served restore, bound by the CPU, pays every swing in wall time.
+def stages(kind, r):
+    return json.load(open(f"{kind}-restore-{r}.out"))["stageCPUSeconds"]
+print("| restore, workers' CPU s (median) | " + " | ".join(["local", "HTTP", "HTTPS"]) + " | HTTP by round |")
+print("| --- | --- | --- | --- | --- |")
+for stage in ["decompress", "chunkID", "decrypt", "fetch", "write"]:
+    medians = [statistics.median(stages(kind, r)[stage] for r in rounds) for kind in ("local", "http", "https")]
+    print(f"| {stage} | " + " | ".join(f"{m:.2f}" for m in medians) + " | "
+          + ", ".join(f"{stages('http', r)[stage]:.2f}" for r in rounds) + " |")
 print()
 growth = []
 for line in open("many.txt"):

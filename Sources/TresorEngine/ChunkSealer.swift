@@ -75,6 +75,9 @@ final class ChunkOpener {
     let object: UnsafeMutableRawBufferPointer
     /// A delta's payload, allocated at the first delta.
     private var deltaPayload: UnsafeMutableRawBufferPointer?
+    /// CPU seconds spent in each stage of every object opened so far (a restore reports them).
+    private(set) var times = RestoreStageTimes()
+    private var clock = ThreadCPUClock()
 
     init(maximumChunk: Int) {
         self.maximumChunk = maximumChunk
@@ -92,7 +95,9 @@ final class ChunkOpener {
     /// bytes fetched.
     func fetch(_ id: ChunkID, name: String, read: ChunkObjectRead, idKey: SymmetricKey, keyFor: (KeyID) throws -> SymmetricKey,
                into plain: UnsafeMutableRawBufferPointer) throws -> Int {
+        _ = self.clock.lap()
         let length = try read(id, self.object)
+        self.times.fetch += self.clock.lap()
         return try length + self.open(length: length, expectedID: id, name: name, read: read, idKey: idKey, keyFor: keyFor, into: plain)
     }
 
@@ -111,6 +116,7 @@ final class ChunkOpener {
     func open(_ objectBytes: UnsafeRawBufferPointer, expectedID: ChunkID, name: String, read: ChunkObjectRead = ChunkOpener.noBases,
               idKey: SymmetricKey, keyFor: (KeyID) throws -> SymmetricKey, into plain: UnsafeMutableRawBufferPointer) throws -> Int {
         let length = objectBytes.count
+        _ = self.clock.lap()
         let header = try ChunkObjectHeader.decode(objectBytes, objectLength: length, name: name)
         guard header.chunkID == expectedID else {
             throw TresorError(.integrity, "chunk \(name) carries the ID \(header.chunkID) in its header")
@@ -125,13 +131,17 @@ final class ChunkOpener {
             // The delta's object is no longer needed: its base goes into the same buffer, and its
             // plaintext straight into `plain`, where the delta's blocks then land. The base is opened
             // without its keyed ID: the rebuilt chunk's ID, checked below, covers it.
+            _ = self.clock.lap()
             baseFetched = try read(base, self.object)
+            self.times.fetch += self.clock.lap()
             try self.openBase(length: baseFetched, expectedID: base, name: "\(name)'s base \(base)", keyFor: keyFor, into: plain)
             try ChunkDelta.apply(UnsafeRawBufferPointer(rebasing: payload[0..<payloadLength]), onto: plain, name: name)
+            self.times.delta += self.clock.lap()
         } else {
             _ = try self.unseal(objectBytes, header: header, name: name, keyFor: keyFor, into: plain)
         }
         let id = idKey.withUnsafeBytes { chunkID(of: UnsafeRawBufferPointer(plain), idKey: $0) }
+        self.times.chunkID += self.clock.lap()
         guard id == expectedID else {
             throw TresorError(.integrity, "chunk \(name) decrypts to data whose keyed ID is \(id)")
         }
@@ -148,6 +158,7 @@ final class ChunkOpener {
     /// same authenticated bytes on restore, and checked then).
     func openBase(length: Int, expectedID: ChunkID, name: String, keyFor: (KeyID) throws -> SymmetricKey,
                   into plain: UnsafeMutableRawBufferPointer) throws {
+        _ = self.clock.lap()
         let objectBytes = UnsafeRawBufferPointer(rebasing: self.object[0..<length])
         let header = try ChunkObjectHeader.decode(objectBytes, objectLength: length, name: name)
         guard header.chunkID == expectedID, header.base == nil, header.plaintextLength == plain.count else {
@@ -178,7 +189,9 @@ final class ChunkOpener {
         } catch {
             throw TresorError(.integrity, "chunk \(name) fails authentication (altered, or sealed under another key)")
         }
+        self.times.decrypt += self.clock.lap()
         guard header.compressed else { return header.sealedLength }
+        defer { self.times.decompress += self.clock.lap() }
         do {
             if header.base == nil {
                 try self.decompressor.decompress(UnsafeRawBufferPointer(target), into: out)

@@ -42,6 +42,37 @@ struct BackupRestoreTests {
         #expect(points.map(\.sequence) == [1, 2])
     }
 
+    /// A restore reports the CPU its workers spent in each stage, deltas included; together the stages
+    /// cannot have cost more than the whole process did meanwhile.
+    @Test func aRestoreReportsTheCPUOfEachStage() throws {
+        let t = try TestVault()
+        let keys = try t.makeKEK("main")
+        let disk = try t.image("d.img", size: 16 << 20, seed: 3)
+        try t.backup([disk], keys: keys)
+        try TestImages.scribble(disk, blocks: 3, seed: 9)
+        let second = try t.backup([disk], keys: keys)
+        #expect(second.chunksDelta > 0)
+        let point = try OpenedRecoveryPoint(vault: t.vault, keys: keys, recoveryPointID: second.recoveryPoint)
+        let output = t.directory.file("restored.img")
+        let before = Self.processCPUSeconds()
+        let result = try RestoreEngine.restoreDisk(point, position: 0, output: output, force: false, sync: false, workers: 3)
+        let spent = Self.processCPUSeconds() - before
+        #expect(TestImages.equal(output, disk))
+        let stages = result.stageCPUSeconds
+        for (stage, seconds) in [("fetch", stages.fetch), ("decrypt", stages.decrypt), ("decompress", stages.decompress),
+                                 ("delta", stages.delta), ("chunkID", stages.chunkID), ("write", stages.write)] {
+            #expect(seconds > 0, "\(stage) took no CPU")
+        }
+        let total = stages.fetch + stages.decrypt + stages.decompress + stages.delta + stages.chunkID + stages.write
+        #expect(total <= spent, "the stages add up to \(total) s, the process spent \(spent) s")
+    }
+
+    private static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
     /// A recovery point is named by its whole ID, 8 or more leading characters of it, or `latest`; fewer
     /// characters are refused as too short rather than taken as "no such point".
     @Test func aRecoveryPointIsNamedByEightOrMoreLeadingCharacters() throws {

@@ -16,6 +16,8 @@ public struct RestoreResult: Codable, Sendable {
     /// Including the final fdatasync; equal to `seconds` with `--no-sync`.
     public var secondsWithSync: Double
     public var throughputMBps: Double
+    /// Of the whole restore (every disk restored together).
+    public var stageCPUSeconds: RestoreStageTimes
 }
 
 public enum RestoreEngine {
@@ -50,6 +52,7 @@ public enum RestoreEngine {
         let plan = ChunkPlan(sizes: disks.map(\.size), chunkSize: point.body.chunkSize)
         let queue = WorkQueue(count: plan.items.count)
         let counts = Mutex([(read: Int, zero: Int, fetched: Int64)](repeating: (0, 0, 0), count: disks.count))
+        let stageTimes = Mutex(RestoreStageTimes())
         progress.setTotal(disks.reduce(0) { $0 + $1.size })
         for (disk, target) in targets.enumerated() { target.preallocate(Self.dataRanges(indexes[disk], plan: plan, disk: disk)) }
         do {
@@ -61,12 +64,23 @@ public enum RestoreEngine {
                 defer { plain.deallocate() }
                 let reader = batch > 1 ? BatchedChunkReader(store: point.vault.store, batch: batch, chunkSize: plan.chunkSize) : nil
                 var local = [(read: Int, zero: Int, fetched: Int64)](repeating: (0, 0, 0), count: disks.count)
-                defer { let l = local; counts.withLock { for i in l.indices { $0[i].read += l[i].read; $0[i].zero += l[i].zero; $0[i].fetched += l[i].fetched } } }
+                var times = RestoreStageTimes()
+                var clock = ThreadCPUClock()
+                defer {
+                    let l = local
+                    counts.withLock { for i in l.indices { $0[i].read += l[i].read; $0[i].zero += l[i].zero; $0[i].fetched += l[i].fetched } }
+                    times += opener.times
+                    stageTimes.withLock { [times] in $0 += times }
+                }
                 func id(_ next: Int) -> ChunkID { indexes[plan.items[next].disk][plan.items[next].index] }
                 while !stop.isSet, let run = queue.take(upTo: batch) {
                     if progress.isCancelled { throw TresorError(.cancelled, "the restore was cancelled") }
                     let wanted = run.map(id).filter { !$0.isZero }
-                    if let reader, !wanted.isEmpty { try reader.fetch(wanted, domain: point.domain) }
+                    if let reader, !wanted.isEmpty {
+                        _ = clock.lap()
+                        try reader.fetch(wanted, domain: point.domain)
+                        times.fetch += clock.lap()
+                    }
                     for next in run {
                         let item = plan.items[next]
                         let offset = plan.offset(item)
@@ -74,7 +88,9 @@ public enum RestoreEngine {
                         let target = targets[item.disk]
                         defer { progress.add(length) }
                         if id(next).isZero {
+                            _ = clock.lap()
                             try target.zero(at: offset, length: length)
+                            times.write += clock.lap()
                             local[item.disk].zero += 1
                             continue
                         }
@@ -88,7 +104,9 @@ public enum RestoreEngine {
                             objectLength = try opener.fetch(id(next), name: key.path, read: point.readChunk, idKey: point.idKey,
                                                             keyFor: point.dataKey, into: chunk)
                         }
+                        _ = clock.lap()
                         try target.writeChunk(UnsafeRawBufferPointer(chunk), at: offset)
+                        times.write += clock.lap()
                         local[item.disk].read += 1
                         local[item.disk].fetched += Int64(objectLength)
                     }
@@ -108,7 +126,8 @@ public enum RestoreEngine {
                 recoveryPoint: point.body.recoveryPointID, disk: disks[i].position, output: outputs[i].path, format: format,
                 bytes: disks[i].size, chunksRead: c[i].read, chunksZero: c[i].zero, bytesFetched: c[i].fetched,
                 seconds: written.seconds, secondsWithSync: total.seconds,
-                throughputMBps: written.seconds > 0 ? Double(bytes) / written.seconds / 1e6 : 0)
+                throughputMBps: written.seconds > 0 ? Double(bytes) / written.seconds / 1e6 : 0,
+                stageCPUSeconds: stageTimes.withLock { $0 })
         }
     }
 }
