@@ -189,3 +189,27 @@ int64_t tresor_copy_range(int in_fd, int out_fd, int64_t offset, uint64_t length
     loff_t from = (loff_t)offset, to = (loff_t)offset;
     return (int64_t)copy_file_range(in_fd, &from, out_fd, &to, (size_t)length, 0);
 }
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("clflushopt")))
+static void flush_lines_opt(const char *start, const char *end) {
+    for (const char *line = start; line < end; line += 64) _mm_clflushopt((void *)line);
+    _mm_sfence();
+}
+static void flush_lines(const char *start, const char *end) {
+    for (const char *line = start; line < end; line += 64) _mm_clflush(line);
+    _mm_mfence();
+}
+#endif
+
+void tresor_flush_cache_lines(const void *address, uint64_t length) {
+#if defined(__x86_64__)
+    const char *start = (const char *)((uintptr_t)address & ~(uintptr_t)63);
+    const char *end = (const char *)address + length;
+    if (__builtin_cpu_supports("clflushopt")) flush_lines_opt(start, end); else flush_lines(start, end);
+#else
+    (void)address;
+    (void)length;
+#endif
+}

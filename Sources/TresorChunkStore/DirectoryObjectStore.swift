@@ -82,6 +82,8 @@ public final class DirectoryObjectStore: ObjectStore {
                 do {
                     try POSIX.pwriteAll(fd, UnsafeRawBufferPointer(rebasing: bytes[0..<alignedLength]), at: 0, path: temporary)
                     written = alignedLength
+                    // The caller seals or receives its next object into the same buffer.
+                    POSIX.flushAfterDirectWrite(UnsafeRawBufferPointer(rebasing: bytes[0..<alignedLength]))
                 } catch let error as TresorError where error.code == .storageIO {
                     written = 0  // direct I/O refused after all (EINVAL): write everything through the page cache
                 }

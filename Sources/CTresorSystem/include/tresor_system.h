@@ -56,3 +56,8 @@ int64_t tresor_seek_hole(int fd, int64_t offset);
 
 /// copy_file_range(2) from `in_offset` to the same offset of `out_fd`: bytes copied, or -1 with errno.
 int64_t tresor_copy_range(int in_fd, int out_fd, int64_t offset, uint64_t length);
+
+/// Writes back and evicts the cache lines of a buffer from every cache of the machine (CLFLUSHOPT, or
+/// CLFLUSH where it is missing; nothing on other architectures). See POSIX.flushAfterDirectWrite
+/// for why.
+void tresor_flush_cache_lines(const void *address, uint64_t length);

@@ -100,12 +100,15 @@ final class RestoreTarget: Sendable {
     }
 
     /// Whole aligned blocks from an aligned buffer go straight to the device (direct I/O: no page-cache
-    /// pages to fill; see DirectoryObjectStore.put), the rest through the page cache.
+    /// pages to fill; see DirectoryObjectStore.put), the rest through the page cache. After a direct
+    /// write the buffer is flushed from the caches, since the worker decompresses its next chunk into it
+    /// (POSIX.flushAfterDirectWrite).
     private func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
         let alignment = POSIX.directIOAlignment
         if self.directDescriptor >= 0, bytes.count % alignment == 0, offset % Int64(alignment) == 0,
            UInt(bitPattern: bytes.baseAddress) % UInt(alignment) == 0,
            (try? POSIX.pwriteAll(self.directDescriptor, bytes, at: offset, path: self.path)) != nil {
+            POSIX.flushAfterDirectWrite(bytes)
             return
         }
         try POSIX.pwriteAll(self.descriptor, bytes, at: offset, path: self.path)
