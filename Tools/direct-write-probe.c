@@ -95,8 +95,12 @@ static void *worker(void *unused) {
 int main(int argc, char **argv) {
     if (argc < 4) { fprintf(stderr, "usage: %s IMAGE THREADS none|direct|flush [OUTPUT]\n", argv[0]); return 2; }
     int threads = atoi(argv[2]);
-    mode = strcmp(argv[3], "flush") == 0 ? mode_flush : strcmp(argv[3], "direct") == 0 ? mode_direct : mode_none;
-    if (threads < 1 || threads > max_threads || (mode != mode_none && argc < 5)) {
+    int known = 1;
+    if (strcmp(argv[3], "none") == 0) mode = mode_none;
+    else if (strcmp(argv[3], "direct") == 0) mode = mode_direct;
+    else if (strcmp(argv[3], "flush") == 0) mode = mode_flush;
+    else known = 0;
+    if (!known || threads < 1 || threads > max_threads || (mode != mode_none && argc < 5)) {
         fprintf(stderr, "usage: %s IMAGE THREADS none|direct|flush [OUTPUT]\n", argv[0]);
         return 2;
     }
