@@ -140,7 +140,7 @@ public final class VaultConnection: Sendable {
                 // Not transient: an untrusted certificate, or one naming another host, stays so on every attempt.
                 throw TLSFailure.error(error, url: self.baseURL)
             } catch {
-                lastFailure = "\(error)"
+                lastFailure = Self.describe(error)
                 continue
             }
             let status = Int(response.status.code)
@@ -161,8 +161,15 @@ public final class VaultConnection: Sendable {
             }
             throw Self.error(status: status, headers: response.headers, body: bytes)
         }
-        throw TresorError(.unreachable, "the vault at \(self.baseURL) did not answer \(method) \(path) after \(Self.attempts) attempts (\(lastFailure))",
+        throw TresorError(.unreachable, "the vault at \(self.baseURL) did not answer \(method) \(path) after \(Self.attempts) attempts (last: \(lastFailure))",
                           action: "check that 'tresor-vault serve' runs there, with the scheme it printed (http or https), and the network between")
+    }
+
+    /// A failed attempt in a few words. A socket error is the system's text alone ("connection refused"):
+    /// NIO's own description adds the call it came from, which tells an operator nothing.
+    static func describe(_ error: any Error) -> String {
+        if let failure = error as? IOError { return String(cString: strerror(failure.errnoCode)).lowercased() }
+        return "\(error)"
     }
 
     /// The server names the code in a header too, as HEAD answers carry no body.

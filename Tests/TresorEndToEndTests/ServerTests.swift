@@ -699,6 +699,19 @@ struct ServerTests {
         #expect(server.stop() == 0)
     }
 
+    /// A client whose vault is not running says so in one line, with the system's reason in plain words
+    /// rather than NIO's account of the failed call.
+    @Test func aVaultThatIsNotRunningIsNamedWithTheReason() throws {
+        let setup = try Setup(passphrase: self.passphrase)
+        let server = try ServedVault(directory: setup.dir.file("vault"))
+        #expect(server.stop() == 0)
+        let listed = try setup.run("tresor", ["list", "--vault", server.url], token: setup.tokens["admin"])
+        #expect(listed.status == 1 && listed.stderr.split(separator: "\n").count == 1, "\(listed.stderr)")
+        #expect(listed.stderr.hasPrefix("tresor: error[network.unreachable]: the vault at \(server.url) did not answer GET /v1/vault after 6 attempts (last: connection refused)"),
+                "\(listed.stderr)")
+        #expect(!listed.stderr.contains("errno"), "\(listed.stderr)")
+    }
+
     /// Plain HTTP listens on loopback only, as clients send it (the IPv6 loopback in brackets included);
     /// elsewhere the server needs TLS. With TLS, a name that does not resolve is said as such.
     @Test func plainHTTPListensOnLoopbackOnly() throws {
