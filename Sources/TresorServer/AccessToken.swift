@@ -25,17 +25,26 @@ public enum AccessToken {
 
     /// The record of a presented token, or an `invalidToken` error that says why without echoing it.
     public static func authenticate(_ token: String, in store: SQLiteTokenStore, now: Int64) throws -> AccessTokenRecord {
-        guard let id = Self.id(of: token) else {
+        guard Self.id(of: token) != nil else {
             throw TresorError(.invalidToken, "the token is not a Tresor token")
         }
-        guard let record = try store.find(id: id),
-              ConstantTime.equals(Array(Self.digest(token).utf8), Array(record.secretSHA256.utf8))
-        else { throw TresorError(.invalidToken, "the token is not known to this vault") }
+        guard let record = try Self.holder(of: token, in: store) else {
+            throw TresorError(.invalidToken, "the token is not known to this vault")
+        }
         switch record.status(now: now) {
         case "revoked": throw TresorError(.invalidToken, "token \(record.id) was revoked")
         case "expired": throw TresorError(.invalidToken, "token \(record.id) has expired")
         default: return record
         }
+    }
+
+    /// The record of the token presented, whatever its status, when its secret is the one issued: the
+    /// caller holds that token, even a revoked or expired one.
+    static func holder(of token: String, in store: SQLiteTokenStore) throws -> AccessTokenRecord? {
+        guard let id = Self.id(of: token), let record = try store.find(id: id),
+              ConstantTime.equals(Array(Self.digest(token).utf8), Array(record.secretSHA256.utf8))
+        else { return nil }
+        return record
     }
 
     static func generate() throws -> (id: String, token: String) {

@@ -69,7 +69,10 @@ final class ServerState: Sendable {
             try self.record(context, action: action, target: target, result: "ok", durable: durable)
             return response
         } catch let error as TresorError {
-            try self.record(context, action: action, target: target, result: error.code.rawValue, durable: durable)
+            // A refusal is recorded once, by the token middleware, wherever the route checked the rights.
+            if error.code != .forbidden {
+                try self.record(context, action: action, target: target, result: error.code.rawValue, durable: durable)
+            }
             throw error
         }
     }

@@ -97,7 +97,7 @@ public enum VaultServer {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }
-        let api = router.group("v1").add(middleware: TokenMiddleware(tokens: state.tokens))
+        let api = router.group("v1").add(middleware: TokenMiddleware(state: state))
         StatusRoutes(state: state).register(api)
         ObjectRoutes(state: state).register(api)
         ChunkReadRoutes(state: state).register(api)

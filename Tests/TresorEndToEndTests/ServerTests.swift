@@ -454,6 +454,27 @@ struct ServerTests {
         let listed = try setup.run("tresor-vault", ["token", "list", "vault", "--json"], token: nil)
         #expect(listed.stdout.contains("\"revoked\"") && listed.stdout.contains("\"expired\"") && !listed.stdout.contains(revoked))
 
+        // The audit log names the calls of revoked tokens (a client's first is a read) and the changes a
+        // valid token was refused, with who and why; refused reads of valid tokens and tokens the vault
+        // never issued are not in it.
+        func tokenID(_ token: String) -> String { String(token.dropFirst("tresor_".count).prefix(16)) }
+        let revokedBackup = try setup.token(["--role", "backup"])
+        #expect(try setup.run("tresor-vault", ["token", "revoke", "vault", tokenID(revokedBackup)], token: nil).status == 0)
+        #expect(failure(try self.backup(setup, server.url, token: revokedBackup)) == "auth.invalid_token")
+        #expect(failure(try self.backup(setup, server.url, token: madeUp)) == "auth.invalid_token")
+        let audit = try setup.run("tresor-vault", ["audit", "vault", "--json"], token: nil)
+        let refusals = (try JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as? [[String: Any]] ?? [])
+            .filter { $0["action"] as? String == "refused" }
+            .map { "\($0["actor"] ?? "") \($0["role"] ?? "") \($0["target"] ?? "") \($0["result"] ?? "")" }
+        #expect(refusals.contains("\(tokenID(setup.tokens["backup-web"]!)) backup POST /v1/sessions auth.forbidden"), "\(refusals)")
+        #expect(refusals.contains("\(tokenID(setup.tokens["reader"]!)) reader POST /v1/sessions auth.forbidden"), "\(refusals)")
+        #expect(refusals.contains("\(tokenID(revokedBackup)) backup GET /v1/vault with a token revoked auth.invalid_token"), "\(refusals)")
+        #expect(refusals.contains("\(tokenID(revoked)) reader GET /v1/vault with a token revoked auth.invalid_token"), "\(refusals)")
+        #expect(refusals.contains("\(tokenID(expiring)) reader GET /v1/vault with a token expired auth.invalid_token"), "\(refusals)")
+        #expect(!refusals.contains { ($0.contains(" GET ") || $0.contains(" HEAD ")) && $0.hasSuffix("auth.forbidden") }, "\(refusals)")
+        #expect(!refusals.contains { $0.hasPrefix(tokenID(madeUp)) }, "\(refusals)")
+        #expect(!audit.stdout.contains(revokedBackup) && !audit.stdout.contains(madeUp), "the audit log never holds a token")
+
         // The same answers as raw HTTP: status and JSON error code.
         let raw = try RawHTTP.call("GET", server.url + "/v1/objects/manifests", token: setup.tokens["backup"]!, directory: setup.dir.path)
         #expect(raw.status == 403 && raw.body.contains("\"code\":\"auth.forbidden\""))
