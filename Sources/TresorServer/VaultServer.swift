@@ -67,7 +67,8 @@ public enum VaultServer {
         let group = ServiceGroup(configuration: .init(
             // The sweeper and scheduler end first on shutdown; the server then lets running requests finish.
             services: [.init(service: app), .init(service: sweeper, successTerminationBehavior: .ignore),
-                       .init(service: scheduler, successTerminationBehavior: .ignore)],
+                       .init(service: scheduler, successTerminationBehavior: .ignore),
+                       .init(service: ShutdownNotice(logger: logger), successTerminationBehavior: .ignore)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
@@ -81,6 +82,7 @@ public enum VaultServer {
                               action: "give an address of this machine, such as 127.0.0.1")
         }
         try await pool.shutdownGracefully()
+        logger.info("stopped")
     }
 
     /// Every route the server answers (docs/openapi.json describes the same set; a test compares them).

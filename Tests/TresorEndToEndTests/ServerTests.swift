@@ -720,12 +720,15 @@ struct ServerTests {
         #expect(server.stop() == 0)
     }
 
-    /// A client whose vault is not running says so in one line, with the system's reason in plain words
-    /// rather than NIO's account of the failed call.
+    /// A server stopped with SIGTERM says so in its log as it begins and once it is done; a client whose
+    /// vault is not running then says so in one line, with the system's reason in plain words rather than
+    /// NIO's account of the failed call.
     @Test func aVaultThatIsNotRunningIsNamedWithTheReason() throws {
         let setup = try Setup(passphrase: self.passphrase)
         let server = try ServedVault(directory: setup.dir.file("vault"))
         #expect(server.stop() == 0)
+        let log = server.standardError
+        #expect(log.contains("stopping: refusing new connections, letting running requests finish") && log.hasSuffix("stopped\n"), "\(log)")
         let listed = try setup.run("tresor", ["list", "--vault", server.url], token: setup.tokens["admin"])
         #expect(listed.status == 1 && listed.stderr.split(separator: "\n").count == 1, "\(listed.stderr)")
         #expect(listed.stderr.hasPrefix("tresor: error[network.unreachable]: the vault at \(server.url) did not answer GET /v1/vault after 6 attempts (last: connection refused)"),
