@@ -181,7 +181,8 @@ for step in ["initial", "incremental", "restore"]:
     first = [100 * local[r] / http[r] for r in rounds if r % 2 == 0]
     second = [100 * local[r] / http[r] for r in rounds if r % 2 == 1]
     by_order = " / ".join(f"{statistics.median(v):.0f}" if v else "–" for v in (first, second))
-    print(f"| {step} | {ml:.2f} | {mh:.2f} | {100 * ml / mh:.0f} % | {by_round} | {by_order} | {ms:.2f} | {100 * ml / ms:.0f} % | ≥ 80 % |")
+    # One decimal, so that 79.9 % is not printed as a target met.
+    print(f"| {step} | {ml:.2f} | {mh:.2f} | {100 * ml / mh:.1f} % | {by_round} | {by_order} | {ms:.2f} | {100 * ml / ms:.1f} % | ≥ 80 % |")
 print()
 print("| step | " + " | ".join(f"round {r}: local / HTTP / HTTPS s" for r in rounds) + " |")
 print("| --- |" + " --- |" * len(rounds))
