@@ -33,14 +33,14 @@ struct TokenMiddleware: RouterMiddleware {
             if let holder = try? AccessToken.holder(of: presented, in: self.state.tokens) {
                 context.caller = holder
                 let status = holder.status(now: VaultClock.nowMillis)
-                self.recordRefusal(request, context, error, target: "\(request.method) \(request.uri.path) with a token \(status)")
+                self.recordRefusal(context, error, target: "\(request.method) \(request.uri.path) with a token \(status)")
             }
             throw error
         }
         do {
             return try await next(request, context)
         } catch let error as TresorError where error.code == .forbidden && Self.changes(request) {
-            self.recordRefusal(request, context, error, target: "\(request.method) \(request.uri.path)")
+            self.recordRefusal(context, error, target: "\(request.method) \(request.uri.path)")
             throw error
         }
     }
@@ -50,7 +50,7 @@ struct TokenMiddleware: RouterMiddleware {
     }
 
     /// The call fails either way: an audit log that cannot be written does not change its answer.
-    private func recordRefusal(_ request: Request, _ context: VaultRequestContext, _ error: TresorError, target: String) {
+    private func recordRefusal(_ context: VaultRequestContext, _ error: TresorError, target: String) {
         try? self.state.record(context, action: "refused", target: target, result: error.code.rawValue, durable: false)
     }
 }
