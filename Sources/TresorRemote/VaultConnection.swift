@@ -4,6 +4,7 @@ import Glibc
 #endif
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import NIOSSL
 import TresorCore
 
@@ -139,6 +140,10 @@ public final class VaultConnection: Sendable {
             } catch let error where error is NIOSSLError || error is NIOSSLExtraError {
                 // Not transient: an untrusted certificate, or one naming another host, stays so on every attempt.
                 throw TLSFailure.error(error, url: self.baseURL)
+            } catch where Self.doesNotResolve(error) {
+                // A name no resolver knows stays unknown on every attempt; a resolver that failed for now is retried.
+                throw TresorError(.unreachable, "the vault at \(self.baseURL) cannot be reached: \(Self.describe(error))",
+                                  action: "check the host name in the URL")
             } catch {
                 lastFailure = Self.describe(error)
                 continue
@@ -169,7 +174,20 @@ public final class VaultConnection: Sendable {
     /// NIO's own description adds the call it came from, which tells an operator nothing.
     static func describe(_ error: any Error) -> String {
         if let failure = error as? IOError { return String(cString: strerror(failure.errnoCode)).lowercased() }
+        if let failure = error as? NIOConnectionError {
+            if let unknown = (failure.dnsAError ?? failure.dnsAAAAError) as? SocketAddressError.UnknownHost {
+                return "\(failure.host) does not resolve (\(unknown.errorDescription.lowercased()))"
+            }
+            if let first = failure.connectionErrors.first { return Self.describe(first.error) }
+        }
         return "\(error)"
+    }
+
+    /// Whether the resolver answered that the host's name does not exist (EAI_NONAME).
+    static func doesNotResolve(_ error: any Error) -> Bool {
+        guard let failure = error as? NIOConnectionError,
+              let unknown = (failure.dnsAError ?? failure.dnsAAAAError) as? SocketAddressError.UnknownHost else { return false }
+        return unknown.errorCode == Int(EAI_NONAME)
     }
 
     /// The server names the code in a header too, as HEAD answers carry no body.

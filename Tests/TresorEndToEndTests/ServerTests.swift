@@ -722,7 +722,7 @@ struct ServerTests {
 
     /// A server stopped with SIGTERM says so in its log as it begins and once it is done; a client whose
     /// vault is not running then says so in one line, with the system's reason in plain words rather than
-    /// NIO's account of the failed call.
+    /// NIO's account of the failed call, and a host name that does not exist is said at once.
     @Test func aVaultThatIsNotRunningIsNamedWithTheReason() throws {
         let setup = try Setup(passphrase: self.passphrase)
         let server = try ServedVault(directory: setup.dir.file("vault"))
@@ -734,6 +734,19 @@ struct ServerTests {
         #expect(listed.stderr.hasPrefix("tresor: error[network.unreachable]: the vault at \(server.url) did not answer GET /v1/vault after 6 attempts (last: connection refused)"),
                 "\(listed.stderr)")
         #expect(!listed.stderr.contains("errno"), "\(listed.stderr)")
+
+        // A host name the resolver says does not exist is not retried; one it could not look up for now is.
+        let started = ContinuousClock.now
+        let unknown = try setup.run("tresor", ["list", "--vault", "https://nosuch.invalid:8300"], token: setup.tokens["admin"])
+        let waited = ContinuousClock.now - started
+        #expect(unknown.status == 1 && unknown.stderr.split(separator: "\n").count == 1, "\(unknown.stderr)")
+        if unknown.stderr.contains("does not resolve") {
+            #expect(unknown.stderr.hasPrefix("tresor: error[network.unreachable]: the vault at https://nosuch.invalid:8300 cannot be reached: nosuch.invalid does not resolve (name or service not known)"),
+                    "\(unknown.stderr)")
+            #expect(waited < .seconds(2), "no retries with their backoff: \(waited)")
+        } else {
+            #expect(unknown.stderr.contains("after 6 attempts (last: "), "\(unknown.stderr)")
+        }
     }
 
     /// Plain HTTP listens on loopback only, as clients send it (the IPv6 loopback in brackets included);
