@@ -145,6 +145,29 @@ struct JobTests {
         #expect(local.stdout.split(separator: "\n").count == 3, "\(local.stdout) \(local.stderr)")
     }
 
+    /// A vault restarted under a running agent does not end the agent: it says the vault does not answer,
+    /// tries again, says when it answers, and runs the next job.
+    @Test func anAgentOutlivesItsVaultRestarting() throws {
+        let setup = try Setup()
+        let (agent, _, agentLog) = try Programs.start("tresor", ["agent", "--vault", setup.server.url, "--config", "agent.json", "--poll-seconds", "1"],
+                                                      environment: ["TRESOR_TOKEN": setup.agent], directory: setup.dir.path)
+        defer { agent.terminate(); agent.waitUntilExit() }
+        #expect(try setup.backupNowOnceReported(["--wait"]).status == 0)
+        #expect(setup.server.stop() == 0)
+        // The agent's next poll finds no vault; it waits 5 s before asking again.
+        Thread.sleep(forTimeInterval: 4.5)
+        #expect(agent.isRunning, "the agent ended with its vault")
+        let address = setup.server.url.replacingOccurrences(of: "http://", with: "")
+        let restarted = try ServedVault(directory: setup.dir.file("vault"), extraArguments: ["--listen", address, "--scheduler-seconds", "1"])
+        defer { _ = restarted.stop() }
+        #expect(restarted.url == setup.server.url)
+        let second = try setup.backupNow(["--wait"])
+        #expect(second.status == 0 && second.stdout.contains("\"completed\""), "\(second.stdout) \(second.stderr)")
+        let log = String(decoding: agentLog.fileHandleForReading.availableData, as: UTF8.self)
+        #expect(log.contains("tresor agent: the vault does not answer (the vault at \(setup.server.url) did not answer")
+                && log.contains("trying again in 5 s") && log.contains("tresor agent: the vault answers again"), "\(log)")
+    }
+
     @Test func aCancelledQueuedJobNeverRunsAndACancelledRunningOneLeavesNoRecoveryPoint() throws {
         // 256 KiB/s: the 16 MiB backup runs long enough to be cancelled in the middle.
         let setup = try Setup(bandwidthLimit: "256KiB")

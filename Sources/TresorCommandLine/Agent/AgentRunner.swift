@@ -37,33 +37,65 @@ public final class AgentRunner: Sendable {
     }
 
     /// Runs until `shouldStop` says so; with `once`, reports, runs the jobs queued now, and returns.
+    ///
+    /// A vault that does not answer (restarting, or the network between) does not end the agent: it says
+    /// so, waits 5 s, then longer up to a minute, and goes on where it was. A job's outcome the vault could
+    /// not be told is told first once it answers again (a finished job keeps the outcome it has). With
+    /// `once`, an unreachable vault is an error.
     public func run(pollSeconds: Int, once: Bool, shouldStop: @Sendable () -> Bool) throws {
         var lastReport = -Double.infinity
+        var unreported: (job: JobRecord, outcome: JobOutcome)?
+        var outage = VaultOutage()
         while !shouldStop() {
-            if ProcessInfo.processInfo.systemUptime - lastReport >= Self.reportEverySeconds {
-                try self.remote.jobs.report(self.report())
-                lastReport = ProcessInfo.processInfo.systemUptime
+            do {
+                if let (job, outcome) = unreported {
+                    self.logFinished(try self.remote.jobs.finish(jobID: job.id, outcome))
+                    unreported = nil
+                }
+                if ProcessInfo.processInfo.systemUptime - lastReport >= Self.reportEverySeconds {
+                    try self.remote.jobs.report(self.report())
+                    lastReport = ProcessInfo.processInfo.systemUptime
+                }
+                if outage.end() { self.log("the vault answers again") }
+                guard self.config.windowIsOpen(atMillis: VaultClock.nowMillis) else {
+                    if once { return }
+                    Thread.sleep(forTimeInterval: Double(pollSeconds))
+                    continue
+                }
+                let job: JobRecord
+                switch try self.remote.jobs.nextJob(waitSeconds: once ? 0 : pollSeconds) {
+                case .job(let next): job = next
+                case .reportRequested:
+                    lastReport = -Double.infinity
+                    continue
+                case .nothing:
+                    if once { return }
+                    continue
+                }
+                let outcome = self.run(job)
+                unreported = (job, outcome)
+                self.logFinished(try self.remote.jobs.finish(jobID: job.id, outcome))
+                unreported = nil
+            } catch let error as TresorError where error.code == .unreachable && !once {
+                let wait = outage.nextWait()
+                self.log("the vault does not answer (\(error.message)); trying again in \(wait) s")
+                for _ in 0..<wait where !shouldStop() { Thread.sleep(forTimeInterval: 1) }
             }
-            guard self.config.windowIsOpen(atMillis: VaultClock.nowMillis) else {
-                if once { return }
-                Thread.sleep(forTimeInterval: Double(pollSeconds))
-                continue
-            }
-            let job: JobRecord
-            switch try self.remote.jobs.nextJob(waitSeconds: once ? 0 : pollSeconds) {
-            case .job(let next): job = next
-            case .reportRequested:
-                lastReport = -Double.infinity
-                continue
-            case .nothing:
-                if once { return }
-                continue
-            }
-            let finished = try self.run(job)
-            self.log("job \(finished.id) (\(finished.kind.rawValue) of \(finished.vmName)): \(finished.status.rawValue)"
-                     + (finished.recoveryPoint.map { ", recovery point \($0)" } ?? "")
-                     + (finished.errorCode.map { ", error[\($0)] \(finished.message ?? "")" } ?? ""))
         }
+        if let (job, outcome) = unreported {
+            do {
+                self.logFinished(try self.remote.jobs.finish(jobID: job.id, outcome))
+            } catch {
+                self.log("stopping without telling the vault how job \(job.id) ended (\(outcome.status.rawValue)); "
+                         + "it fails the job once the agent is silent for three minutes")
+            }
+        }
+    }
+
+    private func logFinished(_ finished: JobRecord) {
+        self.log("job \(finished.id) (\(finished.kind.rawValue) of \(finished.vmName)): \(finished.status.rawValue)"
+                 + (finished.recoveryPoint.map { ", recovery point \($0)" } ?? "")
+                 + (finished.errorCode.map { ", error[\($0)] \(finished.message ?? "")" } ?? ""))
     }
 
     /// The host's VMs as the configuration names them, with their disks' current sizes; a QEMU VM's power
@@ -90,13 +122,12 @@ public final class AgentRunner: Sendable {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? -1
     }
 
-    /// Runs one job and reports how it ended; the vault's answer is returned.
-    func run(_ job: JobRecord) throws -> JobRecord {
+    /// Runs one job and returns how it ended, for the vault to be told.
+    func run(_ job: JobRecord) -> JobOutcome {
         guard let vm = self.config.vms.first(where: { $0.name == job.vmName }) else {
-            return try self.remote.jobs.finish(jobID: job.id, JobOutcome(
-                status: .failed, errorCode: TresorError.Code.invalidArgument.rawValue,
-                message: "the agent on \(self.config.host) has no VM '\(job.vmName)' in its configuration",
-                action: "add the VM to the agent's configuration file"))
+            return JobOutcome(status: .failed, errorCode: TresorError.Code.invalidArgument.rawValue,
+                              message: "the agent on \(self.config.host) has no VM '\(job.vmName)' in its configuration",
+                              action: "add the VM to the agent's configuration file")
         }
         // The OS disk first, then the data disks in the configuration's order; the temporary disk never.
         let disks = vm.disks.filter { $0.role == .os } + vm.disks.filter { $0.role == .data }
@@ -114,7 +145,7 @@ public final class AgentRunner: Sendable {
             tasks[0].endedAtMillis = VaultClock.nowMillis
             var outcome = JobOutcome(failure: error)
             outcome.progress = JobProgress(bytesDone: 0, bytesTotal: 0, tasks: tasks)
-            return try self.remote.jobs.finish(jobID: job.id, outcome)
+            return outcome
         }
         tasks[0].status = .completed
         tasks[0].endedAtMillis = VaultClock.nowMillis
@@ -144,7 +175,7 @@ public final class AgentRunner: Sendable {
         tasks[1].status = outcome.status
         tasks[1].endedAtMillis = ended
         outcome.progress = JobProgress(bytesDone: progress.bytesDone, bytesTotal: progress.bytesTotal, tasks: tasks)
-        return try self.remote.jobs.finish(jobID: job.id, outcome)
+        return outcome
     }
 }
 
