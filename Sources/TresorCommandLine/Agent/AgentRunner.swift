@@ -79,6 +79,9 @@ public final class AgentRunner: Sendable {
             } catch let error as TresorError where error.code == .unreachable && !once {
                 let wait = outage.nextWait()
                 self.log("the vault does not answer (\(error.message)); trying again in \(wait) s")
+                // The first call once it answers is a report: it tells the vault the agent runs, and its
+                // success is what ends the outage.
+                lastReport = -Double.infinity
                 for _ in 0..<wait where !shouldStop() { Thread.sleep(forTimeInterval: 1) }
             }
         }
