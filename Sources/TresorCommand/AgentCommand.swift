@@ -30,9 +30,12 @@ extension Tresor {
                 guard self.vaultOptions.isRemote else {
                     throw TresorError(.invalidArgument, "the agent needs the vault server", action: "pass --vault http(s)://HOST:PORT")
                 }
-                let remote = try RemoteVault(url: self.vaultOptions.vault, token: try self.vaultOptions.token(),
-                                             trust: try self.vaultOptions.serverTrust())
-                let runner = try AgentRunner(config: config, remote: remote) { FileHandleOutput.standardError("tresor agent: \($0)\n") }
+                let log: @Sendable (String) -> Void = { FileHandleOutput.standardError("tresor agent: \($0)\n") }
+                guard let remote = try AgentRunner.connect(url: self.vaultOptions.vault, token: try self.vaultOptions.token(),
+                                                           trust: try self.vaultOptions.serverTrust(), once: self.once,
+                                                           shouldStop: { StopSignal.isSet }, log: log)
+                else { return }
+                let runner = try AgentRunner(config: config, remote: remote, log: log)
                 FileHandleOutput.standardError("tresor agent: host \(config.host), \(config.vms.count) VMs, vault \(self.vaultOptions.vault)\n")
                 try runner.run(pollSeconds: max(1, min(self.pollSeconds, 30)), once: self.once, shouldStop: { StopSignal.isSet })
             }

@@ -168,6 +168,24 @@ struct JobTests {
                 && log.contains("trying again in 5 s") && log.contains("tresor agent: the vault answers again"), "\(log)")
     }
 
+    /// An agent started while its vault is down (a host that boots first) waits for it, then runs its jobs.
+    @Test func anAgentStartedBeforeItsVaultWaitsForIt() throws {
+        let setup = try Setup()
+        #expect(setup.server.stop() == 0)
+        let (agent, _, agentLog) = try Programs.start("tresor", ["agent", "--vault", setup.server.url, "--config", "agent.json", "--poll-seconds", "1"],
+                                                      environment: ["TRESOR_TOKEN": setup.agent], directory: setup.dir.path)
+        defer { agent.terminate(); agent.waitUntilExit() }
+        Thread.sleep(forTimeInterval: 4.5)
+        #expect(agent.isRunning, "the agent ended without its vault")
+        let address = setup.server.url.replacingOccurrences(of: "http://", with: "")
+        let vault = try ServedVault(directory: setup.dir.file("vault"), extraArguments: ["--listen", address, "--scheduler-seconds", "1"])
+        defer { _ = vault.stop() }
+        let job = try setup.backupNowOnceReported(["--wait"])
+        #expect(job.status == 0 && job.stdout.contains("\"completed\""), "\(job.stdout) \(job.stderr)")
+        let log = String(decoding: agentLog.fileHandleForReading.availableData, as: UTF8.self)
+        #expect(log.contains("tresor agent: the vault does not answer") && log.contains("tresor agent: the vault answers\n"), "\(log)")
+    }
+
     @Test func aCancelledQueuedJobNeverRunsAndACancelledRunningOneLeavesNoRecoveryPoint() throws {
         // 256 KiB/s: the 16 MiB backup runs long enough to be cancelled in the middle.
         let setup = try Setup(bandwidthLimit: "256KiB")

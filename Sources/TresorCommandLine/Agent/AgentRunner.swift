@@ -36,6 +36,26 @@ public final class AgentRunner: Sendable {
         return try KeyRing(client: store, kekName: config.kek)
     }
 
+    /// The vault, once it answers. An agent started before its vault (a host that boots first, a vault
+    /// being upgraded) waits for it as a running agent does; nil when stopped meanwhile. With `once`, a
+    /// vault that does not answer is an error.
+    public static func connect(url: String, token: String, trust: ServerTrust, once: Bool, shouldStop: @Sendable () -> Bool,
+                               log: @Sendable (String) -> Void) throws -> RemoteVault? {
+        var outage = VaultOutage()
+        while !shouldStop() {
+            do {
+                let remote = try RemoteVault(url: url, token: token, trust: trust)
+                if outage.end() { log("the vault answers") }
+                return remote
+            } catch let error as TresorError where error.code == .unreachable && !once {
+                let wait = outage.nextWait()
+                log("the vault does not answer (\(error.message)); trying again in \(wait) s")
+                for _ in 0..<wait where !shouldStop() { Thread.sleep(forTimeInterval: 1) }
+            }
+        }
+        return nil
+    }
+
     /// Runs until `shouldStop` says so; with `once`, reports, runs the jobs queued now, and returns.
     ///
     /// A vault that does not answer (restarting, or the network between) does not end the agent: it says
