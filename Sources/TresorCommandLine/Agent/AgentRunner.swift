@@ -48,9 +48,7 @@ public final class AgentRunner: Sendable {
                 if outage.end() { log("the vault answers") }
                 return remote
             } catch let error as TresorError where error.code == .unreachable && !once {
-                let wait = outage.nextWait()
-                log("the vault does not answer (\(error.message)); trying again in \(wait) s")
-                for _ in 0..<wait where !shouldStop() { Thread.sleep(forTimeInterval: 1) }
+                outage.wait(after: error, shouldStop: shouldStop, log: log)
             }
         }
         return nil
@@ -97,12 +95,10 @@ public final class AgentRunner: Sendable {
                 self.logFinished(try self.remote.jobs.finish(jobID: job.id, outcome))
                 unreported = nil
             } catch let error as TresorError where error.code == .unreachable && !once {
-                let wait = outage.nextWait()
-                self.log("the vault does not answer (\(error.message)); trying again in \(wait) s")
+                outage.wait(after: error, shouldStop: shouldStop, log: self.log)
                 // The first call once it answers is a report: it tells the vault the agent runs, and its
                 // success is what ends the outage.
                 lastReport = -Double.infinity
-                for _ in 0..<wait where !shouldStop() { Thread.sleep(forTimeInterval: 1) }
             }
         }
         if let (job, outcome) = unreported {
