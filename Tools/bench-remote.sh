@@ -5,8 +5,9 @@
 #
 # 1. SIZE image (default 2G, tresor-diskgen): initial backup, 1 % mutation, incremental backup, full restore,
 #    each into/from a local vault and through `tresor-vault serve` on loopback (plain HTTP). ROUNDS rounds
-#    (default 4), each with its own VM and local vault; local goes first in odd rounds and HTTP in even
-#    ones, so neither always runs on the file system the other just wrote. Keep ROUNDS even, so that
+#    (default 4), each with its own VM; local goes first in odd rounds and HTTP in even ones, so neither
+#    always runs on the file system the other just wrote. Both kinds keep one vault for the whole run (a
+#    local one and the served one), so each round's backups land in vaults holding the same earlier rounds. Keep ROUNDS even, so that
 #    each kind runs first as often as second. Then the same three over HTTPS
 #    (self-signed P-256 certificate, pinned with --tls-fingerprint), ROUNDS times.
 # 2. CLIENTS (default 20) clients backing up CLIENTS different VMs (256 MiB images) at once against one
@@ -85,6 +86,7 @@ echo "== generating $size image" >&2
 cp --sparse=always base.img mutated.img
 "$bin/tresor-diskgen" mutate mutated.img --percent 1 --seed 2 >&2
 "$bin/tresor" keys create main --keystore keys >/dev/null
+"$bin/tresor-vault" init vault-local >/dev/null
 "$bin/tresor-vault" init vault-served >/dev/null
 TRESOR_TOKEN=$("$bin/tresor-vault" token create vault-served --role admin)
 export TRESOR_TOKEN
@@ -95,14 +97,13 @@ restore() {
     "$bin/tresor-restore" disk --vault "$1" "${tls_args[@]}" --vm "$2" --disk 0 --output restored.img --keystore keys --kek main --json
 }
 # round R KIND... : round R's initial backup, incremental and restore of VM bench-R, for each KIND in the
-# order given (local: a fresh directory vault; http, https: the running server).
+# order given (local: the run's directory vault; http, https: the running server).
 round() {
     local r=$1; shift
     local kind target
-    for kind in "$@"; do [ "$kind" = local ] && "$bin/tresor-vault" init "vault-local-$r" >/dev/null; done
     for step in initial incremental restore; do
         for kind in "$@"; do
-            if [ "$kind" = local ]; then target="vault-local-$r"; else target=$url; fi
+            if [ "$kind" = local ]; then target=vault-local; else target=$url; fi
             case $step in
                 initial) use base.img; timed "$kind-$step-$r" backup "$target" "bench-$r" ;;
                 incremental) use mutated.img; timed "$kind-$step-$r" backup "$target" "bench-$r" ;;
