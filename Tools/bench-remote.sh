@@ -6,9 +6,9 @@
 # 1. SIZE image (default 2G, tresor-diskgen): initial backup, 1 % mutation, incremental backup, full restore,
 #    each into/from a local vault and through `tresor-vault serve` on loopback (plain HTTP). ROUNDS rounds
 #    (default 4), each with its own VM; local goes first in odd rounds and HTTP in even ones, so neither
-#    always runs on the file system the other just wrote. Both kinds keep one vault for the whole run (a
-#    local one and the served one), so each round's backups land in vaults holding the same earlier rounds. Keep ROUNDS even, so that
-#    each kind runs first as often as second. Then the same three over HTTPS
+#    always runs on the file system the other just wrote. Keep ROUNDS even, so that each kind runs first
+#    as often as second. Both kinds keep one vault for the whole run (a local one and the served one), so
+#    each round's backups land in vaults holding the same earlier rounds. Then the same three over HTTPS
 #    (self-signed P-256 certificate, pinned with --tls-fingerprint), ROUNDS times.
 # 2. CLIENTS (default 20) clients backing up CLIENTS different VMs (256 MiB images) at once against one
 #    server, then 2 clients the same way against a fresh server, ROUNDS times: every backup must succeed;
